@@ -1,0 +1,146 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+
+namespace QemuTestKit.Introspection.Catalog;
+
+/// <summary>
+/// Catalogs cached as one JSON file per binary, keyed by the binary's resolved path and invalidated when its size,
+/// mtime, ctime, inode, or the catalog schema version change. Safe to share between concurrent builds and tests:
+/// writes are atomic (temp file, then rename) and a lock file keeps two processes from walking the same binary at once.
+/// </summary>
+public sealed class CatalogCache
+{
+    private readonly QemuIntrospector _introspector;
+    private readonly Action<string> _warn;
+
+    public CatalogCache(string? directory = null, QemuIntrospector? introspector = null, Action<string>? warn = null)
+    {
+        Directory = directory ?? DefaultDirectory();
+        _introspector = introspector ?? new QemuIntrospector();
+        _warn = warn ?? (_ => { });
+    }
+
+    /// <summary>Where the catalogs live: <c>$XDG_CACHE_HOME/qemutestkit</c>, else <c>~/.cache/qemutestkit</c>, unless overridden.</summary>
+    public string Directory { get; }
+
+    /// <summary>How long to wait for another process that is walking the same binary.</summary>
+    public TimeSpan LockTimeout { get; init; } = TimeSpan.FromMinutes(3);
+
+    public static string DefaultDirectory()
+    {
+        var overridden = Environment.GetEnvironmentVariable("QEMUTESTKIT_CACHE_DIR");
+        if (!string.IsNullOrEmpty(overridden))
+        {
+            return overridden;
+        }
+
+        var xdg = Environment.GetEnvironmentVariable("XDG_CACHE_HOME");
+        var root = !string.IsNullOrEmpty(xdg) ? xdg : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache");
+        return Path.Combine(root, "qemutestkit");
+    }
+
+    /// <summary>The catalog of a binary: from the cache when still valid (<see cref="CatalogSource.Cache"/>), otherwise from QEMU.</summary>
+    public async Task<QemuCatalog> GetAsync(string binaryNameOrPath, CancellationToken cancellationToken = default)
+    {
+        var binary = QemuBinary.Resolve(binaryNameOrPath);
+        var file = FileFor(binary.Path);
+        if (TryRead(file, binary.Path) is { } cached)
+        {
+            return cached;
+        }
+
+        System.IO.Directory.CreateDirectory(Directory);
+        await using (await CacheLock.AcquireAsync(file + ".lock", LockTimeout, cancellationToken).ConfigureAwait(false))
+        {
+            // Another process may have written it while we waited for the lock.
+            if (TryRead(file, binary.Path) is { } written)
+            {
+                return written;
+            }
+
+            var catalog = await _introspector.IntrospectAsync(binary.Path, cancellationToken).ConfigureAwait(false);
+            Write(file, catalog);
+            return catalog;
+        }
+    }
+
+    /// <summary>Removes the cached catalog of a binary, if any.</summary>
+    public void Invalidate(string binaryNameOrPath)
+    {
+        var file = FileFor(QemuBinary.Resolve(binaryNameOrPath).Path);
+        File.Delete(file);
+    }
+
+    /// <summary>The cache file for a resolved binary path.</summary>
+    public string FileFor(string resolvedBinaryPath)
+    {
+        var key = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(resolvedBinaryPath)))[..16].ToLowerInvariant();
+        return Path.Combine(Directory, $"{Path.GetFileName(resolvedBinaryPath)}-{key}.json");
+    }
+
+    private QemuCatalog? TryRead(string file, string binaryPath)
+    {
+        if (!File.Exists(file))
+        {
+            return null;
+        }
+
+        QemuCatalog? catalog;
+        try
+        {
+            using var stream = File.OpenRead(file);
+            catalog = JsonSerializer.Deserialize(stream, CatalogJsonContext.Default.QemuCatalog);
+        }
+        catch (Exception e) when (e is JsonException or IOException or NotSupportedException or InvalidOperationException)
+        {
+            _warn($"the cached QEMU catalog {file} is unreadable ({e.Message.Split('\n')[0]}); it is discarded and rebuilt");
+            TryDelete(file);
+            return null;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return null;
+        }
+
+        if (catalog is null || catalog.SchemaVersion != QemuCatalog.CurrentSchemaVersion || catalog.Binary != binaryPath)
+        {
+            return null;
+        }
+
+        var now = BinaryIdentityReader.Read(binaryPath);
+        return now == catalog.BinaryIdentity ? catalog with { Source = CatalogSource.Cache } : null;
+    }
+
+    private void Write(string file, QemuCatalog catalog)
+    {
+        var temp = $"{file}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp";
+        try
+        {
+            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write))
+            {
+                JsonSerializer.Serialize(stream, catalog with { Source = CatalogSource.Qemu }, CatalogJsonContext.Default.QemuCatalog);
+                stream.Flush(flushToDisk: true);
+            }
+
+            File.Move(temp, file, overwrite: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // A cache that cannot be written costs time, not correctness.
+            _warn($"could not write the QEMU catalog cache {file}: {e.Message}");
+            TryDelete(temp);
+        }
+    }
+
+    private static void TryDelete(string file)
+    {
+        try
+        {
+            File.Delete(file);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+        }
+    }
+}

@@ -1,0 +1,92 @@
+using QemuTestKit.Introspection.Qmp;
+
+namespace QemuTestKit.Introspection.Processes;
+
+/// <summary>
+/// A paused QEMU with QMP on stdio, started only to be asked questions: no guest code runs (<c>-S</c>), no default
+/// devices, no display. Disposal quits it over QMP and kills it if that does not work.
+/// </summary>
+public sealed class QemuProbeSession : IAsyncDisposable
+{
+    private QemuProbeSession(QemuProcess process, QmpClient qmp)
+    {
+        Process = process;
+        Qmp = qmp;
+    }
+
+    public QemuProcess Process { get; }
+
+    public QmpClient Qmp { get; }
+
+    /// <summary>Starts <paramref name="binary"/> paused with the given machine arguments and negotiates QMP.</summary>
+    /// <exception cref="QemuProbeException">The binary is not a QEMU system emulator, exited, or did not answer in time.</exception>
+    public static async Task<QemuProbeSession> StartAsync(string binary, IReadOnlyList<string> machineArguments, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var arguments = new List<string> { "-nodefaults", "-display", "none", "-S", "-no-user-config", "-qmp", "stdio" };
+        arguments.AddRange(machineArguments);
+        var process = QemuProcess.Start(new QemuProcessStartInfo(binary, arguments) { QmpOnStdio = true });
+        try
+        {
+            var options = new QmpClientOptions
+            {
+                ConnectTimeout = timeout,
+                CommandTimeout = timeout,
+                DescribePeerExit = process.DescribeExitAsync,
+            };
+            var qmp = await QmpClient.ConnectStreamsAsync(process.StandardOutput, process.StandardInput, options, cancellationToken).ConfigureAwait(false);
+            return new QemuProbeSession(process, qmp);
+        }
+        catch (QmpDisconnectedException e)
+        {
+            await process.DisposeAsync().ConfigureAwait(false);
+            var exit = e.ExitCode is { } code ? $"exited with code {code}" : "closed its output";
+            if (string.IsNullOrWhiteSpace(e.StderrTail))
+            {
+                throw new QemuProbeException($"'{binary}' is not a usable QEMU system emulator: it {exit} before speaking QMP", e);
+            }
+
+            throw new QemuProbeException($"'{binary}' {exit} before speaking QMP: {QemuProcess.TailLines(e.StderrTail, 5)}", e);
+        }
+        catch (QmpProtocolException e)
+        {
+            await process.DisposeAsync().ConfigureAwait(false);
+            throw new QemuProbeException($"'{binary}' is not a QEMU system emulator: {e.Message}", e);
+        }
+        catch (QmpTimeoutException e)
+        {
+            await process.DisposeAsync().ConfigureAwait(false);
+            throw new QemuProbeException($"'{binary}' did not answer over QMP within {timeout.TotalSeconds:0.#} s; is it a QEMU system emulator?", e);
+        }
+        catch
+        {
+            await process.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Qmp.IsConnected)
+        {
+            try
+            {
+                await Qmp.ExecuteAsync("quit", timeout: TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+            }
+            catch (QmpException)
+            {
+                // QEMU may close the channel before answering 'quit'; the kill below covers every case.
+            }
+        }
+
+        await Qmp.DisposeAsync().ConfigureAwait(false);
+        try
+        {
+            await Process.WaitForExitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+        }
+
+        await Process.DisposeAsync().ConfigureAwait(false);
+    }
+}
