@@ -1,0 +1,248 @@
+#!/usr/bin/env bash
+# QemuTestKit build entry point.
+#
+#   ./build.sh setup          install missing host tools (Debian), build the test guest
+#   ./build.sh test [args..]  setup, then dotnet test (extra args go to dotnet test);
+#                             last line of output: "N passed, N failed, N skipped"
+#   ./build.sh sample         setup, then run the CLI's introspect sample
+#   ./build.sh help
+#
+# Environment:
+#   QTK_SOLUTION   solution to test (default: QemuTestKit.sln in the repo root)
+set -euo pipefail
+
+repo_root="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd -P)"
+cd "$repo_root"
+
+export DOTNET_CLI_TELEMETRY_OPTOUT=1
+export DOTNET_NOLOGO=1
+export QEMUTESTKIT_GUEST="$repo_root/artifacts/guest/guest.json"
+
+solution="${QTK_SOLUTION:-QemuTestKit.sln}"
+results_dir="$repo_root/artifacts/TestResults"
+
+step() { printf '==> %s\n' "$*"; }
+err() { printf 'build.sh: %s\n' "$*" >&2; }
+
+usage() {
+    cat <<'EOF'
+Usage: ./build.sh <command> [args]
+
+Commands:
+  setup           Install missing host tools (qemu-system-x86, qemu-utils, busybox-static,
+                  cpio, gdb) with apt-get and build the test guest (artifacts/guest/).
+  test [args...]  setup, then dotnet test on the solution with TRX reports in
+                  artifacts/TestResults; extra args are passed to dotnet test.
+                  Last line: "N passed, N failed, N skipped".
+  sample          setup, then run: QemuTestKit.Cli introspect --qemu qemu-system-x86_64
+  help            Show this help.
+
+Environment: QTK_SOLUTION overrides the solution (default QemuTestKit.sln).
+EOF
+}
+
+# ------------------------------------------------------------------ setup
+# Runs a command as root: directly when root, through sudo otherwise.
+# as_root is only called after can_be_root has succeeded.
+as_root() {
+    if [[ "$(id -u)" == 0 ]]; then "$@"; else sudo "$@"; fi
+}
+
+can_be_root() {
+    [[ "$(id -u)" == 0 ]] && return 0
+    command -v sudo >/dev/null 2>&1 || return 1
+    # Non-interactive sudo, or an interactive one when we have a terminal.
+    sudo -n true 2>/dev/null && return 0
+    [[ -t 0 ]] && sudo -v && return 0
+    return 1
+}
+
+apt_updated=0
+apt_update_once() {
+    if [[ "$apt_updated" == 0 ]]; then
+        step "apt-get update"
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
+        apt_updated=1
+    fi
+}
+
+# apt metadata is needed to resolve the kernel package of the guest.
+# (Output captured first: with pipefail, an early-exiting grep -q could fail the pipe.)
+have_kernel_metadata() {
+    local info
+    info="$(apt-cache show --no-all-versions linux-image-amd64 2>/dev/null)" || return 1
+    [[ "$info" =~ (^|$'\n')Depends:[^$'\n']*linux-image-[0-9] ]]
+}
+
+cmd_setup() {
+    step "setup: checking host tools"
+    local missing=()
+    command -v qemu-system-x86_64 >/dev/null 2>&1 || missing+=(qemu-system-x86)
+    command -v qemu-img >/dev/null 2>&1 || missing+=(qemu-utils)
+    [[ -x /bin/busybox ]] || missing+=(busybox-static)
+    command -v cpio >/dev/null 2>&1 || missing+=(cpio)
+    command -v gdb >/dev/null 2>&1 || missing+=(gdb)
+    command -v dpkg-deb >/dev/null 2>&1 || missing+=(dpkg)
+
+    local need_meta=0
+    have_kernel_metadata || need_meta=1
+
+    if (( ${#missing[@]} > 0 || need_meta )); then
+        if ! command -v apt-get >/dev/null 2>&1; then
+            err "apt-get not found (this script supports Debian/Ubuntu hosts)."
+            (( ${#missing[@]} > 0 )) && err "Install these packages by hand: ${missing[*]}"
+            exit 1
+        fi
+        if ! can_be_root; then
+            if (( ${#missing[@]} > 0 )); then
+                err "missing packages and no root/sudo to install them. As root, run:"
+                err "  apt-get update && apt-get install -y --no-install-recommends ${missing[*]}"
+            else
+                err "apt package lists are missing (needed to find the guest kernel) and no root/sudo. As root, run:"
+                err "  apt-get update"
+            fi
+            exit 1
+        fi
+        apt_update_once
+        if (( ${#missing[@]} > 0 )); then
+            step "apt-get install ${missing[*]}"
+            as_root env DEBIAN_FRONTEND=noninteractive \
+                apt-get install -y -q --no-install-recommends "${missing[@]}"
+        fi
+    fi
+
+    if ! command -v dotnet >/dev/null 2>&1; then
+        err "dotnet not found: install the .NET SDK (see global.json for the version) and put 'dotnet' on PATH."
+        exit 1
+    fi
+
+    step "setup: building the test guest"
+    "$repo_root/eng/guest/build-guest.sh"
+}
+
+# ------------------------------------------------------------------ test
+# Sums the <Counters> of every TRX file under $1 into trx_passed/failed/skipped/total
+# and trx_files.
+#
+# TRX counter mapping:
+#   passed  = passed + passedButRunAborted (the test itself passed; a run abort
+#             shows up in dotnet test's exit code)
+#   failed  = failed + error + timeout + aborted + disconnected (all mean the test
+#             did not pass because something went wrong; none may hide as "skipped")
+#   skipped = notExecuted (xUnit/MTP skips) + notRunnable + inconclusive
+#   Anything left over in total (warning, pending, inProgress, completed, ...) is
+#   counted as failed, so that no test is silently lost.
+trx_counter() { # <counters element> <attribute name>
+    local re="[[:space:]]$2=\"([0-9]+)\""
+    if [[ "$1" =~ $re ]]; then echo "${BASH_REMATCH[1]}"; else echo 0; fi
+}
+
+sum_trx() {
+    local dir="$1" f counters
+    trx_files=0 trx_total=0 trx_passed=0 trx_failed=0 trx_skipped=0
+    while IFS= read -r -d '' f; do
+        trx_files=$((trx_files + 1))
+        counters="$(tr '\n' ' ' <"$f" | grep -o '<Counters [^>]*>' | head -n 1 || true)"
+        if [[ -z "$counters" ]]; then
+            err "no <Counters> element in $f"
+            continue
+        fi
+        local total passed failed skipped
+        total=$(trx_counter "$counters" total)
+        passed=$(( $(trx_counter "$counters" passed) + $(trx_counter "$counters" passedButRunAborted) ))
+        failed=$(( $(trx_counter "$counters" failed) + $(trx_counter "$counters" error) \
+            + $(trx_counter "$counters" timeout) + $(trx_counter "$counters" aborted) \
+            + $(trx_counter "$counters" disconnected) ))
+        skipped=$(( $(trx_counter "$counters" notExecuted) + $(trx_counter "$counters" notRunnable) \
+            + $(trx_counter "$counters" inconclusive) ))
+        local other=$(( total - passed - failed - skipped ))
+        if (( other > 0 )); then
+            err "$(basename "$f"): $other test(s) with other outcomes, counted as failed"
+            failed=$((failed + other))
+        fi
+        (( total < passed + failed + skipped )) && total=$((passed + failed + skipped))
+        trx_total=$((trx_total + total))
+        trx_passed=$((trx_passed + passed))
+        trx_failed=$((trx_failed + failed))
+        trx_skipped=$((trx_skipped + skipped))
+    done < <(find "$results_dir" -type f -name '*.trx' -print0 2>/dev/null)
+}
+
+# True when this SDK's `dotnet test` (Microsoft.Testing.Platform mode, chosen by
+# global.json) knows --max-parallel-test-modules. Asked from an empty directory
+# holding a copy of global.json, so that no project gets built for --help.
+supports_max_parallel_modules() {
+    local probe rc=1
+    probe="$(mktemp -d)"
+    [[ -f "$repo_root/global.json" ]] && cp "$repo_root/global.json" "$probe/"
+    if (cd "$probe" && dotnet test --help 2>/dev/null) | grep -q -- '--max-parallel-test-modules'; then
+        rc=0
+    fi
+    rm -rf "$probe"
+    return $rc
+}
+
+cmd_test() {
+    cmd_setup
+
+    if [[ ! -e "$solution" ]]; then
+        err "solution not found: $solution"
+        echo "0 passed, 0 failed, 0 skipped"
+        exit 1
+    fi
+
+    step "test: removing old $results_dir"
+    rm -rf "$results_dir"
+    mkdir -p "$results_dir"
+
+    local args=(test "$solution" -c Release --report-trx --results-directory "$results_dir")
+    # 2 cores here and tests start QEMU: at most two test modules at once.
+    if supports_max_parallel_modules; then
+        args+=(--max-parallel-test-modules 2)
+    fi
+    args+=("$@")
+
+    step "dotnet ${args[*]}"
+    local rc=0
+    dotnet "${args[@]}" || rc=$?
+
+    sum_trx "$results_dir"
+    step "test: $trx_files TRX file(s), $trx_total test(s)"
+
+    local status=0
+    if (( rc != 0 )); then
+        err "dotnet test exited with code $rc"
+        status=1
+    fi
+    if (( trx_files == 0 )); then
+        err "no TRX files found under $results_dir"
+        status=1
+    elif (( trx_total == 0 )); then
+        err "the TRX files contain no tests"
+        status=1
+    fi
+    if (( trx_failed > 0 )); then
+        status=1
+    fi
+    echo "$trx_passed passed, $trx_failed failed, $trx_skipped skipped"
+    exit $status
+}
+
+# ------------------------------------------------------------------ sample
+cmd_sample() {
+    cmd_setup
+    step "sample: QemuTestKit.Cli introspect --qemu qemu-system-x86_64"
+    exec dotnet run -c Release --project src/QemuTestKit.Cli -- introspect --qemu qemu-system-x86_64
+}
+
+# ------------------------------------------------------------------ main
+command="${1:-}"
+(( $# > 0 )) && shift
+case "$command" in
+    setup)  cmd_setup ;;
+    test)   cmd_test "$@" ;;
+    sample) cmd_sample ;;
+    help|-h|--help) usage ;;
+    "") usage; exit 2 ;;
+    *) err "unknown command: $command"; usage >&2; exit 2 ;;
+esac

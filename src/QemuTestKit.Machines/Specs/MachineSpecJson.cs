@@ -1,0 +1,47 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace QemuTestKit.Machines.Specs;
+
+/// <summary>Loads and saves machine specs as JSON (what the build hands to the tests).</summary>
+public static class MachineSpecJson
+{
+    public static string Serialize(MachineSpec spec) => JsonSerializer.Serialize(spec, MachineSpecJsonContext.Default.MachineSpec);
+
+    /// <exception cref="MachineSpecFormatException">The JSON is malformed or lacks a required field.</exception>
+    public static MachineSpec Deserialize(string json, string source)
+    {
+        try
+        {
+            return JsonSerializer.Deserialize(json, MachineSpecJsonContext.Default.MachineSpec)
+                ?? throw new MachineSpecFormatException($"{source}: the machine spec is null");
+        }
+        catch (JsonException e)
+        {
+            throw new MachineSpecFormatException($"{source}: not a valid machine spec: {e.Message}", e);
+        }
+    }
+
+    public static async Task SaveAsync(MachineSpec spec, string path, CancellationToken cancellationToken = default)
+    {
+        var temp = $"{path}.{Guid.NewGuid():N}.tmp";
+        await File.WriteAllTextAsync(temp, Serialize(spec), cancellationToken).ConfigureAwait(false);
+        File.Move(temp, path, overwrite: true);
+    }
+
+    public static async Task<MachineSpec> LoadAsync(string path, CancellationToken cancellationToken = default)
+        => Deserialize(await File.ReadAllTextAsync(path, cancellationToken).ConfigureAwait(false), path);
+}
+
+/// <summary>A machine spec file that cannot be read.</summary>
+public sealed class MachineSpecFormatException : QemuTestKit.Introspection.QemuTestKitException
+{
+    public MachineSpecFormatException(string message, Exception? inner = null) : base(message, inner) { }
+}
+
+[JsonSourceGenerationOptions(
+    PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
+    WriteIndented = true,
+    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(MachineSpec))]
+public sealed partial class MachineSpecJsonContext : JsonSerializerContext;
