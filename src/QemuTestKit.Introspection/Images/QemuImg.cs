@@ -37,6 +37,29 @@ public sealed class QemuImg
     public async Task<IReadOnlyList<ImageSnapshot>> ListSnapshotsAsync(string imagePath, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
         => (await InfoAsync(imagePath, timeout, cancellationToken).ConfigureAwait(false)).Snapshots ?? [];
 
+    /// <summary>Creates an empty qcow2 image (for example one that only stores snapshots).</summary>
+    public async Task CreateAsync(string imagePath, long virtualSizeBytes, CancellationToken cancellationToken = default)
+    {
+        await RunAsync(["create", "-q", "-f", "qcow2", imagePath, virtualSizeBytes.ToString(System.Globalization.CultureInfo.InvariantCulture)],
+            TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Creates a qcow2 overlay whose backing file is <paramref name="baseImage"/>: every write goes to the overlay,
+    /// so the base is never modified.
+    /// </summary>
+    public async Task CreateOverlayAsync(string overlayPath, string baseImage, string? baseFormat = null, CancellationToken cancellationToken = default)
+    {
+        var fullBase = Path.GetFullPath(baseImage);
+        if (!File.Exists(fullBase))
+        {
+            throw new QemuImageException($"disk image '{fullBase}' does not exist");
+        }
+
+        var format = baseFormat ?? (await InfoAsync(fullBase, cancellationToken: cancellationToken).ConfigureAwait(false)).Format;
+        await RunAsync(["create", "-q", "-f", "qcow2", "-b", fullBase, "-F", format, overlayPath], TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
+    }
+
     private async Task<string> RunAsync(IReadOnlyList<string> arguments, TimeSpan timeout, CancellationToken cancellationToken)
     {
         var binary = ExecutableSearch.Find(Binary)

@@ -29,6 +29,7 @@ public sealed class QmpClient : IAsyncDisposable
     private long _nextId;
     private Task? _readLoop;
     private volatile QmpException? _failure;
+    private TaskCompletionSource<QmpException>? _failing;
     private int _disposed;
 
     private QmpClient(Stream input, Stream output, IDisposable? owner, QmpClientOptions options)
@@ -247,11 +248,38 @@ public sealed class QmpClient : IAsyncDisposable
     {
         var bytes = Encoding.UTF8.GetBytes(json + "\n");
         await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        Task write;
         try
         {
             ThrowIfFailed();
-            await _output.WriteAsync(bytes, cancellationToken).ConfigureAwait(false);
-            await _output.FlushAsync(cancellationToken).ConfigureAwait(false);
+            write = WriteLockedAsync(bytes);
+        }
+        catch
+        {
+            _writeLock.Release();
+            throw;
+        }
+
+        try
+        {
+            await write.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // The caller stops waiting, but the line is finished in the background: a line cut off half way would
+            // corrupt the stream for every later command. A write that never finishes ends when the client is disposed.
+            _ = write.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+            throw;
+        }
+    }
+
+    /// <summary>Writes one whole line; called holding the write lock, which it releases.</summary>
+    private async Task WriteLockedAsync(byte[] bytes)
+    {
+        try
+        {
+            await _output.WriteAsync(bytes, CancellationToken.None).ConfigureAwait(false);
+            await _output.FlushAsync(CancellationToken.None).ConfigureAwait(false);
         }
         catch (IOException e)
         {
@@ -312,9 +340,28 @@ public sealed class QmpClient : IAsyncDisposable
         {
             await FailAsync(e).ConfigureAwait(false);
         }
+#pragma warning disable CA1031 // Whatever stops the read loop must fail the connection; a silently dead loop leaves every caller hanging.
+        catch (Exception e)
+#pragma warning restore CA1031
+        {
+            await FailAsync(new QmpProtocolException($"reading from the QMP peer failed unexpectedly: {e.Message}", e)).ConfigureAwait(false);
+        }
     }
 
     private void Dispatch(byte[] line)
+    {
+        try
+        {
+            DispatchMessage(line);
+        }
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException or FormatException)
+        {
+            // A message of the wrong shape, for example a duplicate key, which JsonObject only notices on first access.
+            throw new QmpProtocolException($"the QMP peer sent a message of an unexpected shape ({e.Message}): {Preview(line)}", e);
+        }
+    }
+
+    private void DispatchMessage(byte[] line)
     {
         JsonObject message;
         try
@@ -336,7 +383,7 @@ public sealed class QmpClient : IAsyncDisposable
 
         if (message.TryGetPropertyValue("event", out var eventName))
         {
-            _events.Publish(QmpMessageParser.ParseEvent(message, eventName));
+            _events.Publish(QmpMessageParser.ParseEvent(message, eventName, Preview(line)));
             return;
         }
 
@@ -354,7 +401,7 @@ public sealed class QmpClient : IAsyncDisposable
 
         if (message.TryGetPropertyValue("error", out var error))
         {
-            var (errorClass, desc) = QmpMessageParser.ParseError(error);
+            var (errorClass, desc) = QmpMessageParser.ParseError(error, Preview(line));
             pending.Completion.TrySetException(new QmpErrorException(pending.Command, errorClass, desc));
         }
         else if (message.TryGetPropertyValue("return", out var value))
@@ -369,9 +416,12 @@ public sealed class QmpClient : IAsyncDisposable
 
     private async Task<QmpException> FailAsync(QmpException failure)
     {
-        if (_failure is not null)
+        // The first failure wins and is recorded once: a command whose write breaks while the read loop is still
+        // asking DescribePeerExit waits for that answer instead of asking again.
+        var mine = new TaskCompletionSource<QmpException>(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (Interlocked.CompareExchange(ref _failing, mine, null) is { } first)
         {
-            return _failure;
+            return await first.Task.ConfigureAwait(false);
         }
 
         if (failure is QmpDisconnectedException { Peer: null } && _options.DescribePeerExit is { } describe && _disposed == 0)
@@ -393,16 +443,17 @@ public sealed class QmpClient : IAsyncDisposable
             }
         }
 
-        _failure ??= failure;
-        _greeting.TrySetException(_failure);
+        _failure = failure;
+        _greeting.TrySetException(failure);
         foreach (var pending in _pending.Values)
         {
-            pending.Completion.TrySetException(_failure);
+            pending.Completion.TrySetException(failure);
         }
 
         _closed.TrySetResult();
         _events.Complete();
-        return _failure;
+        mine.SetResult(failure);
+        return failure;
     }
 
     private void ThrowIfFailed()
@@ -445,7 +496,8 @@ public sealed class QmpClient : IAsyncDisposable
         }
 
         _shutdown.Dispose();
-        _writeLock.Dispose();
+        // _writeLock is not disposed: a write abandoned by a timed-out caller releases it when it ends, which may be
+        // after this point. It holds no wait handle, so nothing leaks.
     }
 
     private sealed class PendingCommand(string command)

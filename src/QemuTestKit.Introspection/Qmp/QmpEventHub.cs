@@ -11,6 +11,7 @@ internal sealed class QmpEventHub
     private readonly int _historySize;
     private readonly TimeSpan _historyWindow;
     private long _sequence;
+    private bool _completed;
 
     public QmpEventHub(int historySize, TimeSpan historyWindow)
     {
@@ -60,7 +61,17 @@ internal sealed class QmpEventHub
                 }
             }
 
-            _listeners.Add(listener);
+            if (_completed)
+            {
+                // The connection is gone: history already offered stays readable, then the listener reports the
+                // disconnect instead of waiting out its timeout for events that can no longer come.
+                listener.Complete();
+            }
+            else
+            {
+                _listeners.Add(listener);
+            }
+
             return listener;
         }
     }
@@ -69,10 +80,13 @@ internal sealed class QmpEventHub
     {
         lock (_gate)
         {
+            _completed = true;
             foreach (var listener in _listeners)
             {
                 listener.Complete();
             }
+
+            _listeners.Clear();
         }
     }
 
@@ -126,7 +140,20 @@ public sealed class QmpEventListener : IDisposable
 
     internal void Offer(QmpEvent e)
     {
-        if (_filter(e))
+        bool wanted;
+        try
+        {
+            wanted = _filter(e);
+        }
+#pragma warning disable CA1031 // A caller's filter that throws fails that caller's wait, not the connection every other caller shares.
+        catch (Exception failure)
+#pragma warning restore CA1031
+        {
+            _channel.Writer.TryComplete(failure);
+            return;
+        }
+
+        if (wanted)
         {
             _channel.Writer.TryWrite(e);
         }

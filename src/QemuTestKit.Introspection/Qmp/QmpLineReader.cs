@@ -18,7 +18,9 @@ internal sealed class QmpLineReader
     }
 
     /// <summary>Reads the next line without its terminator, or null at a clean end of stream.</summary>
-    /// <exception cref="QmpProtocolException">The line is longer than the limit, or the stream ended mid-line.</exception>
+    /// <exception cref="QmpProtocolException">The line is longer than the limit.</exception>
+    /// <exception cref="QmpDisconnectedException">The stream ended in the middle of a line: the peer went away mid-message,
+    /// so the disconnect (and, for a process, how it ended) is the news, not the truncated bytes.</exception>
     public async Task<byte[]?> ReadLineAsync(CancellationToken cancellationToken)
     {
         ArrayBufferWriter<byte>? pending = null;
@@ -53,7 +55,7 @@ internal sealed class QmpLineReader
             {
                 if (pending is { WrittenCount: > 0 })
                 {
-                    throw new QmpProtocolException(
+                    throw new QmpDisconnectedException(
                         $"the QMP peer closed the connection in the middle of a message ({pending.WrittenCount} bytes without a line end): truncated reply");
                 }
 
@@ -67,7 +69,13 @@ internal sealed class QmpLineReader
         if (length > _maxLineBytes)
         {
             throw new QmpProtocolException(
-                $"the QMP peer sent a line longer than {_maxLineBytes / (1024 * 1024)} MiB; raise QmpClientOptions.MaxLineBytes if this is a real reply");
+                $"the QMP peer sent a line longer than {DescribeLimit(_maxLineBytes)}; raise QmpClientOptions.MaxLineBytes if this is a real reply");
         }
+    }
+
+    private static string DescribeLimit(int bytes)
+    {
+        const int mebibyte = 1024 * 1024;
+        return bytes % mebibyte == 0 ? $"{bytes / mebibyte} MiB" : $"{bytes} bytes";
     }
 }

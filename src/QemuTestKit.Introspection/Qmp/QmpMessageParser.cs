@@ -8,7 +8,7 @@ internal static class QmpMessageParser
 {
     public static QmpGreeting ParseGreeting(JsonObject message, string preview)
     {
-        if (message["QMP"] is not JsonObject qmp || qmp["version"]?["qemu"] is not JsonObject version)
+        if (message["QMP"] is not JsonObject qmp || qmp["version"] is not JsonObject versionInfo || versionInfo["qemu"] is not JsonObject version)
         {
             throw new QmpProtocolException($"the peer did not start with a QMP greeting (expected {{\"QMP\": {{\"version\": ...}}}}), it sent {preview}");
         }
@@ -20,7 +20,7 @@ internal static class QmpMessageParser
                 version["major"]?.GetValue<int>() ?? 0,
                 version["minor"]?.GetValue<int>() ?? 0,
                 version["micro"]?.GetValue<int>() ?? 0,
-                qmp["version"]?["package"]?.GetValue<string>() ?? string.Empty,
+                versionInfo["package"]?.GetValue<string>() ?? string.Empty,
                 capabilities);
         }
         catch (Exception e) when (e is InvalidOperationException or FormatException or JsonException)
@@ -29,7 +29,7 @@ internal static class QmpMessageParser
         }
     }
 
-    public static QmpEvent ParseEvent(JsonObject message, JsonNode? name)
+    public static QmpEvent ParseEvent(JsonObject message, JsonNode? name, string preview)
     {
         try
         {
@@ -38,11 +38,17 @@ internal static class QmpMessageParser
                     .AddSeconds(ts["seconds"]?.GetValue<long>() ?? 0)
                     .AddTicks((ts["microseconds"]?.GetValue<long>() ?? 0) * 10)
                 : DateTimeOffset.UtcNow;
-            return new QmpEvent(name?.GetValue<string>() ?? string.Empty, message["data"]?.DeepClone() as JsonObject, timestamp, 0, DateTimeOffset.UtcNow);
+            var data = message["data"] switch
+            {
+                null => null,
+                JsonObject o => (JsonObject)o.DeepClone(),
+                _ => throw new InvalidOperationException("'data' is not an object"),
+            };
+            return new QmpEvent(name?.GetValue<string>() ?? string.Empty, data, timestamp, 0, DateTimeOffset.UtcNow);
         }
-        catch (Exception e) when (e is InvalidOperationException or FormatException)
+        catch (Exception e) when (e is InvalidOperationException or FormatException or ArgumentOutOfRangeException)
         {
-            throw new QmpProtocolException($"a QMP event has fields of the wrong type: {message.ToJsonString()}", e);
+            throw new QmpProtocolException($"a QMP event has fields of the wrong type: {preview}", e);
         }
     }
 
@@ -56,10 +62,15 @@ internal static class QmpMessageParser
         return value.TryGetValue<long>(out var number) ? number : null;
     }
 
-    public static (string ErrorClass, string Description) ParseError(JsonNode? error)
+    public static (string ErrorClass, string Description) ParseError(JsonNode? error, string preview)
     {
-        var errorClass = error?["class"] is JsonValue c && c.TryGetValue<string>(out var cls) ? cls : "UnknownError";
-        var desc = error?["desc"] is JsonValue d && d.TryGetValue<string>(out var text) ? text : error?.ToJsonString() ?? "no description";
+        if (error is not JsonObject fields)
+        {
+            throw new QmpProtocolException($"a QMP error answer has an 'error' that is not an object: {preview}");
+        }
+
+        var errorClass = fields["class"] is JsonValue c && c.TryGetValue<string>(out var cls) ? cls : "UnknownError";
+        var desc = fields["desc"] is JsonValue d && d.TryGetValue<string>(out var text) ? text : fields.ToJsonString();
         return (errorClass, desc);
     }
 }
