@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Runtime.InteropServices;
 using QemuTestKit.Introspection;
 using QemuTestKit.Introspection.Qmp;
 
@@ -14,11 +15,23 @@ internal static class CliErrors
     public static async Task<int> RunAsync(RootCommand root, string[] args)
     {
         using var cancel = new CancellationTokenSource();
-        Console.CancelKeyPress += (_, e) =>
+
+        // One handler for Ctrl+C and SIGTERM, ours (System.CommandLine's own is switched off below): it only cancels, and
+        // the registrations are disposed before the token source, so a late signal can never touch a disposed source.
+        void OnSignal(PosixSignalContext context)
         {
-            e.Cancel = true;
-            cancel.Cancel();
-        };
+            context.Cancel = true;
+            try
+            {
+                cancel.Cancel();
+            }
+            catch (ObjectDisposedException)
+            {
+            }
+        }
+
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
 
         try
         {
@@ -34,7 +47,7 @@ internal static class CliErrors
                 return Usage;
             }
 
-            return await parse.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false }, cancel.Token).ConfigureAwait(false);
+            return await parse.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null }, cancel.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (cancel.IsCancellationRequested)
         {
@@ -43,8 +56,19 @@ internal static class CliErrors
         }
         catch (Exception e) when (e is QemuTestKitException or QmpException or IOException or UnauthorizedAccessException)
         {
-            await Console.Error.WriteLineAsync($"qemutestkit: error: {e.Message}").ConfigureAwait(false);
+            await Console.Error.WriteLineAsync($"qemutestkit: error: {OneLine(e.Message)}").ConfigureAwait(false);
+            return Failure;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // A bug, not a user error: still one line (set QEMUTESTKIT_DEBUG=1 for the stack trace), never a crash dump.
+            var detail = Environment.GetEnvironmentVariable("QEMUTESTKIT_DEBUG") == "1" ? e.ToString() : $"{e.GetType().Name}: {OneLine(e.Message)}";
+            await Console.Error.WriteLineAsync($"qemutestkit: internal error: {detail} (please report it)").ConfigureAwait(false);
             return Failure;
         }
     }
+
+    /// <summary>Messages may quote QEMU's stderr over several lines; the user gets one line.</summary>
+    private static string OneLine(string message) =>
+        string.Join(" | ", message.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
 }

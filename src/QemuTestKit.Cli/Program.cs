@@ -5,6 +5,7 @@ using QemuTestKit.Cli.Commands;
 var root = new RootCommand("qemutestkit: test software that runs inside QEMU guests")
 {
     IntrospectCommand.Create(),
+    RunCommand.Create(),
 };
 
 return await CliErrors.RunAsync(root, args).ConfigureAwait(false);

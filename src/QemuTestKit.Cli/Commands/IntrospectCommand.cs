@@ -11,6 +11,9 @@ namespace QemuTestKit.Cli.Commands;
 /// <summary><c>qemutestkit introspect</c>: what a QEMU binary supports, from the cache or from the binary itself.</summary>
 internal static class IntrospectCommand
 {
+    /// <summary>A week: far beyond any real walk, and well inside what a CancellationTokenSource timer accepts (~49 days).</summary>
+    private const int MaxTimeoutSeconds = 7 * 24 * 3600;
+
     public static Command Create()
     {
         var qemu = new Option<string>("--qemu")
@@ -31,19 +34,30 @@ internal static class IntrospectCommand
         {
             Description = "Give up after this many seconds",
             DefaultValueFactory = _ => 120,
-        };
-        timeout.Validators.Add(result =>
-        {
-            if (result.GetValueOrDefault<int>() <= 0)
+            CustomParser = result =>
             {
-                result.AddError("--timeout must be a positive number of seconds");
-            }
-        });
+                var text = result.Tokens.Count > 0 ? result.Tokens[^1].Value : string.Empty;
+                if (int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var seconds) && seconds is > 0 and <= MaxTimeoutSeconds)
+                {
+                    return seconds;
+                }
+
+                result.AddError(string.Create(CultureInfo.InvariantCulture, $"--timeout must be a positive number of seconds, at most {MaxTimeoutSeconds} (got '{text}')"));
+                return 0;
+            },
+        };
 
         var command = new Command("introspect", "Show what a QEMU binary supports: machines, CPUs, devices and their properties")
         {
             qemu, machine, device, json, cacheDir, noCache, timeout,
         };
+        command.Validators.Add(result =>
+        {
+            if (result.GetResult(device) is { Tokens.Count: > 0 } && result.GetResult(machine) is null)
+            {
+                result.AddError("--device needs --machine: devices are added to that machine's device tree");
+            }
+        });
         command.SetAction(async (parse, ct) =>
         {
             var options = new IntrospectionOptions { Timeout = TimeSpan.FromSeconds(parse.GetValue(timeout)) };

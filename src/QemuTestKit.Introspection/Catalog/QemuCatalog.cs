@@ -31,7 +31,7 @@ public sealed class CatalogSourceConverter : JsonConverter<CatalogSource>
 public sealed record QemuCatalog
 {
     /// <summary>Bumped whenever the shape or the meaning of the catalog changes; older cache files are rebuilt.</summary>
-    public const int CurrentSchemaVersion = 1;
+    public const int CurrentSchemaVersion = 2;
 
     public int SchemaVersion { get; init; } = CurrentSchemaVersion;
 

@@ -37,7 +37,8 @@ internal static partial class FileStatus
         var seconds = BitConverter.ToInt64(buffer, 96);
         var nanoseconds = BitConverter.ToUInt32(buffer, 104);
         var device = ((ulong)BitConverter.ToUInt32(buffer, 136) << 32) | BitConverter.ToUInt32(buffer, 140);
-        var ticks = (seconds * TimeSpan.TicksPerSecond) + (nanoseconds / 100);
+        // .NET ticks (since 0001-01-01), like FileInfo's times, so the identity's two timestamps share one unit.
+        var ticks = DateTime.UnixEpoch.Ticks + (seconds * TimeSpan.TicksPerSecond) + (nanoseconds / 100);
         return (ticks, inode, device);
     }
 

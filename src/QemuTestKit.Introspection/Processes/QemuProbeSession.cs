@@ -8,6 +8,8 @@ namespace QemuTestKit.Introspection.Processes;
 /// </summary>
 public sealed class QemuProbeSession : IAsyncDisposable
 {
+    private int _disposed;
+
     private QemuProbeSession(QemuProcess process, QmpClient qmp)
     {
         Process = process;
@@ -66,6 +68,12 @@ public sealed class QemuProbeSession : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        // Idempotent: a walk that fails mid-way can reach the same session from two finally blocks.
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
         if (Qmp.IsConnected)
         {
             try

@@ -148,7 +148,7 @@ public sealed class QemuProcess : IAsyncDisposable
         {
             if (!_process.HasExited)
             {
-                _process.Kill(entireProcessTree: false);
+                _process.Kill(entireProcessTree: true);
             }
         }
         catch (InvalidOperationException)

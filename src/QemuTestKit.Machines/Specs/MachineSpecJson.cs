@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
 
 namespace QemuTestKit.Machines.Specs;
@@ -13,7 +14,23 @@ public static class MachineSpecJson
     {
         try
         {
-            return JsonSerializer.Deserialize(json, MachineSpecJsonContext.Default.MachineSpec)
+            if (JsonNode.Parse(json) is not JsonObject given)
+            {
+                throw new MachineSpecFormatException($"{source}: a machine spec must be a JSON object");
+            }
+
+            // The source generator sets every init-only property, absent or not, to default(T) (dotnet/runtime#84484),
+            // which would turn an omitted MemoryMiB into 0. Laying the given fields over a serialized default spec
+            // means every property is present, so the record's own defaults survive.
+            var merged = JsonSerializer.SerializeToNode(DefaultSpec, MachineSpecJsonContext.Default.MachineSpec)!.AsObject();
+            merged.Remove("name");
+            merged.Remove("machineType");
+            foreach (var (key, value) in given)
+            {
+                merged[key] = value?.DeepClone();
+            }
+
+            return merged.Deserialize(MachineSpecJsonContext.Default.MachineSpec)
                 ?? throw new MachineSpecFormatException($"{source}: the machine spec is null");
         }
         catch (JsonException e)
@@ -21,6 +38,8 @@ public static class MachineSpecJson
             throw new MachineSpecFormatException($"{source}: not a valid machine spec: {e.Message}", e);
         }
     }
+
+    private static readonly MachineSpec DefaultSpec = new() { Name = "default", MachineType = "default" };
 
     public static async Task SaveAsync(MachineSpec spec, string path, CancellationToken cancellationToken = default)
     {

@@ -1,0 +1,16 @@
+using QemuTestKit.Bench.Benchmarks;
+
+namespace QemuTestKit.Bench;
+
+/// <summary>Every benchmark this program can run, by name.</summary>
+internal static class BenchmarkRegistry
+{
+    public static IReadOnlyList<IBenchmark> All { get; } =
+    [
+        new IntrospectBenchmark(),
+        new SnapshotStartBenchmark(),
+    ];
+
+    public static IBenchmark? Find(string name) =>
+        All.FirstOrDefault(b => string.Equals(b.Name, name, StringComparison.Ordinal));
+}

@@ -1,0 +1,188 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using QemuTestKit.Introspection;
+using QemuTestKit.Introspection.Catalog;
+using QemuTestKit.Introspection.Processes;
+using QemuTestKit.Machines.Runtime;
+using QemuTestKit.Machines.Specs;
+
+namespace QemuTestKit.Bench.Benchmarks;
+
+/// <summary>
+/// <c>snapshot-start</c>: time to a guest's first answer, three ways, alternating: (a) a cold boot through the runtime
+/// to the first <c>ExecAsync</c> answer, (b) a start from the ready snapshot through the runtime to the first answer,
+/// (c) raw QEMU with <c>-loadvm ready</c> to its first echoed line (a private copy of the state image, QEMU on stdio,
+/// no runtime). Goals: (b) at least 25x faster than (a), and at most 1.2x (c).
+/// Last line: <c>snapshot-start: &lt;x&gt;x faster than cold boot, &lt;y&gt;x raw loadvm</c>.
+/// </summary>
+internal sealed class SnapshotStartBenchmark : IBenchmark
+{
+    public string Name => "snapshot-start";
+
+    public string Description => "cold boot vs. start from the ready snapshot vs. raw QEMU -loadvm, to the first answer (goal: >= 25x faster than cold, <= 1.2x raw); option --guest GUEST_JSON";
+
+    public async Task<int> RunAsync(string[] args, CancellationToken cancellationToken)
+    {
+        var options = BenchOptions.Parse(args, valueOptions: ["--guest"], flagOptions: ["--quiet"]);
+        void Say(string text) => BenchOutput.Line(Name, text);
+        var root = Directory.CreateTempSubdirectory("qtk-bench-snapshot-").FullName;
+        try
+        {
+            var guestJson = options.Value("--guest", Environment.GetEnvironmentVariable("QEMUTESTKIT_GUEST") ?? Path.Combine("artifacts", "guest", "guest.json"));
+            if (!File.Exists(guestJson))
+            {
+                await Console.Error.WriteLineAsync($"bench: {Name}: test guest {guestJson} not found; run ./build.sh setup").ConfigureAwait(false);
+                return 1;
+            }
+
+            var spec = LoadGuest(guestJson);
+            var catalog = await new CatalogCache(Path.Combine(root, "cache")).GetAsync(spec.QemuBinary, cancellationToken).ConfigureAwait(false);
+            var start = new MachineStartOptions { Catalog = catalog, RunRoot = Path.Combine(root, "run") };
+            var prepare = Stopwatch.StartNew();
+            var ready = await ReadyState.PrepareAsync(spec, Path.Combine(root, "state"), start, cancellationToken).ConfigureAwait(false);
+            Say($"prepared the ready state in {BenchOutput.Duration(prepare.Elapsed)}; {options.Runs} runs per variant, alternating");
+
+            var samples = new Dictionary<string, List<TimeSpan>>(StringComparer.Ordinal) { ["cold boot"] = [], ["from ready"] = [], ["raw loadvm"] = [] };
+            for (var run = 0; run < options.Runs; run++)
+            {
+                await TimeAsync("cold boot", samples, () => StartColdAsync(spec, start, cancellationToken), Say, options).ConfigureAwait(false);
+                await TimeAsync("from ready", samples, () => StartFromReadyAsync(ready, spec, start, cancellationToken), Say, options).ConfigureAwait(false);
+                await TimeAsync("raw loadvm", samples, () => StartRawAsync(catalog, spec, ready, root, cancellationToken), Say, options).ConfigureAwait(false);
+            }
+
+            var stats = samples.Select(s => new Stats(s.Key, s.Value)).ToArray();
+            BenchOutput.Table(Name, stats);
+            var cold = stats[0].Median;
+            var fromReady = stats[1].Median;
+            var raw = stats[2].Median;
+            var faster = cold / fromReady;
+            var ofRaw = fromReady / raw;
+            Say($"  goal >= 25x faster than cold boot: {(faster >= 25 ? "ok" : "MISSED")}; goal <= 1.2x raw loadvm: {(ofRaw <= 1.2 ? "ok" : "MISSED")}");
+            Say(string.Create(CultureInfo.InvariantCulture, $"{faster:0.0}x faster than cold boot, {ofRaw:0.00}x raw loadvm"));
+            return 0;
+        }
+        catch (QemuTestKitException e)
+        {
+            await Console.Error.WriteLineAsync($"bench: {Name}: {e.Message}").ConfigureAwait(false);
+            return 1;
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
+    }
+
+    /// <summary>Times <paramref name="start"/> (start to first answer); the clean-up it returns runs off the clock.</summary>
+    private static async Task TimeAsync(string name, Dictionary<string, List<TimeSpan>> samples, Func<Task<IAsyncDisposable>> start,
+        Action<string> say, BenchOptions options)
+    {
+        GC.Collect();
+        var stopwatch = Stopwatch.StartNew();
+        var running = await start().ConfigureAwait(false);
+        var elapsed = stopwatch.Elapsed;
+        await running.DisposeAsync().ConfigureAwait(false);
+        samples[name].Add(elapsed);
+        if (!options.Flag("--quiet"))
+        {
+            say($"  {name}: {BenchOutput.Duration(elapsed)}");
+        }
+    }
+
+    private static async Task<IAsyncDisposable> StartColdAsync(MachineSpec spec, MachineStartOptions start, CancellationToken ct)
+    {
+        var machine = await QemuMachine.StartAsync(spec, start, ct).ConfigureAwait(false);
+        await machine.WaitUntilReadyAsync(ct).ConfigureAwait(false);
+        await AnswerAsync(machine, ct).ConfigureAwait(false);
+        return machine;
+    }
+
+    private static async Task<IAsyncDisposable> StartFromReadyAsync(ReadyState ready, MachineSpec spec, MachineStartOptions start, CancellationToken ct)
+    {
+        var machine = await ready.StartAsync(spec, start, ct).ConfigureAwait(false);
+        await AnswerAsync(machine, ct).ConfigureAwait(false);
+        return machine;
+    }
+
+    private static async Task AnswerAsync(QemuMachine machine, CancellationToken ct)
+    {
+        var result = await machine.ExecAsync("echo $((6*7))", TimeSpan.FromSeconds(120), ct).ConfigureAwait(false);
+        if (result.Output.Trim() != "42")
+        {
+            throw new InvalidOperationException($"unexpected answer '{result.Output}'");
+        }
+    }
+
+    /// <summary>
+    /// What a hand-written script must do for a private, parallel-safe instance: copy the state image, start QEMU with
+    /// <c>-loadvm ready</c> and the serial port on stdio, type a command, and read its answer.
+    /// </summary>
+    private static async Task<IAsyncDisposable> StartRawAsync(QemuCatalog catalog, MachineSpec spec, ReadyState ready, string root, CancellationToken ct)
+    {
+        var copy = Path.Combine(root, $"raw-{Guid.NewGuid():N}.qcow2");
+        File.Copy(ready.StateImage, copy);
+        string[] arguments =
+        [
+            "-name", $"guest={spec.Name}", "-machine", $"type={spec.MachineType}", "-accel", "tcg", "-cpu", spec.Cpu ?? "max",
+            "-m", $"{spec.MemoryMiB}M", "-smp", "1", "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+            "-serial", "stdio", "-kernel", spec.Kernel!, "-initrd", spec.Initrd!, "-append", spec.Append!,
+            "-drive", $"if=none,id=qtk-state,node-name=qtk-state-fmt,format=qcow2,file={copy.Replace(",", ",,", StringComparison.Ordinal)}",
+            "-loadvm", ReadyState.SnapshotName,
+        ];
+        var psi = new ProcessStartInfo(catalog.Binary) { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var argument in arguments)
+        {
+            psi.ArgumentList.Add(argument);
+        }
+
+        var process = Process.Start(psi)!;
+        var raw = new RawQemu(process, copy);
+        await process.StandardInput.WriteAsync("echo $((6*7))\n").ConfigureAwait(false);
+        await process.StandardInput.FlushAsync(ct).ConfigureAwait(false);
+        var buffer = new char[4096];
+        var seen = string.Empty;
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(TimeSpan.FromSeconds(60));
+        while (!seen.Contains("\n42", StringComparison.Ordinal))
+        {
+            var read = await process.StandardOutput.ReadAsync(buffer, timeout.Token).ConfigureAwait(false);
+            if (read == 0)
+            {
+                await raw.DisposeAsync().ConfigureAwait(false);
+                throw new InvalidOperationException($"raw QEMU exited: {await process.StandardError.ReadToEndAsync(ct).ConfigureAwait(false)}");
+            }
+
+            seen += new string(buffer, 0, read).Replace("\r", string.Empty, StringComparison.Ordinal);
+        }
+
+        return raw;
+    }
+
+    private static MachineSpec LoadGuest(string guestJson)
+    {
+        using var document = JsonDocument.Parse(File.ReadAllText(guestJson));
+        var root = document.RootElement;
+        return new MachineSpec
+        {
+            Name = "bench",
+            MachineType = "q35",
+            Cpu = "max",
+            MemoryMiB = 256,
+            Kernel = root.GetProperty("kernel").GetString(),
+            Initrd = root.GetProperty("initrd").GetString(),
+            Append = root.GetProperty("append").GetString(),
+            Ready = new ReadyCondition(root.GetProperty("readyPattern").GetString(), 180),
+        };
+    }
+
+    private sealed class RawQemu(Process process, string copy) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            process.Kill();
+            await process.WaitForExitAsync().ConfigureAwait(false);
+            process.Dispose();
+            File.Delete(copy);
+        }
+    }
+}

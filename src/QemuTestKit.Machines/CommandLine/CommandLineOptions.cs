@@ -1,0 +1,48 @@
+namespace QemuTestKit.Machines.CommandLine;
+
+/// <summary>Normal runs, record runs and replay runs of the same spec differ only where they must.</summary>
+public enum RunMode
+{
+    Normal,
+    Record,
+    Replay,
+}
+
+/// <summary>The files a run uses, all inside the machine's private run directory (or the bundle, for replay).</summary>
+/// <param name="QmpSocket">QEMU listens here for QMP.</param>
+/// <param name="SerialSockets">The host listens on these; QEMU connects at start so no guest output is lost.</param>
+/// <param name="StateImage">qcow2 image that stores snapshots (VM state) even for a diskless machine.</param>
+/// <param name="DiskImages">Per disk in declaration order: the throw-away overlay the run writes to (the base image for a read-only disk).</param>
+public sealed record MachineRunFiles(
+    string QmpSocket,
+    IReadOnlyList<string> SerialSockets,
+    string StateImage,
+    IReadOnlyList<string> DiskImages)
+{
+    /// <summary>The gdb stub's Unix socket, when debugging.</summary>
+    public string? GdbSocket { get; init; }
+
+    /// <summary>The record/replay log (<c>rrfile</c>), for record and replay runs.</summary>
+    public string? ReplayLog { get; init; }
+}
+
+/// <summary>How to run a spec: mode, snapshot to start from, paused or not.</summary>
+public sealed record CommandLineOptions
+{
+    public RunMode Mode { get; init; } = RunMode.Normal;
+
+    /// <summary>Snapshot in the state image to start from (<c>-loadvm</c>), for example "ready".</summary>
+    public string? LoadSnapshot { get; init; }
+
+    /// <summary>icount shift for record/replay (<c>-icount shift=N</c>): 2^N ns of virtual time per instruction.</summary>
+    public int IcountShift { get; init; } = 5;
+
+    /// <summary>Record/replay <c>rrsnapshot</c>: saved at the start of recording, loaded at the start of replay.</summary>
+    public string? ReplaySnapshot { get; init; }
+
+    /// <summary>Start with the CPUs stopped (<c>-S</c>), for a debugger to attach first.</summary>
+    public bool Paused { get; init; }
+
+    /// <summary>A gdb stub on a TCP port of 127.0.0.1 instead of the Unix socket in <see cref="MachineRunFiles.GdbSocket"/>.</summary>
+    public int? GdbTcpPort { get; init; }
+}

@@ -1,0 +1,361 @@
+using System.Diagnostics;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.RegularExpressions;
+using QemuTestKit.Introspection;
+using QemuTestKit.Machines.Runtime;
+
+namespace QemuTestKit.Machines.Console;
+
+/// <summary>
+/// The host side of one guest serial port. The host listens on a Unix socket and QEMU connects to it as a client
+/// (<c>-chardev socket,id=serial0,path=SOCK,server=off</c>): QEMU connects while it starts, before the guest runs,
+/// so not a byte of the guest's output is lost. Everything received is kept in <see cref="Transcript"/>.
+/// </summary>
+/// <remarks>
+/// Reading runs continuously in the background from <see cref="AcceptAsync"/> until the connection closes.
+/// WaitForAsync may be called from several tasks at once; sends are serialized.
+/// </remarks>
+public sealed class SerialConsole : IAsyncDisposable
+{
+    private const int ReceiveBufferBytes = 64 * 1024;
+    private const int TailLineCount = 20;
+
+    // Rescanning a long text for every few bytes received would be quadratic: a scan that found nothing is repeated
+    // at once only when the searched text grew by a quarter, otherwise after a pause of at least 10 ms that grows
+    // with the length of the searched text (1 ms per 20,000 characters).
+    private const double RescanCharactersPerMillisecond = 20_000;
+    private static readonly TimeSpan s_rescanPause = TimeSpan.FromMilliseconds(10);
+
+    private readonly Socket _listener;
+    private readonly SemaphoreSlim _sendLock = new(1, 1);
+    private readonly CancellationTokenSource _shutdown = new();
+    private readonly TaskCompletionSource _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private Socket? _socket;
+    private Task? _readLoop;
+    private long _searchStart;
+    private int _disposed;
+
+    private SerialConsole(Socket listener, string socketPath, ConsoleTranscript transcript)
+    {
+        _listener = listener;
+        SocketPath = socketPath;
+        Transcript = transcript;
+    }
+
+    /// <summary>The Unix socket QEMU connects to.</summary>
+    public string SocketPath { get; }
+
+    /// <summary>Everything received from the guest.</summary>
+    public ConsoleTranscript Transcript { get; }
+
+    /// <summary>True between a successful <see cref="AcceptAsync"/> and the end of the connection.</summary>
+    public bool IsConnected => _socket is not null && !_closed.Task.IsCompleted;
+
+    /// <summary>Completes when the connection has closed (QEMU exited or closed the port) or the console was disposed.</summary>
+    public Task Closed => _closed.Task;
+
+    /// <summary>
+    /// Text offset where WaitForAsync starts searching when no offset is given: the end of the last
+    /// match, or of the last command a <see cref="ShellSession"/> ran. May be set, for example to
+    /// <see cref="ConsoleTranscript.TextLength"/> to ignore everything received so far.
+    /// </summary>
+    public long SearchStart
+    {
+        get => Interlocked.Read(ref _searchStart);
+        set => Interlocked.Exchange(ref _searchStart, Math.Max(0, value));
+    }
+
+    /// <summary>Creates the socket and listens on it, so QEMU can be started next.</summary>
+    /// <exception cref="RunDirectoryException">The path is too long for a Unix socket.</exception>
+    /// <exception cref="IOException">The socket cannot be created (for example the path exists).</exception>
+    public static SerialConsole Listen(string socketPath, ConsoleTranscript? transcript = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(socketPath);
+        socketPath = Path.GetFullPath(socketPath);
+        RunDirectory.EnsureSocketPathFits(socketPath);
+        var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            listener.Bind(new UnixDomainSocketEndPoint(socketPath));
+            listener.Listen(1);
+        }
+        catch (SocketException e)
+        {
+            listener.Dispose();
+            throw new IOException($"cannot listen on the serial console socket {socketPath}: {e.Message}", e);
+        }
+
+        return new SerialConsole(listener, socketPath, transcript ?? new ConsoleTranscript());
+    }
+
+    /// <summary>Waits for QEMU to connect, then starts reading.</summary>
+    /// <exception cref="ConsoleTimeoutException">QEMU did not connect in time.</exception>
+    public async Task AcceptAsync(TimeSpan timeout, CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        if (_socket is not null)
+        {
+            throw new InvalidOperationException($"the serial console {SocketPath} is already connected");
+        }
+
+        using var linked = Timeouts.Link(timeout, cancellationToken);
+        using var stop = linked.Token.Register(static s => ((SerialConsole)s!).StopListening(), this);
+        Socket socket;
+        try
+        {
+            socket = await _listener.AcceptAsync(linked.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            ObjectDisposedException.ThrowIf(_disposed != 0, this);
+            if (linked.IsCancellationRequested)
+            {
+                throw new ConsoleTimeoutException(
+                    $"QEMU did not connect to the serial console socket {SocketPath} within {ConsoleException.Seconds(timeout)}", timeout, string.Empty, e);
+            }
+
+            throw new ConsoleClosedException($"listening on the serial console socket {SocketPath} failed: {e.Message}", string.Empty, e);
+        }
+
+        _socket = socket;
+        StopListening();
+        _readLoop = Task.Run(ReadLoopAsync, CancellationToken.None);
+    }
+
+    /// <summary>
+    /// Waits until the console text matches <paramref name="pattern"/>, searching from <see cref="SearchStart"/>.
+    /// See <see cref="WaitForAsync(Regex, TimeSpan, long, CancellationToken)"/>.
+    /// </summary>
+    public Task<Match> WaitForAsync(Regex pattern, TimeSpan timeout, CancellationToken cancellationToken = default) =>
+        WaitForAsync(pattern, timeout, SearchStart, cancellationToken);
+
+    /// <summary>
+    /// Waits until the console text matches <paramref name="pattern"/>, searching from <paramref name="fromOffset"/>
+    /// (a character offset in <see cref="ConsoleTranscript.Text"/>; the other overload starts at <see cref="SearchStart"/>).
+    /// On success <see cref="SearchStart"/> moves to the end of the match. The match is made against the raw text
+    /// (escape sequences and <c>\r</c> included); anchors such as <c>^</c> need <see cref="RegexOptions.Multiline"/>.
+    /// </summary>
+    /// <returns>The match; its <see cref="Capture.Index"/> is an offset in the whole transcript text.</returns>
+    /// <exception cref="ConsoleTimeoutException">No match within <paramref name="timeout"/>; the message has the console tail.</exception>
+    /// <exception cref="ConsoleClosedException">The connection closed before a match.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    public async Task<Match> WaitForAsync(Regex pattern, TimeSpan timeout, long fromOffset, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(pattern);
+        ArgumentOutOfRangeException.ThrowIfNegative(fromOffset);
+        var start = fromOffset;
+        EnsureAccepted();
+        using var linked = Timeouts.Link(timeout, cancellationToken);
+        long scanned = -1;
+        var lastScan = 0L;
+        var pause = s_rescanPause;
+        try
+        {
+            while (true)
+            {
+                var closed = _closed.Task.IsCompleted;
+                var length = Transcript.TextLength;
+                if (length != scanned)
+                {
+                    if (start <= length && Find(pattern, start) is { } match)
+                    {
+                        SearchStart = match.Index + match.Length;
+                        return match;
+                    }
+
+                    scanned = length;
+                    lastScan = Stopwatch.GetTimestamp();
+                    pause = TimeSpan.FromMilliseconds(Math.Max(s_rescanPause.TotalMilliseconds, (length - start) / RescanCharactersPerMillisecond));
+                }
+
+                if (closed)
+                {
+                    throw new ConsoleClosedException(
+                        $"the serial console {Path.GetFileName(SocketPath)} closed (QEMU exited?) while waiting for /{pattern}/", Transcript.Tail(TailLineCount));
+                }
+
+                await Task.WhenAny(Transcript.WhenTextBeyond(scanned), _closed.Task).WaitAsync(linked.Token).ConfigureAwait(false);
+                var since = Stopwatch.GetElapsedTime(lastScan);
+                if (since < pause && (Transcript.TextLength - scanned) * 4 < scanned - start && !_closed.Task.IsCompleted)
+                {
+                    await Task.WhenAny(Task.Delay(pause - since, linked.Token), _closed.Task).ConfigureAwait(false);
+                    linked.Token.ThrowIfCancellationRequested();
+                }
+            }
+        }
+        catch (OperationCanceledException e) when (!cancellationToken.IsCancellationRequested && linked.IsCancellationRequested)
+        {
+            throw new ConsoleTimeoutException(
+                $"the serial console {Path.GetFileName(SocketPath)} did not show /{pattern}/ within {ConsoleException.Seconds(timeout)}", timeout,
+                Transcript.Tail(TailLineCount), e);
+        }
+    }
+
+    /// <summary>Waits for a literal text from <see cref="SearchStart"/>; see <see cref="WaitForAsync(Regex, TimeSpan, long, CancellationToken)"/>.</summary>
+    public Task<Match> WaitForAsync(string text, TimeSpan timeout, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(text);
+        return WaitForAsync(new Regex(Regex.Escape(text), RegexOptions.CultureInvariant), timeout, SearchStart, cancellationToken);
+    }
+
+    /// <summary>Sends text as UTF-8, exactly as given (no newline added).</summary>
+    /// <exception cref="ConsoleClosedException">The connection is closed.</exception>
+    public Task SendAsync(string text, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        return SendAsync(Encoding.UTF8.GetBytes(text), cancellationToken);
+    }
+
+    /// <summary>Sends <paramref name="line"/> followed by <c>\n</c>.</summary>
+    public Task SendLineAsync(string line, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(line);
+        return SendAsync(line + "\n", cancellationToken);
+    }
+
+    /// <summary>Sends raw bytes. Blocks (asynchronously) while the guest does not read its input.</summary>
+    public async Task SendAsync(ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken = default)
+    {
+        var socket = EnsureAccepted();
+        await _sendLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (_closed.Task.IsCompleted)
+            {
+                throw ClosedWhileSending(null);
+            }
+
+            while (!bytes.IsEmpty)
+            {
+                var sent = await socket.SendAsync(bytes, SocketFlags.None, cancellationToken).ConfigureAwait(false);
+                bytes = bytes[sent..];
+            }
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            throw ClosedWhileSending(e);
+        }
+        finally
+        {
+            _sendLock.Release();
+        }
+    }
+
+    /// <summary>The last lines of the console, sanitized, for messages.</summary>
+    public string Tail(int lines = TailLineCount) => Transcript.Tail(lines);
+
+    /// <summary>
+    /// Completes once the transcript text is longer than <paramref name="textLength"/> characters; throws
+    /// <see cref="ConsoleClosedException"/> when the connection has closed and no more text will come.
+    /// </summary>
+    internal async Task WaitForTextBeyondAsync(long textLength, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            var closed = _closed.Task.IsCompleted;
+            if (Transcript.TextLength > textLength)
+            {
+                return;
+            }
+
+            if (closed)
+            {
+                throw new ConsoleClosedException($"the serial console {Path.GetFileName(SocketPath)} closed (QEMU exited?)", Transcript.Tail(TailLineCount));
+            }
+
+            await Task.WhenAny(Transcript.WhenTextBeyond(textLength), _closed.Task).WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Matches against the text from <paramref name="start"/> (a copy of that part only); on success, matches again
+    /// against the whole text from <paramref name="start"/>, so that the match's index is a transcript offset.
+    /// </summary>
+    private Match? Find(Regex pattern, long start)
+    {
+        if (!pattern.IsMatch(Transcript.GetText(start)))
+        {
+            return null;
+        }
+
+        var match = pattern.Match(Transcript.Snapshot(), (int)start);
+        return match.Success ? match : null;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
+        await _shutdown.CancelAsync().ConfigureAwait(false);
+        StopListening();
+        _socket?.Dispose();
+        if (_readLoop is not null)
+        {
+            await _readLoop.ConfigureAwait(false);
+        }
+
+        _closed.TrySetResult();
+        _shutdown.Dispose();
+        _sendLock.Dispose();
+    }
+
+    private async Task ReadLoopAsync()
+    {
+        var socket = _socket!;
+        var buffer = new byte[ReceiveBufferBytes];
+        try
+        {
+            while (true)
+            {
+                var read = await socket.ReceiveAsync(buffer, SocketFlags.None, _shutdown.Token).ConfigureAwait(false);
+                if (read == 0)
+                {
+                    break;
+                }
+
+                Transcript.Append(buffer.AsSpan(0, read));
+            }
+        }
+        catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
+        {
+            // Closed by QEMU or by DisposeAsync; either way the connection is over.
+        }
+        finally
+        {
+            _closed.TrySetResult();
+        }
+    }
+
+    private Socket EnsureAccepted()
+    {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        return _socket ?? throw new InvalidOperationException($"the serial console {SocketPath} is not connected yet: call AcceptAsync first");
+    }
+
+    private ConsoleClosedException ClosedWhileSending(Exception? inner) =>
+        new($"cannot send to the serial console {Path.GetFileName(SocketPath)}: the connection is closed (QEMU exited?)", Transcript.Tail(TailLineCount), inner);
+
+    private void StopListening()
+    {
+        try
+        {
+            _listener.Dispose();
+        }
+        catch (SocketException)
+        {
+        }
+
+        try
+        {
+            File.Delete(SocketPath);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+        }
+    }
+}

@@ -1,0 +1,42 @@
+using QemuTestKit.Introspection.Catalog;
+using QemuTestKit.Machines.CommandLine;
+
+namespace QemuTestKit.Machines.Runtime;
+
+/// <summary>How to start one machine instance.</summary>
+public sealed record MachineStartOptions
+{
+    /// <summary>The catalog of the spec's binary; fetched through the default <see cref="CatalogCache"/> when null.</summary>
+    public QemuCatalog? Catalog { get; init; }
+
+    public RunMode Mode { get; init; } = RunMode.Normal;
+
+    /// <summary>A prepared state image to start from; the instance gets a private copy, so the original is never written.</summary>
+    public string? StateImageSource { get; init; }
+
+    /// <summary>Prepared disk overlays (one per writable disk, in order) to copy alongside the state image.</summary>
+    public IReadOnlyList<string>? DiskOverlaySources { get; init; }
+
+    /// <summary>Snapshot to start from (<c>-loadvm</c>).</summary>
+    public string? LoadSnapshot { get; init; }
+
+    /// <summary>The record/replay log: written in record mode, read in replay mode. Defaults to the run directory.</summary>
+    public string? ReplayLog { get; init; }
+
+    public int IcountShift { get; init; } = 5;
+
+    /// <summary>Start with the CPUs stopped.</summary>
+    public bool Paused { get; init; }
+
+    /// <summary>Open a gdb stub on a Unix socket in the run directory.</summary>
+    public bool GdbStub { get; init; }
+
+    /// <summary>Where run directories are created; defaults to the runtime directory of this user.</summary>
+    public string? RunRoot { get; init; }
+
+    /// <summary>How long QEMU may take to open its sockets.</summary>
+    public TimeSpan StartTimeout { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>Keep the run directory (state image, overlays, logs) after disposal, for bundles and post-mortems.</summary>
+    public bool KeepRunDirectory { get; init; }
+}

@@ -1,0 +1,458 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using QemuTestKit.Introspection;
+using QemuTestKit.Introspection.Catalog;
+using QemuTestKit.Introspection.Images;
+using QemuTestKit.Introspection.Processes;
+using QemuTestKit.Introspection.Qmp;
+using QemuTestKit.Machines.CommandLine;
+using QemuTestKit.Machines.Console;
+using QemuTestKit.Machines.Specs;
+
+namespace QemuTestKit.Machines.Runtime;
+
+/// <summary>
+/// One running QEMU machine: a process in a private run directory that dies with its parent, its QMP connection,
+/// its serial consoles, and a shell session on console 0. Disposal shuts it down (gracefully, then by force).
+/// </summary>
+public sealed class QemuMachine : IAsyncDisposable
+{
+    private readonly QemuProcess _process;
+    private readonly RunDirectory _run;
+    private readonly IReadOnlyList<SerialConsole> _consoles;
+    private readonly ShellSession _shell;
+    private readonly MachineStartOptions _options;
+    private int _disposed;
+
+    private QemuMachine(MachineSpec spec, QemuCatalog catalog, QemuProcess process, RunDirectory run, QmpClient qmp,
+        IReadOnlyList<SerialConsole> consoles, MachineRunFiles files, IReadOnlyList<string> arguments, MachineStartOptions options)
+    {
+        Spec = spec;
+        Catalog = catalog;
+        _process = process;
+        _run = run;
+        Qmp = qmp;
+        _consoles = consoles;
+        Files = files;
+        Arguments = arguments;
+        _options = options;
+        _shell = new ShellSession(consoles[0]);
+    }
+
+    public MachineSpec Spec { get; }
+
+    public QemuCatalog Catalog { get; }
+
+    /// <summary>The QMP connection, for anything this class does not wrap.</summary>
+    public QmpClient Qmp { get; }
+
+    /// <summary>Console 0, the one the ready pattern and the shell use.</summary>
+    public SerialConsole Console => _consoles[0];
+
+    public IReadOnlyList<SerialConsole> Consoles => _consoles;
+
+    /// <summary>The files of this run (sockets, state image, overlays, replay log).</summary>
+    public MachineRunFiles Files { get; }
+
+    /// <summary>The exact argument array QEMU was started with.</summary>
+    public IReadOnlyList<string> Arguments { get; }
+
+    public string RunDirectoryPath => _run.Path;
+
+    public int ProcessId => _process.Id;
+
+    public bool HasExited => _process.HasExited;
+
+    public int? ExitCode => _process.ExitCode;
+
+    /// <summary>Starts a machine. The spec is assumed validated (see <c>MachineSpecValidator</c>).</summary>
+    /// <exception cref="MachineStartException">QEMU did not start, or did not open its sockets in time.</exception>
+    public static async Task<QemuMachine> StartAsync(MachineSpec spec, MachineStartOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        options ??= new MachineStartOptions();
+        var catalog = options.Catalog ?? await new CatalogCache().GetAsync(spec.QemuBinary, cancellationToken).ConfigureAwait(false);
+        SweepOnce(options.RunRoot);
+        var run = RunDirectory.Create(spec.Name, options.RunRoot);
+        var consoles = new List<SerialConsole>();
+        QemuProcess? process = null;
+        QmpClient? qmp = null;
+        try
+        {
+            for (var i = 0; i < Math.Max(1, spec.SerialConsoles); i++)
+            {
+                consoles.Add(SerialConsole.Listen(run.SerialSocket(i)));
+            }
+
+            var files = await PrepareFilesAsync(spec, run, options, consoles, cancellationToken).ConfigureAwait(false);
+            var arguments = QemuCommandLine.Build(spec, catalog, files, new CommandLineOptions
+            {
+                Mode = options.Mode,
+                LoadSnapshot = options.LoadSnapshot,
+                IcountShift = options.IcountShift,
+                Paused = options.Paused,
+            });
+            process = QemuProcess.Start(new QemuProcessStartInfo(catalog.Binary, arguments)
+            {
+                WorkingDirectory = run.Path,
+                StderrLogPath = run.StderrLog,
+            });
+            await File.WriteAllTextAsync(run.PidFile, process.Id.ToString(CultureInfo.InvariantCulture), cancellationToken).ConfigureAwait(false);
+
+            using var startup = Timeouts.Link(options.StartTimeout, cancellationToken);
+            var exited = process.WaitForExitAsync(Timeout.InfiniteTimeSpan, startup.Token);
+            foreach (var console in consoles)
+            {
+                await FirstOrExit(console.AcceptAsync(options.StartTimeout, startup.Token), exited).ConfigureAwait(false);
+            }
+
+            qmp = await FirstOrExit(ConnectQmpAsync(run.QmpSocket, process, startup.Token), exited).ConfigureAwait(false);
+            return new QemuMachine(spec, catalog, process, run, qmp, consoles, files, arguments, options);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            var stderr = process is null ? string.Empty : QemuProcess.TailLines(process.StderrTail, 10);
+            await CleanUpAsync(process, qmp, consoles, run, keep: false).ConfigureAwait(false);
+            var why = e switch
+            {
+                ProcessExited => $"QEMU exited with code {process?.ExitCode} while starting",
+                OperationCanceledException => $"QEMU did not open its sockets within {options.StartTimeout.TotalSeconds:0} s",
+                _ => e.Message,
+            };
+            throw new MachineStartException(
+                $"machine '{spec.Name}' did not start: {why}{(string.IsNullOrWhiteSpace(stderr) ? string.Empty : $"\nQEMU stderr:\n{stderr}")}", e);
+        }
+        catch
+        {
+            await CleanUpAsync(process, qmp, consoles, run, keep: false).ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>Waits for the spec's ready pattern on console 0.</summary>
+    public Task<Match> WaitUntilReadyAsync(CancellationToken cancellationToken = default)
+    {
+        var pattern = Spec.Ready.Pattern ?? throw new InvalidOperationException($"machine '{Spec.Name}' declares no ready pattern");
+        return WaitForAsync(new Regex(pattern, RegexOptions.CultureInvariant), TimeSpan.FromSeconds(Spec.Ready.TimeoutSeconds), cancellationToken);
+    }
+
+    /// <summary>Waits for a pattern on console 0; fails with the console tail on timeout and promptly if QEMU exits.</summary>
+    public Task<Match> WaitForAsync(Regex pattern, TimeSpan timeout, CancellationToken cancellationToken = default)
+        => GuardAsync(() => Console.WaitForAsync(pattern, timeout, cancellationToken));
+
+    public Task SendLineAsync(string line, CancellationToken cancellationToken = default)
+        => GuardAsync(async () =>
+        {
+            await Console.SendLineAsync(line, cancellationToken).ConfigureAwait(false);
+            return true;
+        });
+
+    /// <summary>Runs a command through the shell on console 0 and returns its exit code and output.</summary>
+    public Task<ExecResult> ExecAsync(string command, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
+        => GuardAsync(() => _shell.ExecAsync(command, timeout ?? TimeSpan.FromSeconds(60), cancellationToken));
+
+    /// <summary>Saves a snapshot of the whole machine into its state image (and writable disk overlays).</summary>
+    public async Task SaveSnapshotAsync(string name, CancellationToken cancellationToken = default)
+    {
+        ValidateSnapshotName(name);
+        if (_options.Mode == RunMode.Normal && Catalog.HasCommand("snapshot-save"))
+        {
+            await RunSnapshotJobAsync("snapshot-save", name, cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            // Record/replay runs use savevm: it is what QEMU's record/replay documentation and tests exercise.
+            await HumanMonitorAsync($"savevm {name}", cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Returns the machine to a snapshot saved earlier.</summary>
+    public async Task LoadSnapshotAsync(string name, CancellationToken cancellationToken = default)
+    {
+        ValidateSnapshotName(name);
+        if (_options.Mode == RunMode.Normal && Catalog.HasCommand("snapshot-load"))
+        {
+            await RunSnapshotJobAsync("snapshot-load", name, cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            await HumanMonitorAsync($"loadvm {name}", cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Saves a PNG of the machine's display (needs a display device, for example VGA).</summary>
+    public async Task ScreenshotAsync(string pngPath, CancellationToken cancellationToken = default)
+    {
+        var full = Path.GetFullPath(pngPath);
+        try
+        {
+            await Qmp.ExecuteAsync("screendump", new JsonObject { ["filename"] = full, ["format"] = "png" }, cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        catch (QmpErrorException e)
+        {
+            throw new MachineStartException($"machine '{Spec.Name}' cannot take a screenshot: {e.Description} (declare a display device such as VGA)", e);
+        }
+    }
+
+    /// <summary>Runs an HMP command through QMP and fails when QEMU reports an error in its text.</summary>
+    public async Task<string> HumanMonitorAsync(string commandLine, CancellationToken cancellationToken = default)
+    {
+        var output = await Qmp.ExecuteAsync("human-monitor-command", new JsonObject { ["command-line"] = commandLine },
+            TimeSpan.FromMinutes(2), cancellationToken).ConfigureAwait(false);
+        var text = output?.GetValue<string>() ?? string.Empty;
+        if (text.Contains("Error", StringComparison.OrdinalIgnoreCase) || text.Contains("Could not", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new MachineStartException($"machine '{Spec.Name}': '{commandLine}' failed: {text.Trim()}");
+        }
+
+        return text;
+    }
+
+    /// <summary>Stops the machine: QMP <c>quit</c> first, a kill if QEMU has not exited within the timeout.</summary>
+    public async Task ShutdownAsync(TimeSpan? timeout = null)
+    {
+        var limit = timeout ?? TimeSpan.FromSeconds(10);
+        if (!_process.HasExited && Qmp.IsConnected)
+        {
+            try
+            {
+                await Qmp.ExecuteAsync("quit", timeout: limit).ConfigureAwait(false);
+            }
+            catch (QmpException)
+            {
+                // QEMU may close the connection before answering 'quit'.
+            }
+        }
+
+        try
+        {
+            await _process.WaitForExitAsync(limit).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            await _process.KillAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Kills QEMU at once (for tests of crash handling, and for cancellation).</summary>
+    public Task KillAsync() => _process.KillAsync();
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
+        try
+        {
+            await ShutdownAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+        }
+        finally
+        {
+            _shell.Dispose();
+            await CleanUpAsync(_process, Qmp, _consoles, _run, _options.KeepRunDirectory).ConfigureAwait(false);
+        }
+    }
+
+    private async Task RunSnapshotJobAsync(string command, string name, CancellationToken cancellationToken)
+    {
+        var jobId = $"qtk-{command}-{Guid.NewGuid():N}";
+        var nodes = new JsonArray(QemuCommandLine.StateNodeName);
+        for (var i = 0; i < Spec.Disks.Count; i++)
+        {
+            if (!Spec.Disks[i].ReadOnly)
+            {
+                nodes.Add(QemuCommandLine.DiskId(Spec.Disks[i], i) + "-fmt");
+            }
+        }
+
+        var mark = Qmp.LastEventSequence;
+        await Qmp.ExecuteAsync(command, new JsonObject
+        {
+            ["job-id"] = jobId,
+            ["tag"] = name,
+            ["vmstate"] = QemuCommandLine.StateNodeName,
+            ["devices"] = nodes,
+        }, cancellationToken: cancellationToken).ConfigureAwait(false);
+        await GuardAsync(() => Qmp.WaitForEventAsync("JOB_STATUS_CHANGE", TimeSpan.FromMinutes(2), mark,
+            e => e.Data?["id"]?.GetValue<string>() == jobId && e.Data?["status"]?.GetValue<string>() == "concluded", cancellationToken)).ConfigureAwait(false);
+        var jobs = await Qmp.ExecuteAsync("query-jobs", cancellationToken: cancellationToken).ConfigureAwait(false);
+        var error = (jobs as JsonArray)?.FirstOrDefault(j => j?["id"]?.GetValue<string>() == jobId)?["error"]?.GetValue<string>();
+        await Qmp.ExecuteAsync("job-dismiss", new JsonObject { ["id"] = jobId }, cancellationToken: cancellationToken).ConfigureAwait(false);
+        if (error is not null)
+        {
+            throw new MachineStartException($"machine '{Spec.Name}': {command} '{name}' failed: {error}");
+        }
+    }
+
+    /// <summary>
+    /// Removes what earlier, killed runs left behind (run directories whose owner is gone, and their QEMUs) the first
+    /// time this process starts a machine under a given root.
+    /// </summary>
+    private static void SweepOnce(string? root)
+    {
+        var key = root ?? RunDirectory.DefaultRoot;
+        lock (SweptRoots)
+        {
+            if (!SweptRoots.Add(key))
+            {
+                return;
+            }
+        }
+
+        RunDirectory.SweepStale(key);
+    }
+
+    private static readonly HashSet<string> SweptRoots = new(StringComparer.Ordinal);
+
+    private static void ValidateSnapshotName(string name)
+    {
+        if (string.IsNullOrWhiteSpace(name) || name.Any(c => char.IsWhiteSpace(c) || char.IsControl(c)))
+        {
+            throw new ArgumentException($"snapshot name '{name}' must be non-empty and contain no spaces", nameof(name));
+        }
+    }
+
+    /// <summary>Turns a console or QMP failure caused by QEMU going away into one report with the exit code and both tails.</summary>
+    private async Task<T> GuardAsync<T>(Func<Task<T>> action)
+    {
+        try
+        {
+            return await action().ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is ConsoleClosedException or QmpDisconnectedException or IOException)
+        {
+            try
+            {
+                await _process.WaitForExitAsync(TimeSpan.FromSeconds(3)).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                throw;
+            }
+
+            throw new MachineExitedException(Spec.Name, _process.ExitCode, QemuProcess.TailLines(_process.StderrTail, 10),
+                Console.Transcript.Tail(20), e);
+        }
+    }
+
+    private static async Task<MachineRunFiles> PrepareFilesAsync(MachineSpec spec, RunDirectory run, MachineStartOptions options,
+        IReadOnlyList<SerialConsole> consoles, CancellationToken ct)
+    {
+        var qemuImg = new QemuImg();
+        var state = Path.Combine(run.Path, "state.qcow2");
+        if (options.StateImageSource is { } source)
+        {
+            File.Copy(source, state);
+        }
+        else
+        {
+            // Snapshots need a qcow2 image even when the machine has no disk; its virtual size is irrelevant.
+            await qemuImg.CreateAsync(state, 1024 * 1024, ct).ConfigureAwait(false);
+        }
+
+        var disks = new List<string>();
+        var overlayIndex = 0;
+        for (var i = 0; i < spec.Disks.Count; i++)
+        {
+            var disk = spec.Disks[i];
+            if (disk.ReadOnly)
+            {
+                disks.Add(Path.GetFullPath(disk.Path));
+                continue;
+            }
+
+            var overlay = Path.Combine(run.Path, $"{QemuCommandLine.DiskId(disk, i)}.overlay.qcow2");
+            if (options.DiskOverlaySources is { } overlays && overlayIndex < overlays.Count)
+            {
+                File.Copy(overlays[overlayIndex], overlay);
+            }
+            else
+            {
+                await qemuImg.CreateOverlayAsync(overlay, disk.Path, disk.Format, ct).ConfigureAwait(false);
+            }
+
+            overlayIndex++;
+            disks.Add(overlay);
+        }
+
+        return new MachineRunFiles(run.QmpSocket, consoles.Select((_, i) => run.SerialSocket(i)).ToArray(), state, disks)
+        {
+            ReplayLog = options.Mode == RunMode.Normal ? null : options.ReplayLog ?? Path.Combine(run.Path, "replay.bin"),
+            GdbSocket = options.GdbStub ? run.GdbSocket : null,
+        };
+    }
+
+    private static async Task<QmpClient> ConnectQmpAsync(string socket, QemuProcess process, CancellationToken ct)
+    {
+        var options = new QmpClientOptions { DescribePeerExit = process.DescribeExitAsync };
+        while (true)
+        {
+            ct.ThrowIfCancellationRequested();
+            if (File.Exists(socket))
+            {
+                try
+                {
+                    return await QmpClient.ConnectUnixAsync(socket, options, ct).ConfigureAwait(false);
+                }
+                catch (QmpDisconnectedException) when (!process.HasExited)
+                {
+                    // The socket file can exist a moment before QEMU listens on it.
+                }
+            }
+
+            await Task.Delay(20, ct).ConfigureAwait(false);
+        }
+    }
+
+    private static async Task<T> FirstOrExit<T>(Task<T> work, Task exited)
+    {
+        var first = await Task.WhenAny(work, exited).ConfigureAwait(false);
+        if (first == exited && !work.IsCompleted)
+        {
+            throw new ProcessExited();
+        }
+
+        return await work.ConfigureAwait(false);
+    }
+
+    private static async Task FirstOrExit(Task work, Task exited)
+    {
+        var first = await Task.WhenAny(work, exited).ConfigureAwait(false);
+        if (first == exited && !work.IsCompleted)
+        {
+            throw new ProcessExited();
+        }
+
+        await work.ConfigureAwait(false);
+    }
+
+    private static async Task CleanUpAsync(QemuProcess? process, QmpClient? qmp, IEnumerable<SerialConsole> consoles, RunDirectory run, bool keep)
+    {
+        if (process is not null)
+        {
+            await process.DisposeAsync().ConfigureAwait(false);
+        }
+
+        if (qmp is not null)
+        {
+            await qmp.DisposeAsync().ConfigureAwait(false);
+        }
+
+        foreach (var console in consoles)
+        {
+            await console.DisposeAsync().ConfigureAwait(false);
+        }
+
+        if (!keep)
+        {
+            run.Dispose();
+        }
+    }
+
+    private sealed class ProcessExited : Exception
+    {
+    }
+}

@@ -1,0 +1,110 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using QemuTestKit.Introspection.Catalog;
+
+namespace QemuTestKit.Machines.Validation.Checks;
+
+/// <summary>The machine as a whole: its name, machine type, CPU model and sizes.</summary>
+internal static partial class MachineChecks
+{
+    public static void Check(ValidationRun run)
+    {
+        CheckName(run);
+        var machine = CheckMachineType(run);
+        CheckCpu(run);
+        CheckMemory(run);
+        CheckSmp(run, machine);
+    }
+
+    // The name becomes part of ids, file names and directory names, so it must be safe in all of them.
+    private static void CheckName(ValidationRun run)
+    {
+        var name = run.Spec.Name;
+        if (!SafeName().IsMatch(name) || name is "." or "..")
+        {
+            run.Errors.Add(MachineSpecErrorCodes.InvalidName, "Name", name,
+                "is not a usable machine name: it must be non-empty and use only letters, digits, '.', '_' and '-'",
+                "[A-Za-z0-9._-]+");
+        }
+    }
+
+    private static MachineType? CheckMachineType(ValidationRun run)
+    {
+        var found = run.Spec.MachineType;
+        var machine = run.Catalog.FindMachine(found);
+        if (machine is null)
+        {
+            run.Errors.Add(MachineSpecErrorCodes.UnknownMachineType, "MachineType", found, $"is not a machine of {run.Errors.Emulator}",
+                $"a machine type or alias of {run.Errors.Emulator}", MachineTypeSuggestions.Suggest(found, run.Catalog), run.Errors.IntrospectHint);
+        }
+        else if (machine.Deprecated)
+        {
+            var current = MachineTypeSuggestions.Suggest(machine.Name, run.Catalog);
+            run.Errors.Add(MachineSpecErrorCodes.DeprecatedMachineType, "MachineType", found,
+                $"is deprecated in {run.Errors.Emulator} and will be removed from a later QEMU", "a machine type that is not deprecated",
+                current);
+        }
+
+        return machine;
+    }
+
+    private static void CheckCpu(ValidationRun run)
+    {
+        // A catalog without CPU models (some targets answer none) cannot tell a good model from a bad one.
+        if (run.Spec.Cpu is not { } cpu || run.Catalog.Cpus.Count == 0)
+        {
+            return;
+        }
+
+        // "-cpu max,+x2apic": the model is what comes before the feature flags.
+        var model = cpu.Split(',', 2)[0];
+        var known = run.Catalog.FindCpu(model);
+        if (known is null)
+        {
+            run.Errors.Add(MachineSpecErrorCodes.UnknownCpuModel, "Cpu", model, $"is not a CPU model of {run.Errors.Emulator}",
+                $"a CPU model of {run.Errors.Emulator}", NearMiss.Suggest(model, run.Catalog.Cpus.Select(c => c.Name)), run.Errors.IntrospectHint);
+        }
+        else if (known.Deprecated)
+        {
+            run.Errors.Add(MachineSpecErrorCodes.DeprecatedCpuModel, "Cpu", model,
+                $"is deprecated in {run.Errors.Emulator} and will be removed from a later QEMU", "a CPU model that is not deprecated");
+        }
+    }
+
+    private static void CheckMemory(ValidationRun run)
+    {
+        var memory = run.Spec.MemoryMiB;
+        var host = run.Context.HostMemoryMiB;
+        var allowed = host is { } h ? Invariant($"1 to {h} MiB (the host's memory)") : "at least 1 MiB";
+        if (memory <= 0)
+        {
+            run.Errors.Add(MachineSpecErrorCodes.MemoryOutOfRange, "MemoryMiB", Invariant($"{memory}"), "must be at least 1 MiB", allowed);
+        }
+        else if (memory > host)
+        {
+            run.Errors.Add(MachineSpecErrorCodes.MemoryOutOfRange, "MemoryMiB", Invariant($"{memory}"),
+                Invariant($"is more than the host's {host} MiB of memory"), allowed);
+        }
+    }
+
+    private static void CheckSmp(ValidationRun run, MachineType? machine)
+    {
+        var smp = run.Spec.Smp;
+        var max = machine is { CpuMax: > 0 } ? machine.CpuMax : (int?)null;
+        var allowed = max is { } m ? Invariant($"1 to {m}") : "at least 1";
+        if (smp <= 0)
+        {
+            run.Errors.Add(MachineSpecErrorCodes.CpuCountOutOfRange, "Smp", Invariant($"{smp}"), "must be at least 1", allowed);
+        }
+        else if (smp > max)
+        {
+            run.Errors.Add(MachineSpecErrorCodes.CpuCountOutOfRange, "Smp", Invariant($"{smp}"),
+                Invariant($"is more than machine type '{run.Spec.MachineType}' allows ({max} CPUs)"), allowed);
+        }
+    }
+
+    private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
+
+    [GeneratedRegex("^[A-Za-z0-9._-]+$")]
+    private static partial Regex SafeName();
+}

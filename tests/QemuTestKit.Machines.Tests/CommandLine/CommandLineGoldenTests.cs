@@ -1,0 +1,141 @@
+using QemuTestKit.Introspection.Catalog;
+using QemuTestKit.Machines.CommandLine;
+using QemuTestKit.Machines.Specs;
+
+namespace QemuTestKit.Machines.Tests.CommandLine;
+
+/// <summary>Pins the exact argument arrays: a change here changes the hardware a recorded run replays on.</summary>
+public sealed class CommandLineGoldenTests(X86CatalogFixture fixture) : IClassFixture<X86CatalogFixture>
+{
+    private static readonly MachineRunFiles Files = new("/run/qtk/m/qmp.sock", ["/run/qtk/m/serial0.sock"], "/run/qtk/m/state.qcow2", [])
+    {
+        ReplayLog = "/run/qtk/m/replay.bin",
+    };
+
+    private static readonly MachineSpec Diskless = new()
+    {
+        Name = "hello",
+        MachineType = "q35",
+        Cpu = "max",
+        MemoryMiB = 256,
+        Kernel = "/g/vmlinuz",
+        Initrd = "/g/initramfs.cpio.gz",
+        Append = "console=ttyS0 quiet panic=-1",
+        Devices = [new DeviceSpec("virtio-rng-pci", new Dictionary<string, string> { ["max-bytes"] = "1024", ["period"] = "1000" })],
+    };
+
+    private static readonly MachineSpec WithDiskAndNic = Diskless with
+    {
+        Name = "web",
+        Disks = [new DiskSpec("/images/base, v2.qcow2", "qcow2")],
+        Nics = [new NicSpec("e1000", [new HostForward("tcp", 2222, 22)])],
+        Devices = [],
+    };
+
+    private static readonly MachineRunFiles DiskFiles = Files with { DiskImages = ["/run/qtk/m/disk0,overlay.qcow2"] };
+
+    [Fact]
+    public void A_diskless_machine_in_normal_mode()
+    {
+        var args = QemuCommandLine.Build(Diskless, fixture.Catalog, Files, new CommandLineOptions { LoadSnapshot = "ready" });
+
+        args.Should().Equal(
+            "-name", "guest=hello",
+            "-machine", "type=q35",
+            "-accel", "tcg",
+            "-cpu", "max",
+            "-m", "256M",
+            "-smp", "1",
+            "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+            "-qmp", "unix:/run/qtk/m/qmp.sock,server=on,wait=off",
+            "-chardev", "socket,id=serial0,path=/run/qtk/m/serial0.sock,server=off",
+            "-serial", "chardev:serial0",
+            "-kernel", "/g/vmlinuz",
+            "-initrd", "/g/initramfs.cpio.gz",
+            "-append", "console=ttyS0 quiet panic=-1",
+            "-drive", "if=none,id=qtk-state,node-name=qtk-state-fmt,format=qcow2,file=/run/qtk/m/state.qcow2",
+            "-device", "virtio-rng-pci,id=virtio-rng-pci-0,max-bytes=1024,period=1000,bus=pcie.0,addr=0x02",
+            "-loadvm", "ready");
+    }
+
+    [Fact]
+    public void A_machine_with_a_disk_and_a_nic_in_record_mode()
+    {
+        var args = QemuCommandLine.Build(WithDiskAndNic, fixture.Catalog, DiskFiles, new CommandLineOptions { Mode = RunMode.Record, LoadSnapshot = "ready" });
+
+        args.SkipWhile(a => a != "-drive").Should().Equal(
+            "-drive", "if=none,id=qtk-state,node-name=qtk-state-fmt,format=qcow2,file=/run/qtk/m/state.qcow2",
+            "-drive", "if=none,id=disk0-image,node-name=disk0-fmt,format=qcow2,file=/run/qtk/m/disk0,,overlay.qcow2",
+            "-drive", "if=none,driver=blkreplay,image=disk0-image,id=disk0",
+            "-device", "virtio-blk-pci,drive=disk0,id=disk0-dev,bus=pcie.0,addr=0x02",
+            "-netdev", "user,id=net0,hostfwd=tcp:127.0.0.1:2222-:22",
+            "-object", "filter-replay,id=net0-replay,netdev=net0",
+            "-device", $"e1000,netdev=net0,id=net0-dev,mac={QemuCommandLine.StableMac("web", 0)},bus=pcie.0,addr=0x03",
+            "-icount", "shift=5,rr=record,rrfile=/run/qtk/m/replay.bin",
+            "-loadvm", "ready");
+    }
+
+    [Fact]
+    public void Record_and_replay_arrays_differ_only_in_the_rr_mode()
+    {
+        var record = QemuCommandLine.Build(WithDiskAndNic, fixture.Catalog, DiskFiles, new CommandLineOptions { Mode = RunMode.Record });
+        var replay = QemuCommandLine.Build(WithDiskAndNic, fixture.Catalog, DiskFiles, new CommandLineOptions { Mode = RunMode.Replay });
+
+        record.Should().HaveSameCount(replay);
+        var differences = record.Zip(replay).Where(p => p.First != p.Second).ToArray();
+        differences.Should().ContainSingle().Which.Should().Be(
+            ("shift=5,rr=record,rrfile=/run/qtk/m/replay.bin", "shift=5,rr=replay,rrfile=/run/qtk/m/replay.bin"));
+    }
+
+    [Fact]
+    public void The_same_spec_always_yields_the_same_array()
+    {
+        var first = QemuCommandLine.Build(WithDiskAndNic, fixture.Catalog, DiskFiles);
+        var second = QemuCommandLine.Build(WithDiskAndNic with { }, fixture.Catalog, DiskFiles);
+        second.Should().Equal(first);
+    }
+
+    [Fact]
+    public void A_comma_in_a_path_cannot_inject_an_option()
+    {
+        var hostile = Files with { StateImage = "/tmp/x,readonly=on,file=/etc/passwd.qcow2" };
+        var args = QemuCommandLine.Build(Diskless, fixture.Catalog, hostile);
+
+        args.Should().Contain("if=none,id=qtk-state,node-name=qtk-state-fmt,format=qcow2,file=/tmp/x,,readonly=on,,file=/etc/passwd.qcow2");
+    }
+
+    [Fact]
+    public void A_read_only_disk_reads_its_base_in_place()
+    {
+        var spec = WithDiskAndNic with { Disks = [new DiskSpec("/images/base.raw", "raw", "virtio-blk-pci", ReadOnly: true)], Nics = [] };
+        var args = QemuCommandLine.Build(spec, fixture.Catalog, Files with { DiskImages = ["/images/base.raw"] });
+
+        args.Should().Contain("if=none,id=disk0,node-name=disk0-fmt,format=raw,file=/images/base.raw,readonly=on");
+    }
+
+    [Fact]
+    public void Record_mode_needs_a_replay_log()
+    {
+        var act = () => QemuCommandLine.Build(Diskless, fixture.Catalog, Files with { ReplayLog = null }, new CommandLineOptions { Mode = RunMode.Record });
+        act.Should().Throw<ArgumentException>().WithMessage("*ReplayLog*");
+    }
+}
+
+/// <summary>The real catalog of qemu-system-x86_64, through a private cache.</summary>
+public sealed class X86CatalogFixture : IAsyncLifetime
+{
+    private readonly string _cacheDir = Directory.CreateTempSubdirectory("qtk-catalog-").FullName;
+
+    public QemuCatalog Catalog { get; private set; } = null!;
+
+    public async ValueTask InitializeAsync()
+    {
+        Catalog = await new CatalogCache(_cacheDir).GetAsync("qemu-system-x86_64", TestContext.Current.CancellationToken);
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        Directory.Delete(_cacheDir, recursive: true);
+        return ValueTask.CompletedTask;
+    }
+}

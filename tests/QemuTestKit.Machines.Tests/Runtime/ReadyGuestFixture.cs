@@ -1,0 +1,53 @@
+using QemuTestKit.Introspection.Catalog;
+using QemuTestKit.Machines.Runtime;
+using QemuTestKit.Machines.Specs;
+using QemuTestKit.Machines.Tests.Support;
+
+namespace QemuTestKit.Machines.Tests.Runtime;
+
+/// <summary>The test guest prepared once (one cold boot) into a ready state that the tests start instances from.</summary>
+public sealed class ReadyGuestFixture : IAsyncLifetime
+{
+    private readonly string _root = Directory.CreateTempSubdirectory("qtk-ready-").FullName;
+
+    public MachineSpec Spec { get; private set; } = null!;
+
+    public QemuCatalog Catalog { get; private set; } = null!;
+
+    public ReadyState Ready { get; private set; } = null!;
+
+    public MachineStartOptions Options => new() { Catalog = Catalog };
+
+    public async ValueTask InitializeAsync()
+    {
+        Catalog = await new CatalogCache(Path.Combine(_root, "cache")).GetAsync("qemu-system-x86_64", TestContext.Current.CancellationToken);
+        Spec = GuestSpecs.Hello("ready-guest");
+        Ready = await ReadyState.PrepareAsync(Spec, Path.Combine(_root, "state"), Options, TestContext.Current.CancellationToken);
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        Directory.Delete(_root, recursive: true);
+        return ValueTask.CompletedTask;
+    }
+}
+
+/// <summary>Specs of the test guest.</summary>
+internal static class GuestSpecs
+{
+    public static MachineSpec Hello(string name, string? kernel = null, string? initrd = null)
+    {
+        var guest = TestGuest.Load();
+        return new MachineSpec
+        {
+            Name = name,
+            MachineType = "q35",
+            Cpu = "max",
+            MemoryMiB = 256,
+            Kernel = kernel ?? guest.Kernel,
+            Initrd = initrd ?? guest.Initrd,
+            Append = guest.Append,
+            Ready = new ReadyCondition(guest.ReadyPattern, TimeoutSeconds: 180),
+        };
+    }
+}

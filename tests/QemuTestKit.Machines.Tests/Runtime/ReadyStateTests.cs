@@ -1,0 +1,76 @@
+using QemuTestKit.Introspection.Images;
+using QemuTestKit.Machines.Runtime;
+
+namespace QemuTestKit.Machines.Tests.Runtime;
+
+public sealed class ReadyStateTests(ReadyGuestFixture fixture) : IClassFixture<ReadyGuestFixture>
+{
+    [Fact]
+    public async Task The_ready_state_holds_the_ready_snapshot_and_names_its_spec_and_binary()
+    {
+        var snapshots = await new QemuImg().ListSnapshotsAsync(fixture.Ready.StateImage, cancellationToken: TestContext.Current.CancellationToken);
+
+        snapshots.Should().ContainSingle(s => s.Name == ReadyState.SnapshotName).Which.VmStateSize.Should().BeGreaterThan(1024 * 1024);
+        fixture.Ready.SpecHash.Should().Be(ReadyState.HashOf(fixture.Spec));
+        fixture.Ready.Binary.Should().Be(fixture.Catalog.BinaryIdentity);
+        ReadyState.Load(fixture.Ready.Directory).Should().BeEquivalentTo(fixture.Ready);
+    }
+
+    [Fact]
+    public async Task Four_instances_start_from_one_preparation_in_parallel_and_do_not_share_state()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var machines = await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => fixture.Ready.StartAsync(fixture.Spec, fixture.Options, ct)));
+        try
+        {
+            var marks = await Task.WhenAll(machines.Select(async (m, i) =>
+            {
+                var write = await m.ExecAsync($"echo instance-{i} > /tmp/who && ls /tmp", TimeSpan.FromSeconds(120), ct);
+                write.ExitCode.Should().Be(0);
+                return await m.ExecAsync("cat /tmp/who; ls /tmp | wc -l", TimeSpan.FromSeconds(120), ct);
+            }));
+
+            for (var i = 0; i < machines.Length; i++)
+            {
+                marks[i].ExitCode.Should().Be(0);
+                marks[i].Output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Should().Equal($"instance-{i}", "1");
+            }
+
+            machines.Select(m => m.Files.StateImage).Should().OnlyHaveUniqueItems()
+                .And.NotContain(fixture.Ready.StateImage, "each instance runs on a private copy of the state image");
+        }
+        finally
+        {
+            await Task.WhenAll(machines.Select(m => m.DisposeAsync().AsTask()));
+        }
+    }
+
+    [Fact]
+    public async Task A_state_prepared_from_another_spec_is_refused_with_prepare_again()
+    {
+        var other = fixture.Spec with { MemoryMiB = 512 };
+
+        var act = () => fixture.Ready.StartAsync(other, fixture.Options, TestContext.Current.CancellationToken);
+
+        (await act.Should().ThrowAsync<ReadyStateMismatchException>()).Which.Message.Should().Contain("different spec").And.Contain("prepare it again");
+    }
+
+    [Fact]
+    public async Task Killing_qemu_mid_test_is_reported_promptly_with_exit_code_and_tails()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var machine = await fixture.Ready.StartAsync(fixture.Spec, fixture.Options, ct);
+        (await machine.ExecAsync("echo alive", TimeSpan.FromSeconds(120), ct)).Output.Trim().Should().Be("alive");
+
+        var pending = machine.ExecAsync("sleep 600", TimeSpan.FromSeconds(300), ct);
+        await Task.Delay(300, ct);
+        var started = DateTime.UtcNow;
+        await machine.KillAsync();
+
+        var error = (await pending.Invoking(p => p).Should().ThrowAsync<MachineExitedException>()).Which;
+        (DateTime.UtcNow - started).Should().BeLessThan(TimeSpan.FromSeconds(10), "a dead QEMU must not wait out the command's timeout");
+        error.ExitCode.Should().Be(137, "SIGKILL");
+        error.Message.Should().Contain("ready-guest").And.Contain("signal 9");
+        error.ConsoleTail.Should().Contain("alive");
+    }
+}
