@@ -11,6 +11,13 @@ namespace QemuTestKit.Introspection.Catalog;
 /// </summary>
 public sealed class CatalogCache
 {
+    // The cache is read by programs, not people: no indentation (a third of the file).
+    private static readonly CatalogJsonContext Compact = new(new JsonSerializerOptions
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull,
+    });
+
     private readonly QemuIntrospector _introspector;
     private readonly Action<string> _warn;
 
@@ -119,7 +126,7 @@ public sealed class CatalogCache
         {
             using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write))
             {
-                JsonSerializer.Serialize(stream, catalog with { Source = CatalogSource.Qemu }, CatalogJsonContext.Default.QemuCatalog);
+                JsonSerializer.Serialize(stream, catalog with { Source = CatalogSource.Qemu }, Compact.QemuCatalog);
                 stream.Flush(flushToDisk: true);
             }
 

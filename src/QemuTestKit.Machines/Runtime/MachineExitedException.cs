@@ -42,3 +42,9 @@ public sealed class MachineStartException : QemuTestKitException
 {
     public MachineStartException(string message, Exception? inner = null) : base(message, inner) { }
 }
+
+/// <summary>A command to a running machine failed: a snapshot, a screenshot, an HMP command.</summary>
+public sealed class MachineCommandException : QemuTestKitException
+{
+    public MachineCommandException(string message, Exception? inner = null) : base(message, inner) { }
+}

@@ -98,7 +98,7 @@ public sealed class QemuMachine : IAsyncDisposable
                 WorkingDirectory = run.Path,
                 StderrLogPath = run.StderrLog,
             });
-            await File.WriteAllTextAsync(run.PidFile, process.Id.ToString(CultureInfo.InvariantCulture), cancellationToken).ConfigureAwait(false);
+            run.WritePid(process.Id);
 
             using var startup = Timeouts.Link(options.StartTimeout, cancellationToken);
             var exited = process.WaitForExitAsync(Timeout.InfiniteTimeSpan, startup.Token);
@@ -191,7 +191,7 @@ public sealed class QemuMachine : IAsyncDisposable
         }
         catch (QmpErrorException e)
         {
-            throw new MachineStartException($"machine '{Spec.Name}' cannot take a screenshot: {e.Description} (declare a display device such as VGA)", e);
+            throw new MachineCommandException($"machine '{Spec.Name}' cannot take a screenshot: {e.Description} (declare a display device such as VGA)", e);
         }
     }
 
@@ -203,7 +203,7 @@ public sealed class QemuMachine : IAsyncDisposable
         var text = output?.GetValue<string>() ?? string.Empty;
         if (text.Contains("Error", StringComparison.OrdinalIgnoreCase) || text.Contains("Could not", StringComparison.OrdinalIgnoreCase))
         {
-            throw new MachineStartException($"machine '{Spec.Name}': '{commandLine}' failed: {text.Trim()}");
+            throw new MachineCommandException($"machine '{Spec.Name}': '{commandLine}' failed: {text.Trim()}");
         }
 
         return text;
@@ -283,7 +283,7 @@ public sealed class QemuMachine : IAsyncDisposable
         await Qmp.ExecuteAsync("job-dismiss", new JsonObject { ["id"] = jobId }, cancellationToken: cancellationToken).ConfigureAwait(false);
         if (error is not null)
         {
-            throw new MachineStartException($"machine '{Spec.Name}': {command} '{name}' failed: {error}");
+            throw new MachineCommandException($"machine '{Spec.Name}': {command} '{name}' failed: {error}");
         }
     }
 
