@@ -25,7 +25,9 @@ repo_root="$(cd "$script_dir/../.." && pwd -P)"
 out_dir="${QTK_GUEST_OUT:-$repo_root/artifacts/guest}"
 cache_dir="$out_dir/cache"
 busybox_bin=/bin/busybox
-append="console=ttyS0 quiet panic=-1"
+# init_on_free=1: freed pages are zeroed, so a saved VM state holds fewer non-zero pages (85 -> 58 MB here)
+# and a machine starts from its ready snapshot about 30 ms sooner.
+append="console=ttyS0 quiet panic=-1 init_on_free=1"
 ready_pattern="QTK-GUEST-READY"
 # Kernel modules to put into the initramfs (Debian builds these drivers as modules).
 # Only the wanted drivers are listed: their dependencies are resolved from each module's
