@@ -6,6 +6,7 @@ var root = new RootCommand("qemutestkit: test software that runs inside QEMU gue
 {
     IntrospectCommand.Create(),
     RunCommand.Create(),
+    BundleCommand.Create(),
 };
 
 return await CliErrors.RunAsync(root, args).ConfigureAwait(false);

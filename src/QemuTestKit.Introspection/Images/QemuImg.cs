@@ -60,6 +60,16 @@ public sealed class QemuImg
         await RunAsync(["create", "-q", "-f", "qcow2", "-b", fullBase, "-F", format, overlayPath], TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Points an overlay at another copy of its backing file without touching the data (<c>rebase -u</c>): the new base
+    /// must have the same content, which is how a replay on another machine finds the recorded base image.
+    /// </summary>
+    public async Task RebaseUnsafeAsync(string overlayPath, string newBase, string baseFormat, CancellationToken cancellationToken = default)
+    {
+        await RunAsync(["rebase", "-q", "-u", "-f", "qcow2", "-b", Path.GetFullPath(newBase), "-F", baseFormat, overlayPath],
+            TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
+    }
+
     private async Task<string> RunAsync(IReadOnlyList<string> arguments, TimeSpan timeout, CancellationToken cancellationToken)
     {
         var binary = ExecutableSearch.Find(Binary)

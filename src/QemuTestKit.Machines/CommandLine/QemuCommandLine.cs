@@ -10,7 +10,7 @@ namespace QemuTestKit.Machines.CommandLine;
 /// Turns a validated spec into QEMU's argument array. Deterministic: <c>-nodefaults</c>, an explicit id for every
 /// drive, netdev and device, and an explicit bus and address for every PCI device, assigned in declaration order, so
 /// the same spec always yields the same hardware. Record and replay arrays differ from each other only in
-/// <c>rr=record|replay</c>; from a normal run they differ by <c>-icount</c>, <c>blkreplay</c> and <c>filter-replay</c>.
+/// <c>rr=record|replay</c>; from a normal run they differ by <c>rr</c>, <c>blkreplay</c> and <c>filter-replay</c>.
 /// </summary>
 public static class QemuCommandLine
 {
@@ -100,15 +100,20 @@ public static class QemuCommandLine
             Add("-device", QemuOptionValue.Join(device.Type, properties));
         }
 
+        // Every run counts instructions, recorded or not: a snapshot saved without icount cannot be recorded from
+        // (the guest's clock stalls after -loadvm), and one ready state serves normal, record and replay runs alike.
+        var icount = new List<KeyValuePair<string, string?>> { new("shift", options.IcountShift.ToString(CultureInfo.InvariantCulture)) };
         if (recorded)
         {
-            Add("-icount", QemuOptionValue.Join(string.Empty, new[]
+            icount.Add(new("rr", options.Mode == RunMode.Record ? "record" : "replay"));
+            icount.Add(new("rrfile", files.ReplayLog));
+            if (options.ReplaySnapshot is not null)
             {
-                new KeyValuePair<string, string?>("shift", options.IcountShift.ToString(CultureInfo.InvariantCulture)),
-                new("rr", options.Mode == RunMode.Record ? "record" : "replay"),
-                new("rrfile", files.ReplayLog),
-            }.Concat(options.ReplaySnapshot is null ? [] : [new KeyValuePair<string, string?>("rrsnapshot", options.ReplaySnapshot)])));
+                icount.Add(new("rrsnapshot", options.ReplaySnapshot));
+            }
         }
+
+        Add("-icount", QemuOptionValue.Join(string.Empty, icount));
 
         if (options.LoadSnapshot is not null)
         {

@@ -215,9 +215,42 @@ public sealed class SerialConsole : IAsyncDisposable
         return SendAsync(line + "\n", cancellationToken);
     }
 
+    /// <summary>
+    /// When set, input is sent in pieces of this many bytes, each after the guest has answered the previous one (its
+    /// echo) or <see cref="InputPaceTimeout"/> has passed. Record mode needs it: QEMU queues recorded serial input as
+    /// replay events and keeps reading the socket meanwhile, so a line longer than the UART's 16-byte FIFO loses bytes.
+    /// </summary>
+    public int? InputPaceBytes { get; set; }
+
+    /// <summary>How long a paced send waits for the guest's echo before sending the next piece anyway.</summary>
+    public TimeSpan InputPaceTimeout { get; set; } = TimeSpan.FromMilliseconds(500);
+
     /// <summary>Sends raw bytes. Blocks (asynchronously) while the guest does not read its input.</summary>
     public async Task SendAsync(ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken = default)
     {
+        if (InputPaceBytes is { } pace && bytes.Length > pace)
+        {
+            for (var start = 0; start < bytes.Length; start += pace)
+            {
+                var piece = bytes.Slice(start, Math.Min(pace, bytes.Length - start));
+                // The whole piece must have been echoed (read by the guest) before more is sent, or the FIFO overflows.
+                var echoed = Transcript.TextLength + piece.Length - 1;
+                await SendAsync(piece, cancellationToken).ConfigureAwait(false);
+                using var echo = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                echo.CancelAfter(InputPaceTimeout);
+                try
+                {
+                    await WaitForTextBeyondAsync(echoed, echo.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                {
+                    // No echo (the guest may not echo at all): the timeout itself paced the input.
+                }
+            }
+
+            return;
+        }
+
         var socket = EnsureAccepted();
         await _sendLock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
@@ -240,6 +273,29 @@ public sealed class SerialConsole : IAsyncDisposable
         finally
         {
             _sendLock.Release();
+        }
+    }
+
+    /// <summary>
+    /// Waits until every byte QEMU has written to the socket is in the transcript (the socket has nothing left to read
+    /// and the transcript stopped growing). Meaningful while the guest is stopped.
+    /// </summary>
+    public async Task WaitForInputDrainedAsync(CancellationToken cancellationToken = default)
+    {
+        var socket = EnsureAccepted();
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(5);
+        var last = -1L;
+        while (DateTime.UtcNow < deadline)
+        {
+            var length = Transcript.Length;
+            var pending = _closed.Task.IsCompleted ? 0 : socket.Available;
+            if (pending == 0 && length == last)
+            {
+                return;
+            }
+
+            last = length;
+            await Task.Delay(10, cancellationToken).ConfigureAwait(false);
         }
     }
 

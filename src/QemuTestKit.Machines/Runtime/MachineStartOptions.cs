@@ -25,6 +25,12 @@ public sealed record MachineStartOptions
 
     public int IcountShift { get; init; } = 5;
 
+    /// <summary>For replay runs: the snapshot to start the replay from (<c>rrsnapshot</c>), instead of <see cref="LoadSnapshot"/>.</summary>
+    public string? ReplaySnapshot { get; init; }
+
+    /// <summary>For recorded runs: take a checkpoint automatically this often (QEMU itself has no such policy).</summary>
+    public TimeSpan? CheckpointInterval { get; init; }
+
     /// <summary>Start with the CPUs stopped.</summary>
     public bool Paused { get; init; }
 

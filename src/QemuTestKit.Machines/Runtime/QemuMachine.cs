@@ -8,6 +8,8 @@ using QemuTestKit.Introspection.Processes;
 using QemuTestKit.Introspection.Qmp;
 using QemuTestKit.Machines.CommandLine;
 using QemuTestKit.Machines.Console;
+using QemuTestKit.Machines.Recording;
+using QemuTestKit.Machines.Replay;
 using QemuTestKit.Machines.Specs;
 
 namespace QemuTestKit.Machines.Runtime;
@@ -23,6 +25,10 @@ public sealed class QemuMachine : IAsyncDisposable
     private readonly IReadOnlyList<SerialConsole> _consoles;
     private readonly ShellSession _shell;
     private readonly MachineStartOptions _options;
+    private readonly List<Checkpoint> _checkpoints = [];
+    private readonly DateTimeOffset _startedAt = DateTimeOffset.UtcNow;
+    private IcountTagger? _icountTagger;
+    private AutoCheckpoints? _autoCheckpoints;
     private int _disposed;
 
     private QemuMachine(MachineSpec spec, QemuCatalog catalog, QemuProcess process, RunDirectory run, QmpClient qmp,
@@ -38,6 +44,23 @@ public sealed class QemuMachine : IAsyncDisposable
         Arguments = arguments;
         _options = options;
         _shell = new ShellSession(consoles[0]);
+        if (options.Mode == RunMode.Record)
+        {
+            foreach (var console in consoles)
+            {
+                console.InputPaceBytes = 8;
+            }
+        }
+
+        if (options.Mode != RunMode.Normal)
+        {
+            _icountTagger = new IcountTagger(qmp, consoles[0]);
+        }
+
+        if (options.Mode == RunMode.Record && options.CheckpointInterval is { } interval)
+        {
+            _autoCheckpoints = new AutoCheckpoints(this, interval);
+        }
     }
 
     public MachineSpec Spec { get; }
@@ -62,6 +85,33 @@ public sealed class QemuMachine : IAsyncDisposable
 
     public int ProcessId => _process.Id;
 
+    /// <summary>Whether this run is being recorded (<c>-icount rr=record</c>).</summary>
+    public bool IsRecording => _options.Mode == RunMode.Record;
+
+    public RunMode Mode => _options.Mode;
+
+    /// <summary>The snapshot this run started from, if any.</summary>
+    public string? StartSnapshot => _options.LoadSnapshot;
+
+    public int IcountShift => _options.IcountShift;
+
+    public DateTimeOffset StartedAt => _startedAt;
+
+    /// <summary>The checkpoints taken so far, in order.</summary>
+    public IReadOnlyList<Checkpoint> Checkpoints
+    {
+        get
+        {
+            lock (_checkpoints)
+            {
+                return _checkpoints.ToArray();
+            }
+        }
+    }
+
+    /// <summary>QEMU's stderr so far.</summary>
+    public string StderrTail => _process.StderrTail;
+
     public bool HasExited => _process.HasExited;
 
     public int? ExitCode => _process.ExitCode;
@@ -75,24 +125,46 @@ public sealed class QemuMachine : IAsyncDisposable
         var catalog = options.Catalog ?? await new CatalogCache().GetAsync(spec.QemuBinary, cancellationToken).ConfigureAwait(false);
         SweepOnce(options.RunRoot);
         var run = RunDirectory.Create(spec.Name, options.RunRoot);
+        MachineRunFiles files;
+        try
+        {
+            files = await PrepareFilesAsync(spec, run, options, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            run.Dispose();
+            throw;
+        }
+
+        var arguments = QemuCommandLine.Build(spec, catalog, files, new CommandLineOptions
+        {
+            Mode = options.Mode,
+            LoadSnapshot = options.LoadSnapshot,
+            IcountShift = options.IcountShift,
+            Paused = options.Paused,
+            ReplaySnapshot = options.ReplaySnapshot,
+        });
+        return await LaunchAsync(spec, catalog, run, files, arguments, options, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Starts QEMU with a ready argument array in a run directory whose files are in place (the replayer's way in: its
+    /// arguments come from a bundle). Owns <paramref name="run"/> from here on.
+    /// </summary>
+    internal static async Task<QemuMachine> LaunchAsync(MachineSpec spec, QemuCatalog catalog, RunDirectory run, MachineRunFiles files,
+        IReadOnlyList<string> arguments, MachineStartOptions options, CancellationToken cancellationToken)
+    {
+        SweepOnce(options.RunRoot);
         var consoles = new List<SerialConsole>();
         QemuProcess? process = null;
         QmpClient? qmp = null;
         try
         {
-            for (var i = 0; i < Math.Max(1, spec.SerialConsoles); i++)
+            foreach (var socket in files.SerialSockets)
             {
-                consoles.Add(SerialConsole.Listen(run.SerialSocket(i)));
+                consoles.Add(SerialConsole.Listen(socket));
             }
 
-            var files = await PrepareFilesAsync(spec, run, options, consoles, cancellationToken).ConfigureAwait(false);
-            var arguments = QemuCommandLine.Build(spec, catalog, files, new CommandLineOptions
-            {
-                Mode = options.Mode,
-                LoadSnapshot = options.LoadSnapshot,
-                IcountShift = options.IcountShift,
-                Paused = options.Paused,
-            });
             process = QemuProcess.Start(new QemuProcessStartInfo(catalog.Binary, arguments)
             {
                 WorkingDirectory = run.Path,
@@ -107,7 +179,7 @@ public sealed class QemuMachine : IAsyncDisposable
                 await FirstOrExit(console.AcceptAsync(options.StartTimeout, startup.Token), exited).ConfigureAwait(false);
             }
 
-            qmp = await FirstOrExit(ConnectQmpAsync(run.QmpSocket, process, startup.Token), exited).ConfigureAwait(false);
+            qmp = await FirstOrExit(ConnectQmpAsync(files.QmpSocket, process, startup.Token), exited).ConfigureAwait(false);
             return new QemuMachine(spec, catalog, process, run, qmp, consoles, files, arguments, options);
         }
         catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
@@ -181,6 +253,89 @@ public sealed class QemuMachine : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Marks this moment of a recorded run: pauses the guest, notes how much console output has arrived, saves a
+    /// snapshot (cheap: about 0.1 s for a 256 MiB guest), notes the instruction count, and resumes. A replay can start
+    /// from any checkpoint and replays only what follows it.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The machine is not recorded.</exception>
+    public async Task<Checkpoint> CheckpointAsync(string name, CancellationToken cancellationToken = default)
+    {
+        ValidateSnapshotName(name);
+        if (!IsRecording)
+        {
+            throw new InvalidOperationException($"machine '{Spec.Name}' is not recorded: checkpoints mark moments of a recording");
+        }
+
+        lock (_checkpoints)
+        {
+            if (_checkpoints.Any(c => c.Name == name) || name == StartSnapshot)
+            {
+                throw new ArgumentException($"machine '{Spec.Name}' already has a checkpoint named '{name}'", nameof(name));
+            }
+        }
+
+        return await GuardAsync(async () =>
+        {
+            var mark = Qmp.LastEventSequence;
+            await Qmp.ExecuteAsync("stop", cancellationToken: cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await Qmp.WaitForEventAsync("STOP", TimeSpan.FromSeconds(30), mark, cancellationToken: cancellationToken).ConfigureAwait(false);
+                // With the guest stopped no more output comes; what it wrote before is in the socket or the transcript.
+                await Console.WaitForInputDrainedAsync(cancellationToken).ConfigureAwait(false);
+                var offset = Console.Transcript.Length;
+                await HumanMonitorAsync($"savevm {name}", cancellationToken).ConfigureAwait(false);
+                var icount = await ReplayIcount.QueryAsync(Qmp, cancellationToken).ConfigureAwait(false) ?? 0;
+                var checkpoint = new Checkpoint(name, icount, offset, DateTimeOffset.UtcNow);
+                lock (_checkpoints)
+                {
+                    _checkpoints.Add(checkpoint);
+                }
+
+                return checkpoint;
+            }
+            finally
+            {
+                if (Qmp.IsConnected)
+                {
+                    await Qmp.ExecuteAsync("cont", cancellationToken: CancellationToken.None).ConfigureAwait(false);
+                }
+            }
+        }).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Ends a recorded run and keeps it as a replay bundle: shuts QEMU down (so the replay log is complete) and writes
+    /// <c>&lt;directory&gt;.qtkreplay</c> atomically. Returns the bundle's directory.
+    /// </summary>
+    public async Task<string> KeepAsBundleAsync(string bundleDirectory, BundleTest? test = null, CancellationToken cancellationToken = default)
+    {
+        if (!IsRecording)
+        {
+            throw new InvalidOperationException($"machine '{Spec.Name}' is not recorded: only a recorded run can be kept as a replay bundle");
+        }
+
+        await StopRecordingHelpersAsync().ConfigureAwait(false);
+        await ShutdownAsync().ConfigureAwait(false);
+        return await RecordingBundler.WriteAsync(this, _run, bundleDirectory, test, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task StopRecordingHelpersAsync()
+    {
+        if (_autoCheckpoints is not null)
+        {
+            await _autoCheckpoints.DisposeAsync().ConfigureAwait(false);
+            _autoCheckpoints = null;
+        }
+
+        if (_icountTagger is not null)
+        {
+            await _icountTagger.DisposeAsync().ConfigureAwait(false);
+            _icountTagger = null;
+        }
+    }
+
     /// <summary>Saves a PNG of the machine's display (needs a display device, for example VGA).</summary>
     public async Task ScreenshotAsync(string pngPath, CancellationToken cancellationToken = default)
     {
@@ -247,6 +402,7 @@ public sealed class QemuMachine : IAsyncDisposable
 
         try
         {
+            await StopRecordingHelpersAsync().ConfigureAwait(false);
             await ShutdownAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
         }
         finally
@@ -338,8 +494,7 @@ public sealed class QemuMachine : IAsyncDisposable
         }
     }
 
-    private static async Task<MachineRunFiles> PrepareFilesAsync(MachineSpec spec, RunDirectory run, MachineStartOptions options,
-        IReadOnlyList<SerialConsole> consoles, CancellationToken ct)
+    private static async Task<MachineRunFiles> PrepareFilesAsync(MachineSpec spec, RunDirectory run, MachineStartOptions options, CancellationToken ct)
     {
         var qemuImg = new QemuImg();
         var state = Path.Combine(run.Path, "state.qcow2");
@@ -378,7 +533,7 @@ public sealed class QemuMachine : IAsyncDisposable
             disks.Add(overlay);
         }
 
-        return new MachineRunFiles(run.QmpSocket, consoles.Select((_, i) => run.SerialSocket(i)).ToArray(), state, disks)
+        return new MachineRunFiles(run.QmpSocket, Enumerable.Range(0, Math.Max(1, spec.SerialConsoles)).Select(run.SerialSocket).ToArray(), state, disks)
         {
             ReplayLog = options.Mode == RunMode.Normal ? null : options.ReplayLog ?? Path.Combine(run.Path, "replay.bin"),
             GdbSocket = options.GdbStub ? run.GdbSocket : null,

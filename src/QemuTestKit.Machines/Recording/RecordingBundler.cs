@@ -1,0 +1,129 @@
+using System.Security.Cryptography;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using QemuTestKit.Machines.CommandLine;
+using QemuTestKit.Machines.Replay;
+using QemuTestKit.Machines.Runtime;
+using QemuTestKit.Machines.Specs;
+
+namespace QemuTestKit.Machines.Recording;
+
+/// <summary>
+/// Turns a finished recorded run into a replay bundle: the replay log, the state image with its snapshots, disk
+/// overlays, the console transcript with its icount map, QEMU's stderr, the boot files, and a manifest whose replay
+/// argument array points into the bundle (<c>{bundle}</c>) and a private run directory (<c>{run}</c>).
+/// </summary>
+internal static class RecordingBundler
+{
+    public static async Task<string> WriteAsync(QemuMachine machine, RunDirectory run, string bundleDirectory, BundleTest? test, CancellationToken ct)
+    {
+        var spec = machine.Spec;
+        var files = machine.Files;
+        var sources = new List<BundleSource>
+        {
+            new(files.ReplayLog!, "replay.bin", BundleRoles.ReplayLog, Move: true),
+            new(files.StateImage, "state.qcow2", BundleRoles.StateImage, Move: true),
+        };
+
+        var transcript = run.File("console.log");
+        await machine.Console.Transcript.SaveAsync(transcript, ct).ConfigureAwait(false);
+        sources.Add(new BundleSource(transcript, "console.log", BundleRoles.Transcript, Move: true));
+        var chunks = run.File("console.chunks.json");
+        await WriteChunksAsync(machine, chunks, ct).ConfigureAwait(false);
+        sources.Add(new BundleSource(chunks, "console.chunks.json", BundleRoles.TranscriptChunks, Move: true));
+        if (File.Exists(run.StderrLog))
+        {
+            sources.Add(new BundleSource(run.StderrLog, "qemu.stderr.log", BundleRoles.Stderr));
+        }
+
+        // The replay spec points at the bundle's copies of the boot files and at the replay's private run directory.
+        var replaySpec = spec;
+        void Boot(string? path, string role, Func<string, MachineSpec> set)
+        {
+            if (path is null)
+            {
+                return;
+            }
+
+            var inBundle = $"boot/{Path.GetFileName(path)}";
+            sources.Add(new BundleSource(path, inBundle, role));
+            replaySpec = set("{bundle}/" + inBundle);
+        }
+
+        Boot(spec.Kernel, BundleRoles.Kernel, p => replaySpec with { Kernel = p });
+        Boot(spec.Initrd, BundleRoles.Initrd, p => replaySpec with { Initrd = p });
+        Boot(spec.Firmware, BundleRoles.Firmware, p => replaySpec with { Firmware = p });
+
+        var diskImages = new List<string>();
+        for (var i = 0; i < spec.Disks.Count; i++)
+        {
+            var disk = spec.Disks[i];
+            var id = QemuCommandLine.DiskId(disk, i);
+            sources.Add(new BundleSource(Path.GetFullPath(disk.Path), $"disks/{id}.base", BundleRoles.DiskBase));
+            if (disk.ReadOnly)
+            {
+                diskImages.Add($"{{bundle}}/disks/{id}.base");
+            }
+            else
+            {
+                sources.Add(new BundleSource(files.DiskImages[i], $"disks/{id}.overlay.qcow2", BundleRoles.DiskOverlay, Move: true));
+                diskImages.Add($"{{run}}/{id}.overlay.qcow2");
+            }
+        }
+
+        var replayFiles = new MachineRunFiles("{run}/qmp.sock",
+            files.SerialSockets.Select((_, i) => $"{{run}}/serial{i}.sock").ToArray(), "{run}/state.qcow2", diskImages)
+        {
+            ReplayLog = "{bundle}/replay.bin",
+        };
+        var arguments = QemuCommandLine.Build(replaySpec, machine.Catalog, replayFiles, new CommandLineOptions
+        {
+            Mode = RunMode.Replay,
+            LoadSnapshot = machine.StartSnapshot,
+            IcountShift = machine.IcountShift,
+        });
+
+        var manifest = new BundleManifest
+        {
+            Test = test,
+            Qemu = new BundleQemu(machine.Catalog.QemuVersion, machine.Catalog.QemuPackage, machine.Catalog.Binary,
+                await Sha256OfFileAsync(machine.Catalog.Binary, ct).ConfigureAwait(false)),
+            Spec = spec,
+            ReplayArguments = arguments,
+            IcountShift = machine.IcountShift,
+            StartSnapshot = machine.StartSnapshot,
+            Checkpoints = machine.Checkpoints,
+            Transcript = new BundleTranscript("console.log", 0, string.Empty),
+            Timings = new BundleTimings((DateTimeOffset.UtcNow - machine.StartedAt).TotalSeconds, machine.StartedAt, DateTimeOffset.UtcNow),
+        };
+        return await ReplayBundleWriter.WriteAsync(manifest, sources, bundleDirectory, cancellationToken: ct).ConfigureAwait(false);
+    }
+
+    private static async Task WriteChunksAsync(QemuMachine machine, string path, CancellationToken ct)
+    {
+        var chunks = machine.Console.Transcript.Chunks
+            .Select(c => new TranscriptChunk(c.Offset, c.Length, c.TimeUtc, c.Icount))
+            .ToArray();
+        var stream = File.Create(path);
+        await using (stream.ConfigureAwait(false))
+        {
+            await JsonSerializer.SerializeAsync(stream, chunks, ChunkJsonContext.Default.TranscriptChunkArray, ct).ConfigureAwait(false);
+        }
+    }
+
+    public static async Task<string> Sha256OfFileAsync(string path, CancellationToken ct)
+    {
+        var stream = File.OpenRead(path);
+        await using (stream.ConfigureAwait(false))
+        {
+            return Convert.ToHexString(await SHA256.HashDataAsync(stream, ct).ConfigureAwait(false)).ToLowerInvariant();
+        }
+    }
+}
+
+/// <summary>One entry of <c>console.chunks.json</c>: where a chunk of console bytes starts, when it arrived, and the icount then.</summary>
+public sealed record TranscriptChunk(long Offset, int Length, DateTime TimeUtc, long? Icount);
+
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]
+[JsonSerializable(typeof(TranscriptChunk[]))]
+public sealed partial class ChunkJsonContext : JsonSerializerContext;

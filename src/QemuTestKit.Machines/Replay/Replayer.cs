@@ -1,0 +1,324 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json.Nodes;
+using QemuTestKit.Introspection;
+using QemuTestKit.Introspection.Catalog;
+using QemuTestKit.Introspection.Images;
+using QemuTestKit.Introspection.Qmp;
+using QemuTestKit.Machines.CommandLine;
+using QemuTestKit.Machines.Recording;
+using QemuTestKit.Machines.Runtime;
+
+namespace QemuTestKit.Machines.Replay;
+
+/// <summary>
+/// Replays a bundle from its start or from a checkpoint on the recorded QEMU build, and checks the replayed console
+/// against the recorded transcript byte by byte: the proof that the replay is the recorded execution.
+/// </summary>
+public static class Replayer
+{
+    /// <exception cref="ReplayException">The binary differs from the recorded one, the checkpoint is unknown, or the replay got stuck.</exception>
+    public static async Task<ReplayResult> ReplayAsync(ReplayBundle bundle, ReplayOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(bundle);
+        options ??= new ReplayOptions();
+        var manifest = bundle.Manifest;
+        var stopwatch = Stopwatch.StartNew();
+        var binary = await CheckBinaryAsync(manifest, options, cancellationToken).ConfigureAwait(false);
+        var checkpoint = FindCheckpoint(manifest, options.FromCheckpoint);
+        var startOffset = checkpoint?.TranscriptOffset ?? 0;
+        var from = checkpoint?.Name ?? manifest.StartSnapshot ?? "the start";
+        var expected = await File.ReadAllBytesAsync(bundle.TranscriptPath, cancellationToken).ConfigureAwait(false);
+        if (startOffset > expected.Length)
+        {
+            throw new ReplayException($"checkpoint '{checkpoint!.Name}' of {bundle.Source} lies beyond the end of its transcript: the bundle is damaged");
+        }
+
+        var catalog = await new CatalogCache().GetAsync(binary, cancellationToken).ConfigureAwait(false);
+        var run = RunDirectory.Create("replay", options.RunRoot);
+        QemuMachine machine;
+        try
+        {
+            await CopyRunFilesAsync(bundle, run, cancellationToken).ConfigureAwait(false);
+            var arguments = Arguments(bundle.ExpandReplayArguments(run.Path), checkpoint, options, run);
+            var files = new MachineRunFiles(run.QmpSocket, Enumerable.Range(0, Math.Max(1, manifest.Spec.SerialConsoles)).Select(run.SerialSocket).ToArray(),
+                run.File("state.qcow2"), []);
+            machine = await QemuMachine.LaunchAsync(manifest.Spec, catalog, run, files, arguments,
+                new MachineStartOptions { Mode = RunMode.Replay, Catalog = catalog, RunRoot = options.RunRoot }, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not MachineStartException)
+        {
+            run.Dispose();
+            throw;
+        }
+
+        await using (machine.ConfigureAwait(false))
+        {
+            if (options.Gdb is { } gdb)
+            {
+                options.Progress?.Invoke($"replay paused; attach with: gdb -ex 'target remote {gdb.Endpoint(run)}'");
+            }
+
+            if (options.UntilIcount is { } until)
+            {
+                await machine.Qmp.ExecuteAsync("replay-break", new JsonObject { ["icount"] = until }, cancellationToken: cancellationToken).ConfigureAwait(false);
+            }
+
+            var limit = options.Timeout ?? DefaultTimeout(manifest);
+            var outcome = await FollowAsync(machine, expected, startOffset, limit, options, cancellationToken).ConfigureAwait(false);
+            return outcome with { From = from, Elapsed = stopwatch.Elapsed, Binary = binary };
+        }
+    }
+
+    /// <summary>A stuck replay (QEMU has such bugs, for example issue 2634) must fail, not hang: allow generously more than the recording took.</summary>
+    public static TimeSpan DefaultTimeout(BundleManifest manifest)
+    {
+        ArgumentNullException.ThrowIfNull(manifest);
+        return TimeSpan.FromSeconds(Math.Max(60, manifest.Timings.RecordSeconds * 10));
+    }
+
+    private static async Task<ReplayResult> FollowAsync(QemuMachine machine, byte[] expected, long startOffset, TimeSpan limit, ReplayOptions options,
+        CancellationToken ct)
+    {
+        var transcript = machine.Console.Transcript;
+        var expectedLength = expected.Length - startOffset;
+        var compared = 0L;
+        var deadline = DateTime.UtcNow + limit;
+        var stopMark = machine.Qmp.LastEventSequence;
+        while (true)
+        {
+            var replayed = transcript.GetBytes(compared);
+            var n = (int)Math.Min(replayed.Length, expectedLength - compared);
+            for (var i = 0; i < n; i++)
+            {
+                if (replayed[i] != expected[startOffset + compared + i])
+                {
+                    return Diverged(expected, startOffset, transcript.GetBytes(), compared + i);
+                }
+            }
+
+            compared += n;
+            if (replayed.Length > n)
+            {
+                // Output beyond the recording: the recorded run had ended here.
+                return Identical(compared, machine, stoppedAtBreak: false);
+            }
+
+            if (machine.HasExited)
+            {
+                await Task.Delay(100, ct).ConfigureAwait(false);
+                if (transcript.Length > compared)
+                {
+                    continue;
+                }
+
+                return compared == expectedLength ? Identical(compared, machine, false) : Diverged(expected, startOffset, transcript.GetBytes(), compared);
+            }
+
+            if (options.UntilIcount is not null && machine.Qmp.RecentEvents.Any(e => e.Name == "STOP" && e.Sequence > stopMark))
+            {
+                // Stopped at the requested instruction: the prefix replayed so far matched.
+                return Identical(compared, machine, stoppedAtBreak: true) with { FinalIcount = await IcountOrNullAsync(machine, ct).ConfigureAwait(false) };
+            }
+
+            string mode;
+            try
+            {
+                mode = await ReplayIcount.ModeAsync(machine.Qmp, ct).ConfigureAwait(false);
+            }
+            catch (QmpException) when (machine.HasExited)
+            {
+                continue;
+            }
+
+            if (mode == "none")
+            {
+                // The end of the replay log: let the last bytes arrive, then judge.
+                await machine.Console.WaitForInputDrainedAsync(ct).ConfigureAwait(false);
+                if (transcript.Length > compared)
+                {
+                    continue;
+                }
+
+                return compared == expectedLength ? Identical(compared, machine, false) : Diverged(expected, startOffset, transcript.GetBytes(), compared);
+            }
+
+            if (options.Gdb is null && DateTime.UtcNow > deadline)
+            {
+                throw new ReplayException(string.Create(CultureInfo.InvariantCulture,
+                    $"the replay made no end within {limit.TotalSeconds:0} s ({compared} of {expectedLength} console bytes replayed): QEMU's replay is stuck; pass --timeout to wait longer"));
+            }
+
+            await Task.Delay(50, ct).ConfigureAwait(false);
+        }
+    }
+
+    private static ReplayResult Identical(long compared, QemuMachine machine, bool stoppedAtBreak)
+        => new(true, compared, null, null, null, string.Empty, TimeSpan.Zero, string.Empty, stoppedAtBreak, null);
+
+    private static ReplayResult Diverged(byte[] expected, long startOffset, byte[] replayed, long at)
+    {
+        static string Context(byte[] bytes, long from, long at)
+        {
+            var start = (int)Math.Max(from, from + at - 40);
+            var end = (int)Math.Min(bytes.Length, from + at + 40);
+            return start >= end ? "(nothing)" : System.Text.Encoding.UTF8.GetString(bytes, start, end - start);
+        }
+
+        return new ReplayResult(false, at, startOffset + at, Context(expected, startOffset, at), Context(replayed, 0, at), string.Empty, TimeSpan.Zero,
+            string.Empty, false, null);
+    }
+
+    private static async Task<long?> IcountOrNullAsync(QemuMachine machine, CancellationToken ct)
+    {
+        try
+        {
+            return await ReplayIcount.QueryAsync(machine.Qmp, ct).ConfigureAwait(false);
+        }
+        catch (QmpException)
+        {
+            return null;
+        }
+    }
+
+    private static async Task<string> CheckBinaryAsync(BundleManifest manifest, ReplayOptions options, CancellationToken ct)
+    {
+        var binary = QemuBinary.Resolve(options.Qemu ?? manifest.Qemu.Binary).Path;
+        var sha = await RecordingBundler.Sha256OfFileAsync(binary, ct).ConfigureAwait(false);
+        if (!string.Equals(sha, manifest.Qemu.Sha256, StringComparison.OrdinalIgnoreCase))
+        {
+            throw new ReplayException(
+                $"the run was recorded with QEMU {manifest.Qemu.Version} at {manifest.Qemu.Binary} (sha256 {manifest.Qemu.Sha256[..Math.Min(16, manifest.Qemu.Sha256.Length)]}...), " +
+                $"but {binary} is a different build (sha256 {sha[..16]}...): a replay needs the exact recorded build (pass it with --qemu)");
+        }
+
+        return binary;
+    }
+
+    private static Checkpoint? FindCheckpoint(BundleManifest manifest, string? name)
+    {
+        if (name is null || name == manifest.StartSnapshot)
+        {
+            return null;
+        }
+
+        return manifest.Checkpoints.FirstOrDefault(c => c.Name == name)
+            ?? throw new ReplayException($"the bundle has no checkpoint '{name}'; it has: {string.Join(", ", new[] { manifest.StartSnapshot ?? "(start)" }.Concat(manifest.Checkpoints.Select(c => c.Name)))}");
+    }
+
+    /// <summary>The replay copies the state image and overlays: a replay never writes into the bundle.</summary>
+    private static async Task CopyRunFilesAsync(ReplayBundle bundle, RunDirectory run, CancellationToken ct)
+    {
+        File.Copy(bundle.PathOf("state.qcow2"), run.File("state.qcow2"));
+        var spec = bundle.Manifest.Spec;
+        for (var i = 0; i < spec.Disks.Count; i++)
+        {
+            if (spec.Disks[i].ReadOnly)
+            {
+                continue;
+            }
+
+            var id = QemuCommandLine.DiskId(spec.Disks[i], i);
+            var overlay = run.File($"{id}.overlay.qcow2");
+            File.Copy(bundle.PathOf($"disks/{id}.overlay.qcow2"), overlay);
+            var baseRelative = $"disks/{id}.base";
+            var basePath = bundle.Manifest.Files.Any(f => f.Path == baseRelative)
+                ? bundle.PathOf(baseRelative)
+                : bundle.Manifest.ExternalFiles.FirstOrDefault(e => e.BundlePath == baseRelative) is { } external
+                    ? bundle.Resolve(external) ?? throw new ReplayException($"disk base image {external.OriginalPath} of the bundle is not on this machine")
+                    : throw new ReplayException($"the bundle lacks {baseRelative}");
+            var format = (await new QemuImg().InfoAsync(basePath, cancellationToken: ct).ConfigureAwait(false)).Format;
+            await new QemuImg().RebaseUnsafeAsync(overlay, basePath, format, ct).ConfigureAwait(false);
+        }
+    }
+
+    private static List<string> Arguments(IReadOnlyList<string> recorded, Checkpoint? checkpoint, ReplayOptions options, RunDirectory run)
+    {
+        var arguments = new List<string>(recorded);
+        if (checkpoint is not null)
+        {
+            // From a checkpoint: QEMU loads it through rrsnapshot (which also positions the log), not -loadvm.
+            var loadvm = arguments.IndexOf("-loadvm");
+            if (loadvm >= 0)
+            {
+                arguments.RemoveRange(loadvm, 2);
+            }
+
+            var icount = arguments.IndexOf("-icount") + 1;
+            arguments[icount] = QemuOptionValue.Join(arguments[icount], ("rrsnapshot", checkpoint.Name));
+        }
+
+        if (options.Gdb is { } gdb)
+        {
+            arguments.AddRange(["-gdb", gdb.QemuArgument(run), "-S"]);
+        }
+
+        return arguments;
+    }
+}
+
+/// <summary>How to replay a bundle.</summary>
+public sealed record ReplayOptions
+{
+    /// <summary>The checkpoint to start from; null for the recording's start.</summary>
+    public string? FromCheckpoint { get; init; }
+
+    /// <summary>Give up after this long; defaults to ten times the recorded duration (at least a minute).</summary>
+    public TimeSpan? Timeout { get; init; }
+
+    /// <summary>Use this binary instead of the recorded path (it must still be the recorded build).</summary>
+    public string? Qemu { get; init; }
+
+    /// <summary>Start paused with a gdb stub.</summary>
+    public GdbStub? Gdb { get; init; }
+
+    /// <summary>Stop the replay at this instruction count (<c>replay-break</c>).</summary>
+    public long? UntilIcount { get; init; }
+
+    public string? RunRoot { get; init; }
+
+    /// <summary>Lines for the user while the replay runs (for example the gdb command).</summary>
+    public Action<string>? Progress { get; init; }
+}
+
+/// <summary>A gdb stub on a TCP port of 127.0.0.1, or on a Unix socket (in the run directory when no path is given).</summary>
+public sealed record GdbStub(int? Port = null, string? SocketPath = null)
+{
+    internal string QemuArgument(RunDirectory run) => Port is { } port
+        ? string.Create(CultureInfo.InvariantCulture, $"tcp:127.0.0.1:{port}")
+        : QemuOptionValue.Join("unix:" + QemuOptionValue.Escape(SocketPath ?? run.GdbSocket), ("server", "on"), ("wait", "off"));
+
+    internal string Endpoint(RunDirectory run) => Port is { } port
+        ? string.Create(CultureInfo.InvariantCulture, $"127.0.0.1:{port}")
+        : SocketPath ?? run.GdbSocket;
+}
+
+/// <summary>The verdict of a replay.</summary>
+/// <param name="Identical">The replayed console equals the recorded transcript from the starting point.</param>
+/// <param name="ComparedBytes">How many console bytes were compared (equal up to the divergence, if any).</param>
+/// <param name="DivergedAt">The transcript offset of the first differing byte, when the replay diverged.</param>
+/// <param name="Recorded">Context of the recording around the divergence.</param>
+/// <param name="Replayed">Context of the replay around the divergence.</param>
+public sealed record ReplayResult(
+    bool Identical,
+    long ComparedBytes,
+    long? DivergedAt,
+    string? Recorded,
+    string? Replayed,
+    string From,
+    TimeSpan Elapsed,
+    string Binary,
+    bool StoppedAtBreak,
+    long? FinalIcount)
+{
+    /// <summary>The CLI's last line.</summary>
+    public string Verdict => Identical
+        ? string.Create(CultureInfo.InvariantCulture, $"replay: identical ({ComparedBytes} bytes from {From})")
+        : string.Create(CultureInfo.InvariantCulture, $"replay: diverged at byte {DivergedAt}");
+}
+
+/// <summary>A replay could not run or did not finish.</summary>
+public sealed class ReplayException : QemuTestKitException
+{
+    public ReplayException(string message, Exception? inner = null) : base(message, inner) { }
+}

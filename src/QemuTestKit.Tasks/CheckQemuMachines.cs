@@ -1,0 +1,252 @@
+using System.Diagnostics;
+using System.Text.RegularExpressions;
+using Microsoft.Build.Framework;
+using TaskItem = Microsoft.Build.Utilities.TaskItem;
+using QemuTestKit.Introspection;
+using QemuTestKit.Introspection.Catalog;
+using QemuTestKit.Introspection.DeviceTree;
+using QemuTestKit.Machines.Runtime;
+using QemuTestKit.Machines.Specs;
+using QemuTestKit.Machines.Validation;
+using QemuTestKit.Tasks.Diagnostics;
+using QemuTestKit.Tasks.Items;
+using QemuTestKit.Tasks.Manifest;
+using QemuTestKit.Tasks.Probes;
+
+namespace QemuTestKit.Tasks;
+
+/// <summary>
+/// Reads the machine items of a project, introspects every distinct QEMU binary (through the shared catalog cache),
+/// validates every machine against its binary's catalog and the host, and reports every problem at once as coded
+/// errors located on the item and metadata. When all is well, writes each machine's spec and the intermediate
+/// manifest, and returns what the prepare step needs.
+/// </summary>
+public sealed partial class CheckQemuMachines : QemuTestKitTask
+{
+    /// <summary>The <c>QemuMachine</c> items.</summary>
+    [Required]
+    public ITaskItem[] Machines { get; set; } = [];
+
+    public ITaskItem[] Disks { get; set; } = [];
+
+    public ITaskItem[] Nics { get; set; } = [];
+
+    public ITaskItem[] Devices { get; set; } = [];
+
+    /// <summary>The project file: relative paths are taken from its directory, and errors name it.</summary>
+    [Required]
+    public string ProjectFile { get; set; } = string.Empty;
+
+    /// <summary>The directory of the generated files: spec files, spec hash files, state directories, the intermediate manifest.</summary>
+    [Required]
+    public string StateRoot { get; set; } = string.Empty;
+
+    /// <summary>Check the specs against the emulator (QTK1xxx); item errors (QTK2xxx) are reported either way.</summary>
+    public bool Validate { get; set; } = true;
+
+    /// <summary>Whether the build will prepare machines (QemuTestKitPrepare): decides which prepare inputs to return.</summary>
+    public bool Prepare { get; set; } = true;
+
+    /// <summary>Where the catalogs and probe results are cached; the default cache (<see cref="CatalogCache.DefaultDirectory"/>) when empty.</summary>
+    public string? CacheDirectory { get; set; }
+
+    /// <summary>One item per machine (Include = name) with metadata SpecFile, HashFile, HashLine, StateDirectory,
+    /// StateImage, Prepare, QemuBinary, QemuVersion, DefiningFile.</summary>
+    [Output]
+    public ITaskItem[] MachineStates { get; private set; } = [];
+
+    /// <summary>The files each machine to prepare depends on (kernel, initrd, firmware, disks, spec hash file, QEMU binary),
+    /// each with the metadata of its machine (Machine, SpecFile, StateDirectory, StateImage, DefiningFile) for target batching.</summary>
+    [Output]
+    public ITaskItem[] PrepareInputs { get; private set; } = [];
+
+    /// <summary>The intermediate manifest written (copied to the output directory by the targets).</summary>
+    [Output]
+    public string ManifestFile { get; private set; } = string.Empty;
+
+    protected override string ErrorFile => ProjectFile;
+
+    protected override async Task<bool> ExecuteAsync(CancellationToken cancellationToken)
+    {
+        var stopwatch = Stopwatch.StartNew();
+        var reader = new ItemReader(ProjectFile);
+        var machines = reader.Read(Machines, Disks, Nics, Devices);
+        var diagnostics = reader.Diagnostics.ToList();
+        foreach (var machine in machines.Where(m => m.Prepare && m.Spec.Ready.Pattern is null))
+        {
+            diagnostics.Add(Diagnostic.Of(TaskErrorCodes.PrepareNeedsReadyPattern, machine.Item, ItemTypes.MachineMetadata.ReadyPattern,
+                "missing, but Prepare is true: the build saves the ready state when the console shows ReadyPattern, so set it (or set Prepare to false)"));
+        }
+
+        var needCatalogs = Validate || (Prepare && machines.Any(m => m.Prepare));
+        var catalogs = needCatalogs ? await CatalogsAsync(machines, diagnostics, cancellationToken).ConfigureAwait(false) : [];
+        if (Validate)
+        {
+            await ValidateAsync(machines, catalogs, diagnostics, cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            CheckNames(machines, diagnostics);
+        }
+
+        foreach (var diagnostic in diagnostics)
+        {
+            Report(diagnostic);
+        }
+
+        Low($"QemuTestKit: checked {machines.Count} machine(s) in {stopwatch.Elapsed.TotalMilliseconds:0} ms");
+        if (diagnostics.Any(d => d.IsError))
+        {
+            return false;
+        }
+
+        WriteOutputs(machines, catalogs);
+        return true;
+    }
+
+    private async Task<Dictionary<string, QemuCatalog>> CatalogsAsync(IReadOnlyList<MachineDeclaration> machines, List<Diagnostic> diagnostics,
+        CancellationToken cancellationToken)
+    {
+        var cache = new CatalogCache(string.IsNullOrEmpty(CacheDirectory) ? null : CacheDirectory, warn: message => Log.LogWarning("{0}", message));
+        var catalogs = new Dictionary<string, QemuCatalog>(StringComparer.Ordinal);
+        foreach (var group in machines.GroupBy(m => m.Spec.QemuBinary, StringComparer.Ordinal))
+        {
+            try
+            {
+                var catalog = await cache.GetAsync(group.Key, cancellationToken).ConfigureAwait(false);
+                catalogs[group.Key] = catalog;
+                Low($"QemuTestKit: {group.Key} is QEMU {catalog.QemuVersion} at {catalog.Binary} (catalog from {catalog.Source})");
+            }
+            catch (QemuTestKitException e)
+            {
+                foreach (var machine in group)
+                {
+                    var metadata = machine.Spec.Qemu is not null ? ItemTypes.MachineMetadata.Qemu : ItemTypes.MachineMetadata.Architecture;
+                    var given = machine.Spec.Qemu ?? machine.Spec.Architecture;
+                    diagnostics.Add(Diagnostic.Of(TaskErrorCodes.QemuBinaryUnusable, machine.Item, metadata,
+                        $"'{given}' gives no usable QEMU binary ({group.Key}): {e.Message}"));
+                }
+            }
+        }
+
+        return catalogs;
+    }
+
+    private async Task ValidateAsync(IReadOnlyList<MachineDeclaration> machines, Dictionary<string, QemuCatalog> catalogs, List<Diagnostic> diagnostics,
+        CancellationToken cancellationToken)
+    {
+        var probes = new ProbeCache(string.IsNullOrEmpty(CacheDirectory) ? null : CacheDirectory);
+        var hostMemory = HostMemory.TotalMiB();
+        var trees = new Dictionary<(string, string), MachineDeviceTree?>();
+        foreach (var machine in machines)
+        {
+            if (!catalogs.TryGetValue(machine.Spec.QemuBinary, out var catalog))
+            {
+                continue;
+            }
+
+            MachineDeviceTree? tree = null;
+            if (catalog.FindMachine(machine.Spec.MachineType) is not null && !trees.TryGetValue((catalog.Binary, machine.Spec.MachineType), out tree))
+            {
+                tree = await probes.DeviceTreeAsync(catalog, machine.Spec.MachineType, Low, cancellationToken).ConfigureAwait(false);
+                trees[(catalog.Binary, machine.Spec.MachineType)] = tree;
+            }
+
+            bool? kvm = null;
+            if (machine.Spec.Accelerator == Accelerator.Kvm && catalog.Accelerators.Contains("kvm", StringComparer.Ordinal))
+            {
+                kvm = await probes.KvmUsableAsync(catalog, machine.Spec.Kernel, cancellationToken).ConfigureAwait(false);
+            }
+
+            var context = new ValidationContext { HostMemoryMiB = hostMemory, DeviceTree = tree, KvmUsable = kvm };
+            foreach (var error in MachineSpecValidator.Validate(machine.Spec, catalog, context))
+            {
+                if (SpecErrorMapper.Map(error, machine) is { } diagnostic)
+                {
+                    diagnostics.Add(diagnostic);
+                }
+            }
+        }
+    }
+
+    // The name becomes a directory under obj/: even unvalidated, it must be safe there (the validator's QTK1001 rule).
+    private static void CheckNames(IReadOnlyList<MachineDeclaration> machines, List<Diagnostic> diagnostics)
+    {
+        foreach (var machine in machines.Where(m => !SafeName().IsMatch(m.Name) || m.Name is "." or ".."))
+        {
+            diagnostics.Add(new Diagnostic(MachineSpecErrorCodes.InvalidName, MachineSpecSeverity.Error, machine.Item, ItemTypes.Include,
+                $"'{machine.Name}' is not a usable machine name: it must be non-empty and use only letters, digits, '.', '_' and '-'"));
+        }
+    }
+
+    private void WriteOutputs(IReadOnlyList<MachineDeclaration> machines, Dictionary<string, QemuCatalog> catalogs)
+    {
+        var root = Path.GetFullPath(StateRoot);
+        var states = new List<ITaskItem>();
+        var inputs = new List<ITaskItem>();
+        var manifest = new List<ManifestMachine>();
+        foreach (var machine in machines)
+        {
+            var catalog = catalogs.GetValueOrDefault(machine.Spec.QemuBinary);
+            var binary = catalog?.Binary ?? TryResolve(machine.Spec.QemuBinary);
+            var specFile = Path.Combine(root, $"{machine.Name}.spec.json");
+            var hashFile = Path.Combine(root, $"{machine.Name}.spec.sha256");
+            var stateDirectory = Path.Combine(root, machine.Name);
+            var stateImage = Path.Combine(stateDirectory, "state.qcow2");
+            var hash = ReadyState.HashOf(machine.Spec);
+            MachineManifest.WriteIfDifferent(specFile, MachineSpecJson.Serialize(machine.Spec) + "\n");
+
+            var state = new TaskItem(machine.Name);
+            state.SetMetadata("SpecFile", specFile);
+            state.SetMetadata("HashFile", hashFile);
+            state.SetMetadata("HashLine", $"{hash} {Generator}");
+            state.SetMetadata("StateDirectory", stateDirectory);
+            state.SetMetadata("StateImage", stateImage);
+            state.SetMetadata("Prepare", machine.Prepare ? "true" : "false");
+            state.SetMetadata("QemuBinary", binary);
+            state.SetMetadata("QemuVersion", catalog?.QemuVersion ?? string.Empty);
+            state.SetMetadata("DefiningFile", machine.Item.DefiningFile);
+            states.Add(state);
+            manifest.Add(new ManifestMachine(machine.Spec, binary, catalog?.QemuVersion, machine.Prepare,
+                machine.Prepare ? stateDirectory : null, machine.Prepare ? stateImage : null, hash));
+
+            if (Prepare && machine.Prepare)
+            {
+                foreach (var file in machine.InputFiles().Append(hashFile).Append(binary).Distinct(StringComparer.Ordinal))
+                {
+                    var input = new TaskItem(file);
+                    input.SetMetadata("Machine", machine.Name);
+                    input.SetMetadata("SpecFile", specFile);
+                    input.SetMetadata("StateDirectory", stateDirectory);
+                    input.SetMetadata("StateImage", stateImage);
+                    input.SetMetadata("DefiningFile", machine.Item.DefiningFile);
+                    inputs.Add(input);
+                }
+            }
+        }
+
+        ManifestFile = Path.Combine(root, MachineManifest.FileName);
+        if (MachineManifest.WriteIfDifferent(ManifestFile, MachineManifest.Render(Path.GetFullPath(ProjectFile), Generator, manifest)))
+        {
+            Normal($"QemuTestKit: wrote {ManifestFile}");
+        }
+
+        MachineStates = states.ToArray();
+        PrepareInputs = inputs.ToArray();
+    }
+
+    private static string TryResolve(string binary)
+    {
+        try
+        {
+            return QemuBinary.Resolve(binary).Path;
+        }
+        catch (QemuBinaryNotFoundException)
+        {
+            return binary;
+        }
+    }
+
+    [GeneratedRegex("^[A-Za-z0-9._-]+$")]
+    private static partial Regex SafeName();
+}

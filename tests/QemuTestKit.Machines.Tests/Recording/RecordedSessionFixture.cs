@@ -1,0 +1,47 @@
+using QemuTestKit.Machines.CommandLine;
+using QemuTestKit.Machines.Replay;
+using QemuTestKit.Machines.Runtime;
+using QemuTestKit.Machines.Tests.Runtime;
+
+namespace QemuTestKit.Machines.Tests.Recording;
+
+/// <summary>
+/// One recorded session of the test guest, kept as a bundle: commands typed over the serial console print values
+/// read from /dev/urandom (different on every real run), with a checkpoint between them.
+/// </summary>
+public sealed class RecordedSessionFixture : IAsyncLifetime
+{
+    private readonly ReadyGuestFixture _ready = new();
+
+    public string BundlePath { get; private set; } = null!;
+
+    public IReadOnlyList<string> RecordedOutputs { get; private set; } = [];
+
+    public Checkpoint Checkpoint { get; private set; } = null!;
+
+    public ReadyGuestFixture Ready => _ready;
+
+    public string Root { get; } = Directory.CreateTempSubdirectory("qtk-recorded-").FullName;
+
+    public async ValueTask InitializeAsync()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await _ready.InitializeAsync();
+        await using var machine = await _ready.Ready.StartAsync(_ready.Spec, _ready.Options with { Mode = RunMode.Record }, ct);
+        var outputs = new List<string>();
+        const string Random = "echo val-$(head -c8 /dev/urandom | od -An -tx1 | tr -d ' \\n')";
+        outputs.Add((await machine.ExecAsync(Random, TimeSpan.FromSeconds(120), ct)).Output);
+        outputs.Add((await machine.ExecAsync(Random, TimeSpan.FromSeconds(120), ct)).Output);
+        Checkpoint = await machine.CheckpointAsync("after-two", ct);
+        outputs.Add((await machine.ExecAsync(Random + "; uname -r", TimeSpan.FromSeconds(120), ct)).Output);
+        outputs.Add((await machine.ExecAsync("cat /proc/uptime", TimeSpan.FromSeconds(120), ct)).Output);
+        RecordedOutputs = outputs;
+        BundlePath = await machine.KeepAsBundleAsync(Path.Combine(Root, "session"), new BundleTest("RecordedSessionFixture"), ct);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _ready.DisposeAsync();
+        Directory.Delete(Root, recursive: true);
+    }
+}
