@@ -5,8 +5,11 @@ namespace QemuTestKit.Bench;
 /// <summary>A wrong argument to a benchmark: reported in one line, exit code 2.</summary>
 internal sealed class BenchUsageException(string message) : Exception(message);
 
+/// <summary>A benchmark's own check failed (wrong guest output, a replay that diverged): the run is void, exit code 1.</summary>
+internal sealed class BenchFailedException(string message) : Exception(message);
+
 /// <summary>
-/// The options every benchmark understands: <c>--runs N</c> (measured runs per variant, default 7) and
+/// The options every benchmark understands: <c>--runs N</c> (measured runs per variant, default 7 unless the benchmark says otherwise) and
 /// <c>--warmup N</c> (unmeasured runs per variant first, default 1), plus the options a benchmark declares:
 /// value options (<c>--qemu PATH</c>) and flags.
 /// </summary>
@@ -19,12 +22,14 @@ internal sealed record BenchOptions(int Runs, int Warmup, IReadOnlyDictionary<st
 
     public bool Flag(string name) => Flags.Contains(name);
 
-    public static BenchOptions Parse(IReadOnlyList<string> args, IEnumerable<string>? valueOptions = null, IEnumerable<string>? flagOptions = null)
+    /// <summary>Parses <paramref name="args"/>; <paramref name="defaultRuns"/> replaces <see cref="DefaultRuns"/> for slow benchmarks.</summary>
+    public static BenchOptions Parse(IReadOnlyList<string> args, IEnumerable<string>? valueOptions = null, IEnumerable<string>? flagOptions = null,
+        int defaultRuns = DefaultRuns)
     {
         ArgumentNullException.ThrowIfNull(args);
         var valueNames = new HashSet<string>(valueOptions ?? [], StringComparer.Ordinal);
         var flagNames = new HashSet<string>(flagOptions ?? [], StringComparer.Ordinal);
-        var runs = DefaultRuns;
+        var runs = defaultRuns;
         var warmup = DefaultWarmup;
         var values = new Dictionary<string, string>(StringComparer.Ordinal);
         var flags = new HashSet<string>(StringComparer.Ordinal);

@@ -9,6 +9,8 @@ internal static class BenchmarkRegistry
     [
         new IntrospectBenchmark(),
         new SnapshotStartBenchmark(),
+        new RecordOverheadBenchmark(),
+        new ReplayFromCheckpointBenchmark(),
     ];
 
     public static IBenchmark? Find(string name) =>

@@ -54,7 +54,7 @@ internal static class CliErrors
             await Console.Error.WriteLineAsync("qemutestkit: cancelled").ConfigureAwait(false);
             return Cancelled;
         }
-        catch (Exception e) when (e is QemuTestKitException or QmpException or IOException or UnauthorizedAccessException)
+        catch (Exception e) when (e is QemuTestKitException or QmpException or IOException or UnauthorizedAccessException or ArgumentException)
         {
             await Console.Error.WriteLineAsync($"qemutestkit: error: {OneLine(e.Message)}").ConfigureAwait(false);
             return Failure;

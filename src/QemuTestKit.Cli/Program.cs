@@ -7,6 +7,7 @@ var root = new RootCommand("qemutestkit: test software that runs inside QEMU gue
     IntrospectCommand.Create(),
     RunCommand.Create(),
     BundleCommand.Create(),
+    ReplayCommand.Create(),
 };
 
 return await CliErrors.RunAsync(root, args).ConfigureAwait(false);

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Text.Json;
 using QemuTestKit.Introspection;
 using QemuTestKit.Introspection.Catalog;
 using QemuTestKit.Introspection.Processes;
@@ -24,24 +23,18 @@ internal sealed class SnapshotStartBenchmark : IBenchmark
 
     public async Task<int> RunAsync(string[] args, CancellationToken cancellationToken)
     {
-        var options = BenchOptions.Parse(args, valueOptions: ["--guest"], flagOptions: ["--quiet"]);
+        var options = BenchOptions.Parse(args, valueOptions: [BenchGuest.Option], flagOptions: ["--quiet"]);
         void Say(string text) => BenchOutput.Line(Name, text);
         var root = Directory.CreateTempSubdirectory("qtk-bench-snapshot-").FullName;
         try
         {
-            var guestJson = options.Value("--guest", Environment.GetEnvironmentVariable("QEMUTESTKIT_GUEST") ?? Path.Combine("artifacts", "guest", "guest.json"));
-            if (!File.Exists(guestJson))
+            if (await BenchGuest.PrepareAsync(Name, options, root, Say, cancellationToken).ConfigureAwait(false) is not { } guest)
             {
-                await Console.Error.WriteLineAsync($"bench: {Name}: test guest {guestJson} not found; run ./build.sh setup").ConfigureAwait(false);
                 return 1;
             }
 
-            var spec = LoadGuest(guestJson);
-            var catalog = await new CatalogCache(Path.Combine(root, "cache")).GetAsync(spec.QemuBinary, cancellationToken).ConfigureAwait(false);
-            var start = new MachineStartOptions { Catalog = catalog, RunRoot = Path.Combine(root, "run") };
-            var prepare = Stopwatch.StartNew();
-            var ready = await ReadyState.PrepareAsync(spec, Path.Combine(root, "state"), start, cancellationToken).ConfigureAwait(false);
-            Say($"prepared the ready state in {BenchOutput.Duration(prepare.Elapsed)}; {options.Runs} runs per variant, alternating");
+            var (spec, catalog, start, ready) = guest;
+            Say($"{options.Runs} runs per variant, alternating");
 
             var samples = new Dictionary<string, List<TimeSpan>>(StringComparer.Ordinal) { ["cold boot"] = [], ["from ready"] = [], ["raw loadvm"] = [] };
             for (var run = 0; run < options.Runs; run++)
@@ -156,23 +149,6 @@ internal sealed class SnapshotStartBenchmark : IBenchmark
         }
 
         return raw;
-    }
-
-    private static MachineSpec LoadGuest(string guestJson)
-    {
-        using var document = JsonDocument.Parse(File.ReadAllText(guestJson));
-        var root = document.RootElement;
-        return new MachineSpec
-        {
-            Name = "bench",
-            MachineType = "q35",
-            Cpu = "max",
-            MemoryMiB = 256,
-            Kernel = root.GetProperty("kernel").GetString(),
-            Initrd = root.GetProperty("initrd").GetString(),
-            Append = root.GetProperty("append").GetString(),
-            Ready = new ReadyCondition(root.GetProperty("readyPattern").GetString(), 180),
-        };
     }
 
     private sealed class RawQemu(Process process, string copy) : IAsyncDisposable

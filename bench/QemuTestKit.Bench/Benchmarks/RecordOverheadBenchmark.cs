@@ -1,0 +1,155 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.RegularExpressions;
+using QemuTestKit.Introspection;
+using QemuTestKit.Machines.CommandLine;
+using QemuTestKit.Machines.Runtime;
+
+namespace QemuTestKit.Bench.Benchmarks;
+
+/// <summary>
+/// <c>record-overhead</c>: the same scripted test, recorded (<c>rr=record</c>) and not recorded, alternating. The test
+/// starts an instance of the test guest from its ready snapshot, runs a few commands that make the guest work (a shell
+/// loop, <c>seq | md5sum</c>, /dev/urandom through md5sum, a sort, gzip of a binary), checks their output, and shuts the
+/// machine down. Every run counts instructions (<c>-icount shift=5</c>) whether recorded or not, so the difference is
+/// the cost of recording alone. A recorded run ends the way a passing test's does: the machine is disposed and the
+/// recording dropped (no bundle is written). Goal: recorded &lt;= 1.3x not recorded (medians).
+/// Last line: <c>record-overhead: &lt;x&gt;x</c>.
+/// </summary>
+internal sealed class RecordOverheadBenchmark : IBenchmark
+{
+    private const double Goal = 1.3;
+    private const string Recorded = "recorded";
+    private const string NotRecorded = "not recorded";
+    private static readonly TimeSpan CommandTimeout = TimeSpan.FromSeconds(120);
+
+    /// <summary>The scripted test: each command with a check of its output.</summary>
+    private static readonly (string Name, string Command, Regex Expected)[] Script =
+    [
+        ("shell loop", "i=0; s=0; while [ $i -lt 2000 ]; do s=$((s+i*i%7)); i=$((i+1)); done; echo $s", new Regex("^3999$")),
+        ("seq | md5sum", "seq 1 2000 | md5sum", new Regex("^ea4d0a24dabcaa11f9aa979b872d162b  -$")),
+        ("urandom | md5sum", "head -c 262144 /dev/urandom | md5sum", new Regex("^[0-9a-f]{32}  -$")),
+        ("seq | sort", "seq 1 5000 | sort -rn | head -n 1", new Regex("^5000$")),
+        ("gzip busybox", "gzip -c /bin/busybox | wc -c", new Regex(@"^\d{6,}$")),
+    ];
+
+    public string Name => "record-overhead";
+
+    public string Description => "the same scripted test from the ready snapshot, recorded vs. not recorded (goal: <= 1.3x); options --guest GUEST_JSON, --pace BYTES (override the record-mode input pacing; 0 = unpaced), --breakdown, --quiet";
+
+    public async Task<int> RunAsync(string[] args, CancellationToken cancellationToken)
+    {
+        var options = BenchOptions.Parse(args, valueOptions: [BenchGuest.Option, "--pace"], flagOptions: ["--breakdown", "--quiet"], defaultRuns: 5);
+        int? pace = null;
+        if (options.Values.TryGetValue("--pace", out var paceText))
+        {
+            pace = int.TryParse(paceText, NumberStyles.None, CultureInfo.InvariantCulture, out var p)
+                ? p
+                : throw new BenchUsageException("--pace needs a whole number of bytes (0 = unpaced)");
+        }
+
+        void Say(string text) => BenchOutput.Line(Name, text);
+        Action<string>? progress = options.Flag("--quiet") ? null : text => Say("  " + text);
+        var root = Directory.CreateTempSubdirectory("qtk-bench-record-").FullName;
+        try
+        {
+            if (await BenchGuest.PrepareAsync(Name, options, root, Say, cancellationToken).ConfigureAwait(false) is not { } guest)
+            {
+                return 1;
+            }
+
+            Say($"{options.Runs} runs per variant, alternating (+{options.Warmup} warmup); {Script.Length} commands per test" +
+                (pace is { } shown ? $"; record-mode input pace overridden: {(shown == 0 ? "unpaced" : $"{shown} bytes")}" : string.Empty));
+            var phases = new Dictionary<string, Dictionary<string, List<TimeSpan>>>(StringComparer.Ordinal)
+            {
+                [Recorded] = new(StringComparer.Ordinal),
+                [NotRecorded] = new(StringComparer.Ordinal),
+            };
+            var stats = await Measure.AlternatingAsync(
+                [
+                    new Variant(Recorded, ct => RunTestAsync(guest, RunMode.Record, pace, phases[Recorded], ct)),
+                    new Variant(NotRecorded, ct => RunTestAsync(guest, RunMode.Normal, null, phases[NotRecorded], ct)),
+                ],
+                options,
+                cancellationToken,
+                progress).ConfigureAwait(false);
+
+            BenchOutput.Table(Name, stats);
+            if (options.Flag("--breakdown"))
+            {
+                PrintBreakdown(phases, Say);
+            }
+
+            var ratio = stats.Single(s => s.Name == Recorded).Median / stats.Single(s => s.Name == NotRecorded).Median;
+            Say($"  goal <= {Goal.ToString("0.0", CultureInfo.InvariantCulture)}x: {(ratio <= Goal ? "ok" : "MISSED")}");
+            Say(string.Create(CultureInfo.InvariantCulture, $"{ratio:0.00}x"));
+            return 0;
+        }
+        catch (Exception e) when (e is QemuTestKitException or BenchFailedException)
+        {
+            await Console.Error.WriteLineAsync($"bench: {Name}: {e.Message}").ConfigureAwait(false);
+            return 1;
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
+    }
+
+    /// <summary>One test: start from the ready snapshot, run the script, shut down (a recording is dropped).</summary>
+    private static async Task RunTestAsync(PreparedGuest guest, RunMode mode, int? pace, Dictionary<string, List<TimeSpan>> phases,
+        CancellationToken ct)
+    {
+        var clock = Stopwatch.StartNew();
+        void Phase(string name)
+        {
+            if (!phases.TryGetValue(name, out var list))
+            {
+                phases[name] = list = [];
+            }
+
+            list.Add(clock.Elapsed);
+            clock.Restart();
+        }
+
+        var machine = await guest.Ready.StartAsync(guest.Spec, guest.Start with { Mode = mode }, ct).ConfigureAwait(false);
+        await using (machine.ConfigureAwait(false))
+        {
+            if (pace is { } bytes)
+            {
+                foreach (var console in machine.Consoles)
+                {
+                    console.InputPaceBytes = bytes == 0 ? null : bytes;
+                }
+            }
+
+            Phase("start");
+            foreach (var (name, command, expected) in Script)
+            {
+                var result = await machine.ExecAsync(command, CommandTimeout, ct).ConfigureAwait(false);
+                if (result.ExitCode != 0 || !expected.IsMatch(result.Output))
+                {
+                    throw new BenchFailedException($"{(mode == RunMode.Record ? Recorded : NotRecorded)} run: '{name}' gave exit code {result.ExitCode} and '{result.Output}', expected /{expected}/");
+                }
+
+                Phase(name);
+            }
+        }
+
+        Phase("shutdown");
+    }
+
+    private static void PrintBreakdown(Dictionary<string, Dictionary<string, List<TimeSpan>>> phases, Action<string> say)
+    {
+        say("  breakdown (medians per phase, warmup included):");
+        var names = phases[NotRecorded].Keys.ToArray();
+        var width = names.Max(n => n.Length);
+        foreach (var name in names)
+        {
+            var recorded = new Stats(name, phases[Recorded][name]).Median;
+            var normal = new Stats(name, phases[NotRecorded][name]).Median;
+            say(string.Create(CultureInfo.InvariantCulture,
+                $"    {name.PadRight(width)}  recorded {BenchOutput.Duration(recorded),9}  not recorded {BenchOutput.Duration(normal),9}  ({recorded / normal:0.00}x)"));
+        }
+    }
+}
