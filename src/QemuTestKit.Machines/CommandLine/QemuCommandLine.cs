@@ -197,13 +197,13 @@ public static class QemuCommandLine
                     break;
             }
 
+            DeterministicNotify(catalog, disk.Interface, device);
             add(["-device", QemuOptionValue.Join(disk.Interface, device)]);
         }
     }
 
     private static void AddNics(MachineSpec spec, bool recorded, PciSlotAllocator pci, QemuCatalog catalog, Action<string[]> add)
     {
-        _ = catalog;
         for (var i = 0; i < spec.Nics.Count; i++)
         {
             var nic = spec.Nics[i];
@@ -227,7 +227,21 @@ public static class QemuCommandLine
                 device.AddRange(pci.Next());
             }
 
+            DeterministicNotify(catalog, nic.Model, device);
             add(["-device", QemuOptionValue.Join(nic.Model, device)]);
+        }
+    }
+
+    /// <summary>
+    /// Virtio devices signal the host through ioeventfds that QEMU's event loop services at moments record/replay does
+    /// not log, so a replay of a machine with them stalls. With <c>ioeventfd=off</c> the notification is handled in the
+    /// vCPU thread, deterministically. Set in every mode, so a snapshot fits normal, record and replay runs alike.
+    /// </summary>
+    private static void DeterministicNotify(QemuCatalog catalog, string deviceType, List<KeyValuePair<string, string?>> properties)
+    {
+        if (catalog.FindDevice(deviceType)?.FindProperty("ioeventfd") is not null)
+        {
+            properties.Add(new("ioeventfd", "off"));
         }
     }
 

@@ -1,21 +1,30 @@
 using System.Diagnostics;
 using System.Text;
+using System.Text.RegularExpressions;
 
 namespace QemuTestKit.Tasks.Tests.Support;
 
 /// <summary>What one <c>dotnet</c> command printed (stdout and stderr interleaved as they came) and how it ended.</summary>
-public sealed record DotnetResult(IReadOnlyList<string> Arguments, int ExitCode, string Output, TimeSpan Elapsed)
+public sealed partial record DotnetResult(IReadOnlyList<string> Arguments, int ExitCode, string Output, TimeSpan Elapsed)
 {
     public bool Succeeded => ExitCode == 0;
 
     public string[] Lines => Output.Replace("\r", string.Empty, StringComparison.Ordinal).Split('\n');
 
     /// <summary>The lines of MSBuild errors (or warnings) with <paramref name="code"/>: "FILE(L,C): error CODE: MESSAGE".</summary>
+    /// <remarks>MSBuild prints each one twice (where it happened, and in the summary), the first time after a node
+    /// prefix ("1>"); both come back as one line without the prefix.</remarks>
     public string[] Diagnostics(string code, string kind = "error") =>
-        Lines.Where(l => l.Contains($": {kind} {code}: ", StringComparison.Ordinal)).Select(l => l.Trim()).Distinct(StringComparer.Ordinal).ToArray();
+        Lines.Where(l => l.Contains($": {kind} {code}: ", StringComparison.Ordinal))
+            .Select(l => NodePrefix().Replace(l, string.Empty).Trim())
+            .Distinct(StringComparer.Ordinal)
+            .ToArray();
 
     public override string ToString() =>
         $"dotnet {string.Join(' ', Arguments)}: exit {ExitCode} after {Elapsed.TotalSeconds:0.0} s\n{Output}";
+
+    [GeneratedRegex(@"^\s*\d+(:\d+)?>")]
+    private static partial Regex NodePrefix();
 }
 
 /// <summary>Runs the real <c>dotnet</c> CLI as a child process, with a deadline that kills the whole process tree.</summary>

@@ -1,0 +1,167 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using QemuTestKit.Tasks.Tests.Support;
+
+namespace QemuTestKit.Tasks.Tests.EndToEnd;
+
+/// <summary>
+/// A project with one bad declaration, built for real: the build fails with the expected code on a line that names
+/// the project file, the item and its metadata, and leaves no QEMU running.
+/// </summary>
+/// <param name="Name">The case, also the project's name.</param>
+/// <param name="Subject">How the error names the item ("QemuMachine 'bad-type'").</param>
+/// <param name="Where">How it names the metadata ("metadata MachineType", or "Include").</param>
+/// <param name="Boots">The case starts a guest (its kernel is copied into the project, so its QEMU is found by path).</param>
+public sealed record BadDeclaration(string Name, string Items, string Code, string Subject, string Where, bool Boots = false, string? AlsoInOutput = null);
+
+/// <summary>The matrix: every case is its own project and build; the builds run two at a time, started together.</summary>
+public sealed class BadDeclarationTests(ProductFeed feed)
+{
+    private static readonly ConcurrentDictionary<ProductFeed, Lazy<IReadOnlyDictionary<string, Task<(GeneratedProject Project, DotnetResult Result)>>>> Runs = new();
+
+    public static IReadOnlyList<BadDeclaration> Cases(string kernel, string initrd, long hostMemoryMiB) =>
+    [
+        new("unknown-machine-type", """<QemuMachine Include="bad-type" MachineType="pc-q99" />""",
+            "QTK1002", "QemuMachine 'bad-type'", "metadata MachineType", AlsoInOutput: "did you mean"),
+        new("unknown-cpu", """<QemuMachine Include="bad-cpu" MachineType="q35" Cpu="Skylake-Clent" />""",
+            "QTK1004", "QemuMachine 'bad-cpu'", "metadata Cpu", AlsoInOutput: "'Skylake-Client'"),
+        new("unknown-device", """
+                <QemuMachine Include="m" MachineType="q35" />
+                <QemuDevice Include="virtio-rgn-pci" Machine="m" />
+            """, "QTK1013", "QemuDevice 'virtio-rgn-pci' of machine 'm'", "Include", AlsoInOutput: "'virtio-rng-pci'"),
+        new("unknown-property", """
+                <QemuMachine Include="m" MachineType="q35" />
+                <QemuDevice Include="virtio-rng-pci" Machine="m" Properties="max-bytez=1024" />
+            """, "QTK1021", "QemuDevice 'virtio-rng-pci' of machine 'm'", "metadata Properties", AlsoInOutput: "'max-bytes'"),
+        new("memory-over-host", string.Create(CultureInfo.InvariantCulture, $"""<QemuMachine Include="huge" MachineType="q35" Memory="{hostMemoryMiB + 1024}M" />"""),
+            "QTK1005", "QemuMachine 'huge'", "metadata Memory"),
+        new("missing-kernel", """<QemuMachine Include="no-kernel" MachineType="q35" Kernel="no/such/vmlinuz" />""",
+            "QTK1010", "QemuMachine 'no-kernel'", "metadata Kernel"),
+        new("duplicate-names", """
+                <QemuMachine Include="twin" MachineType="q35" />
+                <QemuMachine Include="twin" MachineType="pc" />
+            """, "QTK2008", "QemuMachine 'twin'", "Include"),
+        new("undeclared-machine", """
+                <QemuMachine Include="m" MachineType="q35" />
+                <QemuDisk Include="data.qcow2" Machine="ghost" />
+            """, "QTK2009", "QemuDisk 'data.qcow2' of machine 'ghost'", "metadata Machine"),
+        new("memory-with-space", """<QemuMachine Include="spaced" MachineType="q35" Memory="256 MiB" />""",
+            "QTK2001", "QemuMachine 'spaced'", "metadata Memory"),
+        new("memory-not-a-size", """<QemuMachine Include="lots" MachineType="q35" Memory="lots" />""",
+            "QTK2001", "QemuMachine 'lots'", "metadata Memory"),
+        new("smp-not-a-number", """<QemuMachine Include="smp" MachineType="q35" Smp="two" />""",
+            "QTK2002", "QemuMachine 'smp'", "metadata Smp"),
+        new("timeout-not-a-number", """<QemuMachine Include="soon" MachineType="q35" ReadyPattern="x" ReadyTimeout="soon" />""",
+            "QTK2002", "QemuMachine 'soon'", "metadata ReadyTimeout"),
+        new("prepare-not-a-boolean", """<QemuMachine Include="maybe" MachineType="q35" Prepare="maybe" />""",
+            "QTK2003", "QemuMachine 'maybe'", "metadata Prepare"),
+        new("unknown-accelerator", """<QemuMachine Include="hvf" MachineType="q35" Accelerator="hvf" />""",
+            "QTK2004", "QemuMachine 'hvf'", "metadata Accelerator"),
+        new("malformed-host-forward", """
+                <QemuMachine Include="m" MachineType="q35" />
+                <QemuNic Include="net0" Machine="m" HostForwards="tcp:2222" />
+            """, "QTK2006", "QemuNic 'net0' of machine 'm'", "metadata HostForwards"),
+        new("missing-machine-type", """<QemuMachine Include="typeless" />""",
+            "QTK2007", "QemuMachine 'typeless'", "metadata MachineType"),
+        new("unknown-qemu-binary", """<QemuMachine Include="nonesuch" Qemu="qemu-system-nonesuch" MachineType="q35" />""",
+            "QTK2011", "QemuMachine 'nonesuch'", "metadata Qemu"),
+        new("prepare-without-ready-pattern", """<QemuMachine Include="patternless" MachineType="q35" Prepare="true" />""",
+            "QTK2012", "QemuMachine 'patternless'", "metadata ReadyPattern"),
+
+        // Boots for real: the kernel prints from its first instructions (earlyprintk, no "quiet"), the pattern never
+        // comes, and the build fails with the console tail.
+        new("ready-pattern-never-appears", """
+                <QemuMachine Include="never" MachineType="q35" Kernel="vmlinuz" Initrd="initramfs.cpio.gz" Append="console=ttyS0 earlyprintk=ttyS0 panic=-1"
+                             ReadyPattern="NEVER-PRINTED" ReadyTimeout="15" Prepare="true" />
+            """, "QTK2013", "QemuMachine 'never'", "metadata ReadyPattern", Boots: true, AlsoInOutput: "console tail:"),
+    ];
+
+    public static TheoryData<string> CaseNames => new(Cases("k", "i", 1024).Select(c => c.Name));
+
+    [Fact]
+    public void The_matrix_has_at_least_twelve_cases() => Cases("k", "i", 1024).Should().HaveCountGreaterThanOrEqualTo(12);
+
+    [Theory]
+    [MemberData(nameof(CaseNames))]
+    public async Task A_bad_declaration_fails_the_build_with_its_code_on_its_item_and_leaves_no_qemu(string name)
+    {
+        var declaration = Cases(feed.Kernel, feed.Initrd, HostMemoryMiB()).Single(c => c.Name == name);
+        var (project, result) = await AllRuns()[name];
+
+        result.Succeeded.Should().BeFalse(result.ToString());
+        var lines = result.Diagnostics(declaration.Code);
+        lines.Should().NotBeEmpty($"the build must report {declaration.Code}:\n{result}");
+        lines.Should().Contain(l => l.StartsWith(project.ProjectFile, StringComparison.Ordinal)
+                && l.Contains($"{declaration.Subject}, {declaration.Where}: ", StringComparison.Ordinal),
+            $"an error names the project file, {declaration.Subject} and {declaration.Where}:\n{result}");
+        if (declaration.AlsoInOutput is { } also)
+        {
+            result.Output.Should().Contain(also);
+        }
+
+        result.Output.Should().NotContain("   at ", "no stack trace reaches the user");
+        (await QemuProcesses.LeftUnderAsync(project.Directory, TimeSpan.FromSeconds(2))).Should().BeEmpty("no QEMU outlives the build");
+    }
+
+    [Fact]
+    public async Task QemuTestKitValidate_false_skips_validation()
+    {
+        var (project, failed) = await AllRuns()["unknown-machine-type"];
+        failed.Diagnostics("QTK1002").Should().NotBeEmpty();
+
+        var result = await project.BuildAsync("-p:QemuTestKitValidate=false");
+
+        result.Succeeded.Should().BeTrue(result.ToString());
+        result.Output.Should().NotContain("QTK1002");
+        File.Exists(project.Manifest).Should().BeTrue();
+    }
+
+    [Fact]
+    public async Task Every_problem_of_a_project_is_reported_in_one_build()
+    {
+        var project = feed.CreateProject("many-problems", """
+                <QemuMachine Include="a" MachineType="pc-q99" Memory="lots" Smp="two" Memroy="1G" />
+                <QemuMachine Include="b" MachineType="q35" Cpu="Skylake-Clent" Kernel="missing/vmlinuz" />
+                <QemuDevice Include="virtio-rng-pci" Machine="b" Properties="max-bytez=1" />
+                <QemuNic Include="net0" Machine="c" />
+            """);
+
+        var result = await project.BuildAsync();
+
+        result.Succeeded.Should().BeFalse(result.ToString());
+        foreach (var (code, subject) in new[]
+                 {
+                     ("QTK1002", "QemuMachine 'a'"), ("QTK2001", "QemuMachine 'a'"), ("QTK2002", "QemuMachine 'a'"),
+                     ("QTK1004", "QemuMachine 'b'"), ("QTK1010", "QemuMachine 'b'"), ("QTK1021", "QemuDevice 'virtio-rng-pci' of machine 'b'"),
+                     ("QTK2009", "QemuNic 'net0' of machine 'c'"),
+                 })
+        {
+            result.Diagnostics(code).Should().Contain(l => l.Contains(subject, StringComparison.Ordinal), $"{code} on {subject}:\n{result}");
+        }
+
+        result.Diagnostics("QTK2010", "warning").Should().ContainSingle(l => l.Contains("metadata Memroy", StringComparison.Ordinal))
+            .Which.Should().Contain("did you mean 'Memory'?");
+        result.Diagnostics("QTK1005").Should().BeEmpty("memory that could not be read is reported once, as QTK2001");
+    }
+
+    private IReadOnlyDictionary<string, Task<(GeneratedProject, DotnetResult)>> AllRuns() =>
+        Runs.GetOrAdd(feed, f => new Lazy<IReadOnlyDictionary<string, Task<(GeneratedProject, DotnetResult)>>>(() =>
+            Cases(f.Kernel, f.Initrd, HostMemoryMiB()).ToDictionary(c => c.Name, c => RunAsync(f, c), StringComparer.Ordinal))).Value;
+
+    private static async Task<(GeneratedProject, DotnetResult)> RunAsync(ProductFeed feed, BadDeclaration declaration)
+    {
+        var project = feed.CreateProject(declaration.Name, declaration.Items);
+        if (declaration.Boots)
+        {
+            project.CopyGuest();
+        }
+
+        return (project, await project.BuildAsync());
+    }
+
+    private static long HostMemoryMiB()
+    {
+        var line = File.ReadLines("/proc/meminfo").First(l => l.StartsWith("MemTotal:", StringComparison.Ordinal));
+        return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024;
+    }
+}

@@ -1,0 +1,59 @@
+using System.IO.Compression;
+using System.Xml.Linq;
+using QemuTestKit.Tasks.Tests.Support;
+
+namespace QemuTestKit.Tasks.Tests.EndToEnd;
+
+/// <summary>What dotnet pack put into the local feed: the whole product, and a task package a consumer only references.</summary>
+public sealed class PackagingTests(ProductFeed feed)
+{
+    [Fact]
+    public void The_feed_holds_the_whole_product()
+    {
+        var packages = Directory.GetFiles(feed.Feed, "*.nupkg").Select(Path.GetFileName).ToArray();
+
+        foreach (var id in ProductFeed.PackedProjects)
+        {
+            packages.Should().Contain($"{id}.{feed.TasksVersion}.nupkg");
+        }
+    }
+
+    [Fact]
+    public void The_task_package_carries_its_dependencies_next_to_the_task_and_no_MSBuild()
+    {
+        using var package = ZipFile.OpenRead(Path.Combine(feed.Feed, $"QemuTestKit.Tasks.{feed.TasksVersion}.nupkg"));
+        var entries = package.Entries.Select(e => e.FullName).ToArray();
+
+        entries.Should().Contain(
+        [
+            "tasks/net8.0/QemuTestKit.Tasks.dll", "tasks/net8.0/QemuTestKit.Machines.dll", "tasks/net8.0/QemuTestKit.Introspection.dll",
+            "build/QemuTestKit.Tasks.props", "build/QemuTestKit.Tasks.targets",
+            "buildTransitive/QemuTestKit.Tasks.props", "buildTransitive/QemuTestKit.Tasks.targets",
+        ]);
+        entries.Should().NotContain(e => e.Contains("Microsoft.Build", StringComparison.OrdinalIgnoreCase), "MSBuild brings its own assemblies");
+        entries.Should().NotContain(e => e.StartsWith("lib/", StringComparison.Ordinal) || e.StartsWith("ref/", StringComparison.Ordinal),
+            "a consumer compiles against nothing of the task package");
+
+        var nuspec = Nuspec(package);
+        var ns = nuspec.Root!.Name.Namespace;
+        nuspec.Descendants(ns + "developmentDependency").Single().Value.Should().Be("true");
+        nuspec.Descendants(ns + "dependency").Should().BeEmpty("the task's dependencies travel inside the package");
+    }
+
+    [Fact]
+    public void The_CLI_is_a_dotnet_tool_named_qemutestkit()
+    {
+        using var package = ZipFile.OpenRead(Path.Combine(feed.Feed, $"QemuTestKit.Cli.{feed.TasksVersion}.nupkg"));
+        var settings = package.Entries.Single(e => e.FullName.EndsWith("DotnetToolSettings.xml", StringComparison.Ordinal));
+        using var stream = settings.Open();
+        XDocument.Load(stream).Descendants("Command").Single().Attribute("Name")!.Value.Should().Be("qemutestkit");
+        var nuspec = Nuspec(package);
+        nuspec.Descendants(nuspec.Root!.Name.Namespace + "packageType").Select(p => p.Attribute("name")?.Value).Should().Contain("DotnetTool");
+    }
+
+    private static XDocument Nuspec(ZipArchive package)
+    {
+        using var stream = package.Entries.Single(e => e.FullName.EndsWith(".nuspec", StringComparison.Ordinal)).Open();
+        return XDocument.Load(stream);
+    }
+}

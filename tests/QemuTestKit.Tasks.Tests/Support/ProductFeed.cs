@@ -1,0 +1,207 @@
+using System.Diagnostics;
+using System.Reflection;
+using System.Security;
+using QemuTestKit.Machines.Tests.Support;
+
+[assembly: AssemblyFixture(typeof(QemuTestKit.Tasks.Tests.Support.ProductFeed))]
+
+namespace QemuTestKit.Tasks.Tests.Support;
+
+/// <summary>
+/// Once per test run: packs the product (QemuTestKit.Introspection, .Machines, .Tasks and the CLI tool) from this
+/// build's outputs into a local feed in a private temporary directory, and offers generated projects that consume
+/// QemuTestKit.Tasks from there, the way a user's project does. Everything a build writes stays under <see cref="Root"/>:
+/// NuGet packages (a private folder, so no stale QemuTestKit.Tasks 0.1.0 from the global cache is used), the QEMU
+/// catalog cache, QEMU run directories, the projects. Builds run at most two at a time (2-core CI).
+/// </summary>
+public sealed class ProductFeed : IAsyncLifetime
+{
+    public static readonly string[] PackedProjects = ["QemuTestKit.Introspection", "QemuTestKit.Machines", "QemuTestKit.Tasks", "QemuTestKit.Cli"];
+
+    private readonly SemaphoreSlim _builds = new(2, 2);
+    private int _projects;
+
+    public ProductFeed()
+    {
+        Root = Directory.CreateTempSubdirectory("qtk-tasks-").FullName;
+        Feed = Path.Combine(Root, "feed");
+        Packages = Path.Combine(Root, "packages");
+        CacheDirectory = Path.Combine(Root, "cache");
+        RunRoot = Path.Combine(Root, "run");
+        GuestDirectory = Path.Combine(Root, "guest");
+        ProjectsDirectory = Path.Combine(Root, "p");
+    }
+
+    /// <summary>The private directory of this test run; every QEMU a build starts mentions it.</summary>
+    public string Root { get; }
+
+    public string Feed { get; }
+
+    public string Packages { get; }
+
+    public string CacheDirectory { get; }
+
+    public string RunRoot { get; }
+
+    /// <summary>Copies of the test guest's kernel and initrd, shared by projects that do not touch them.</summary>
+    public string GuestDirectory { get; }
+
+    public string ProjectsDirectory { get; }
+
+    public string Configuration { get; } = typeof(ProductFeed).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
+        .FirstOrDefault(a => a.Key == "QemuTestKit.Configuration")?.Value ?? "Debug";
+
+    public string TasksVersion { get; private set; } = string.Empty;
+
+    public TimeSpan PackTime { get; private set; }
+
+    /// <summary>The test guest's kernel command line.</summary>
+    public string GuestAppend { get; } = TestGuest.Load().Append;
+
+    /// <summary>What the test guest prints when it is ready.</summary>
+    public string GuestReadyPattern { get; } = TestGuest.Load().ReadyPattern;
+
+    public string Kernel => Path.Combine(GuestDirectory, "vmlinuz");
+
+    public string Initrd => Path.Combine(GuestDirectory, "initramfs.cpio.gz");
+
+    /// <summary>The environment of every dotnet command of the tests.</summary>
+    public IReadOnlyDictionary<string, string?> Environment => new Dictionary<string, string?>(StringComparer.Ordinal)
+    {
+        ["NUGET_PACKAGES"] = Packages,
+        ["QEMUTESTKIT_CACHE_DIR"] = CacheDirectory,
+        ["QEMUTESTKIT_RUN_ROOT"] = RunRoot,
+        ["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1",
+        ["DOTNET_NOLOGO"] = "1",
+        ["DOTNET_SKIP_FIRST_TIME_EXPERIENCE"] = "1",
+        ["DOTNET_CLI_UI_LANGUAGE"] = "en",
+        ["MSBUILDDISABLENODEREUSE"] = "1",
+    };
+
+    public async ValueTask InitializeAsync()
+    {
+        Directory.CreateDirectory(Feed);
+        Directory.CreateDirectory(GuestDirectory);
+        Directory.CreateDirectory(ProjectsDirectory);
+        File.Copy(TestGuest.Load().Kernel, Kernel);
+        File.Copy(TestGuest.Load().Initrd, Initrd);
+        WriteIsolation();
+
+        var stopwatch = Stopwatch.StartNew();
+        var repository = RepositoryRoot();
+        var packs = PackedProjects.Select(project => Dotnet.RunAsync(
+            ["pack", Path.Combine(repository, "src", project, project + ".csproj"), "--no-build", "-c", Configuration, "-o", Feed,
+                "-nodeReuse:false", "--disable-build-servers", "-tl:off", "-v:m"],
+            repository, Environment, TimeSpan.FromMinutes(5)));
+        foreach (var result in await Task.WhenAll(packs))
+        {
+            if (!result.Succeeded)
+            {
+                throw new InvalidOperationException($"packing the product failed (build the solution in {Configuration} first):\n{result}");
+            }
+        }
+
+        PackTime = stopwatch.Elapsed;
+        var tasks = Directory.GetFiles(Feed, "QemuTestKit.Tasks.*.nupkg").Single();
+        TasksVersion = Path.GetFileNameWithoutExtension(tasks)["QemuTestKit.Tasks.".Length..];
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        QemuProcesses.KillUnder(Root);
+        try
+        {
+            Directory.Delete(Root, recursive: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+        }
+
+        _builds.Dispose();
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>A new project directory with a project that references QemuTestKit.Tasks and declares <paramref name="items"/>.</summary>
+    public GeneratedProject CreateProject(string name, string items, string properties = "")
+    {
+        var directory = Path.Combine(ProjectsDirectory, $"{Interlocked.Increment(ref _projects):D2}-{name}");
+        Directory.CreateDirectory(directory);
+        var project = Path.Combine(directory, $"{name}.csproj");
+        File.WriteAllText(project, $"""
+            <Project Sdk="Microsoft.NET.Sdk">
+              <PropertyGroup>
+                <TargetFramework>net10.0</TargetFramework>
+                {properties}
+              </PropertyGroup>
+              <ItemGroup>
+                <PackageReference Include="QemuTestKit.Tasks" Version="{TasksVersion}" />
+              </ItemGroup>
+              <ItemGroup>
+            {items}
+              </ItemGroup>
+            </Project>
+
+            """);
+        return new GeneratedProject(this, directory, project);
+    }
+
+    /// <summary>Runs one dotnet command on a generated project, at most two at a time.</summary>
+    public async Task<DotnetResult> RunAsync(string directory, IReadOnlyList<string> arguments, TimeSpan? timeout = null,
+        Func<Process, System.Text.StringBuilder, CancellationToken, Task>? whileRunning = null, IReadOnlyList<string>? prefix = null)
+    {
+        await _builds.WaitAsync(TestContext.Current.CancellationToken);
+        try
+        {
+            return await Dotnet.RunAsync(arguments, directory, Environment, timeout ?? TimeSpan.FromMinutes(5), whileRunning, prefix,
+                TestContext.Current.CancellationToken);
+        }
+        finally
+        {
+            _builds.Release();
+        }
+    }
+
+    // Generated projects see only the local feed and nuget.org, a private packages folder, and no Directory.Build.*
+    // files from above the temporary directory.
+    private void WriteIsolation()
+    {
+        File.WriteAllText(Path.Combine(Root, "nuget.config"), $"""
+            <?xml version="1.0" encoding="utf-8"?>
+            <configuration>
+              <config>
+                <add key="globalPackagesFolder" value="{SecurityElement.Escape(Packages)}" />
+              </config>
+              <packageSources>
+                <clear />
+                <add key="local" value="{SecurityElement.Escape(Feed)}" />
+                <add key="nuget.org" value="https://api.nuget.org/v3/index.json" />
+              </packageSources>
+              <packageSourceMapping>
+                <packageSource key="local">
+                  <package pattern="QemuTestKit.*" />
+                </packageSource>
+                <packageSource key="nuget.org">
+                  <package pattern="*" />
+                </packageSource>
+              </packageSourceMapping>
+            </configuration>
+
+            """);
+        File.WriteAllText(Path.Combine(Root, "Directory.Build.props"), "<Project />\n");
+        File.WriteAllText(Path.Combine(Root, "Directory.Build.targets"), "<Project />\n");
+        File.WriteAllText(Path.Combine(Root, "Directory.Packages.props"), "<Project />\n");
+    }
+
+    public static string RepositoryRoot()
+    {
+        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
+        {
+            if (File.Exists(Path.Combine(directory.FullName, "QemuTestKit.sln")))
+            {
+                return directory.FullName;
+            }
+        }
+
+        throw new InvalidOperationException($"QemuTestKit.sln not found above {AppContext.BaseDirectory}");
+    }
+}

@@ -1,0 +1,149 @@
+using System.Text.Json.Nodes;
+using Microsoft.Build.Framework;
+using Microsoft.Build.Utilities;
+using QemuTestKit.Tasks.Manifest;
+using QemuTestKit.Tasks.Tests.Support;
+
+namespace QemuTestKit.Tasks.Tests.Unit;
+
+/// <summary>The tasks run in this process against the installed QEMU (catalog from a private cache), without MSBuild.</summary>
+public sealed class TaskTests(ProductFeed feed) : IDisposable
+{
+    private readonly string _root = Directory.CreateTempSubdirectory("qtk-tasks-unit-").FullName;
+
+    private string ProjectFile => Path.Combine(_root, "p.csproj");
+
+    private bool _written;
+
+    private void WriteProject()
+    {
+        if (_written)
+        {
+            return;
+        }
+
+        _written = true;
+        File.WriteAllText(ProjectFile, """
+            <Project>
+              <ItemGroup>
+                <QemuMachine Include="good" MachineType="q35" />
+                <QemuMachine Include="bad"
+                             MachineType="pc-q99"
+                             Memory="lots" />
+              </ItemGroup>
+            </Project>
+            """);
+    }
+
+    public void Dispose() => Directory.Delete(_root, recursive: true);
+
+    [Fact]
+    public void Check_reports_every_problem_located_on_its_line_and_attribute_and_writes_nothing()
+    {
+        var engine = new FakeBuildEngine();
+        var task = NewCheck(engine, Machine("good", ("MachineType", "q35")), Machine("bad", ("MachineType", "pc-q99"), ("Memory", "lots")));
+
+        task.Execute().Should().BeFalse();
+
+        engine.Errors.Select(e => (e.Code, e.File, e.LineNumber, e.ColumnNumber)).Should().BeEquivalentTo(new[]
+        {
+            ("QTK2001", ProjectFile, 6, 18),
+            ("QTK1002", ProjectFile, 5, 18),
+        });
+        engine.Errors.Should().OnlyContain(e => e.Message!.StartsWith("QemuMachine 'bad', metadata ", StringComparison.Ordinal));
+        File.Exists(Path.Combine(_root, "state", MachineManifest.FileName)).Should().BeFalse();
+        task.MachineStates.Should().BeEmpty();
+    }
+
+    [Fact]
+    public void Check_writes_specs_and_manifest_and_returns_the_prepare_inputs()
+    {
+        var kernel = Path.Combine(_root, "vmlinuz");
+        File.WriteAllText(kernel, "not really a kernel");
+        var engine = new FakeBuildEngine();
+        var task = NewCheck(engine, Machine("good", ("MachineType", "q35"), ("Kernel", "vmlinuz"), ("ReadyPattern", "READY"), ("Prepare", "true")),
+            Machine("other", ("MachineType", "pc")));
+
+        task.Execute().Should().BeTrue(string.Join("\n", engine.Errors.Select(e => e.Message)));
+
+        task.MachineStates.Select(m => m.ItemSpec).Should().Equal("good", "other");
+        var good = task.MachineStates[0];
+        good.GetMetadata("StateImage").Should().Be(Path.Combine(_root, "state", "good", "state.qcow2"));
+        good.GetMetadata("HashLine").Should().EndWith(QemuTestKitTask.Generator);
+        File.Exists(good.GetMetadata("SpecFile")).Should().BeTrue();
+        task.PrepareInputs.Select(i => i.ItemSpec).Should().Contain(kernel).And.Contain(good.GetMetadata("HashFile"))
+            .And.Contain(good.GetMetadata("QemuBinary"));
+        task.PrepareInputs.Should().OnlyContain(i => i.GetMetadata("Machine") == "good", "only machines with Prepare are prepared");
+
+        var manifest = JsonNode.Parse(File.ReadAllText(task.ManifestFile))!;
+        ((int?)manifest["schemaVersion"]).Should().Be(MachineManifest.SchemaVersion);
+        ((string?)manifest["machines"]![0]!["spec"]!["kernel"]).Should().Be(kernel);
+        ((string?)manifest["machines"]![1]!["stateImage"]).Should().BeNull();
+
+        var written = File.GetLastWriteTimeUtc(task.ManifestFile);
+        var again = NewCheck(new FakeBuildEngine(), Machine("good", ("MachineType", "q35"), ("Kernel", "vmlinuz"), ("ReadyPattern", "READY"), ("Prepare", "true")),
+            Machine("other", ("MachineType", "pc")));
+        again.Execute().Should().BeTrue();
+        File.GetLastWriteTimeUtc(again.ManifestFile).Should().Be(written, "the same content is not written again");
+    }
+
+    [Fact]
+    public void Check_without_validation_accepts_what_QEMU_would_reject_but_not_malformed_items()
+    {
+        var engine = new FakeBuildEngine();
+        var task = NewCheck(engine, Machine("bad", ("MachineType", "pc-q99")), Machine("worse", ("MachineType", "q35"), ("Smp", "two")));
+        task.Validate = false;
+
+        task.Execute().Should().BeFalse();
+
+        engine.Errors.Select(e => e.Code).Should().Equal("QTK2002");
+    }
+
+    [Fact]
+    public void Prepare_reports_a_missing_binary_as_an_error_without_booting()
+    {
+        var spec = Path.Combine(_root, "m.spec.json");
+        File.WriteAllText(spec, """{"name":"m","machineType":"q35","qemu":"qemu-system-nonesuch","ready":{"pattern":"x","timeoutSeconds":5}}""");
+        var engine = new FakeBuildEngine();
+        var task = new PrepareQemuMachine
+        {
+            BuildEngine = engine,
+            Machine = "m",
+            SpecFile = spec,
+            StateDirectory = Path.Combine(_root, "state", "m"),
+            ProjectFile = ProjectFile,
+            CacheDirectory = Path.Combine(_root, "cache"),
+        };
+
+        task.Execute().Should().BeFalse();
+
+        engine.Errors.Should().ContainSingle().Which.Code.Should().Be("QTK2014");
+        engine.Messages.Should().Contain(m => m.Message == "m: booting (q35, 256 MiB)" && m.Importance == MessageImportance.High);
+        engine.Yields.Should().Be(1);
+        engine.Reacquires.Should().Be(1);
+    }
+
+    private CheckQemuMachines NewCheck(IBuildEngine engine, params ITaskItem[] machines)
+    {
+        WriteProject();
+        return new CheckQemuMachines
+        {
+            BuildEngine = engine,
+            Machines = machines,
+            ProjectFile = ProjectFile,
+            StateRoot = Path.Combine(_root, "state"),
+            CacheDirectory = feed.CacheDirectory,
+        };
+    }
+
+    private static TaskItem Machine(string name, params (string Name, string Value)[] metadata)
+    {
+        var item = new TaskItem(name);
+        foreach (var (key, value) in metadata)
+        {
+            item.SetMetadata(key, value);
+        }
+
+        return item;
+    }
+}
