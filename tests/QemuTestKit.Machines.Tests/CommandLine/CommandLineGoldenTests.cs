@@ -68,7 +68,7 @@ public sealed class CommandLineGoldenTests(X86CatalogFixture fixture) : IClassFi
             "-drive", "if=none,id=qtk-state,node-name=qtk-state-fmt,format=qcow2,file=/run/qtk/m/state.qcow2",
             "-drive", "if=none,id=disk0-image,node-name=disk0-fmt,format=qcow2,file=/run/qtk/m/disk0,,overlay.qcow2",
             "-drive", "if=none,driver=blkreplay,image=disk0-image,id=disk0",
-            "-device", "virtio-blk-pci,drive=disk0,id=disk0-dev,bus=pcie.0,addr=0x02",
+            "-device", "virtio-blk-pci,drive=disk0,id=disk0-dev,bus=pcie.0,addr=0x02,ioeventfd=off",
             "-netdev", "user,id=net0,hostfwd=tcp:127.0.0.1:2222-:22",
             "-object", "filter-replay,id=net0-replay,netdev=net0",
             "-device", $"e1000,netdev=net0,id=net0-dev,mac={QemuCommandLine.StableMac("web", 0)},bus=pcie.0,addr=0x03",
