@@ -18,21 +18,16 @@ internal static class ReplayCommand
         {
             Description = "Start paused with a gdb stub: a TCP port on 127.0.0.1, or a Unix socket path",
         };
-        var until = new Option<string?>("--until")
-        {
-            Description = "Stop at an instruction count (N or icount:N) or before a transcript byte (offset:N)",
-        };
         var timeout = new Option<int?>("--timeout") { Description = "Give up after this many seconds (default: 10x the recorded duration, at least 60)" };
         var qemu = new Option<string?>("--qemu") { Description = "QEMU binary to use instead of the recorded path (must be the recorded build)" };
         var noVerify = new Option<bool>("--no-verify") { Description = "Replay without first checking every file of the bundle against its sha256" };
         var command = new Command("replay", "Replay a bundle and verify it replays the recorded console byte for byte")
         {
-            bundle, from, gdb, until, timeout, qemu, noVerify,
+            bundle, from, gdb, timeout, qemu, noVerify,
         };
         command.SetAction(async (parse, ct) =>
         {
             await using var opened = await ReplayBundle.OpenAsync(parse.GetValue(bundle)!, ct);
-            long? untilIcount = parse.GetValue(until) is { } text ? await ParseUntilAsync(opened, text, ct) : null;
             if (parse.GetValue(timeout) is { } seconds && seconds <= 0)
             {
                 throw new ArgumentException("--timeout must be a positive number of seconds");
@@ -44,7 +39,6 @@ internal static class ReplayCommand
                 Timeout = parse.GetValue(timeout) is { } s ? TimeSpan.FromSeconds(s) : null,
                 Qemu = parse.GetValue(qemu),
                 Gdb = parse.GetValue(gdb) is { } stub ? ParseGdb(stub) : null,
-                UntilIcount = untilIcount,
                 Progress = line => Console.WriteLine(line),
             };
             if (!parse.GetValue(noVerify))
@@ -66,10 +60,6 @@ internal static class ReplayCommand
                 Console.WriteLine($"  recorded: {Printable(result.Recorded)}");
                 Console.WriteLine($"  replayed: {Printable(result.Replayed)}");
             }
-            else if (result.StoppedAtBreak)
-            {
-                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"stopped at icount {result.FinalIcount}"));
-            }
 
             Console.WriteLine(result.Verdict);
             return result.Identical ? 0 : 1;
@@ -81,22 +71,6 @@ internal static class ReplayCommand
         int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var port)
             ? port is > 0 and < 65536 ? new GdbStub(Port: port) : throw new ArgumentException($"--gdb port {port} is not between 1 and 65535")
             : new GdbStub(SocketPath: Path.GetFullPath(value));
-
-    private static async Task<long> ParseUntilAsync(ReplayBundle bundle, string text, CancellationToken ct)
-    {
-        var (kind, number) = text.Split(':', 2) is [var k, var n] ? (k, n) : ("icount", text);
-        if (!long.TryParse(number, NumberStyles.None, CultureInfo.InvariantCulture, out var value))
-        {
-            throw new ArgumentException($"--until '{text}' is not N, icount:N or offset:N");
-        }
-
-        return kind switch
-        {
-            "icount" => value,
-            "offset" => await TranscriptMap.IcountBeforeAsync(bundle, value, ct),
-            _ => throw new ArgumentException($"--until '{text}' is not N, icount:N or offset:N"),
-        };
-    }
 
     private static string Printable(string? text) =>
         text is null ? "(nothing)" : string.Concat(text.Select(c => char.IsControl(c) ? c == '\n' ? "\\n" : c == '\r' ? "\\r" : $"\\x{(int)c:x2}" : c.ToString()));

@@ -59,11 +59,6 @@ public static class Replayer
                 options.Progress?.Invoke($"replay paused; attach with: gdb -ex 'target remote {gdb.Endpoint(run)}'");
             }
 
-            if (options.UntilIcount is { } until)
-            {
-                await machine.Qmp.ExecuteAsync("replay-break", new JsonObject { ["icount"] = until }, cancellationToken: cancellationToken).ConfigureAwait(false);
-            }
-
             var limit = options.Timeout ?? DefaultTimeout(manifest);
             var outcome = await FollowAsync(machine, expected, startOffset, limit, options, cancellationToken).ConfigureAwait(false);
             return outcome with { From = from, Elapsed = stopwatch.Elapsed, Binary = binary };
@@ -84,7 +79,6 @@ public static class Replayer
         var expectedLength = expected.Length - startOffset;
         var compared = 0L;
         var deadline = DateTime.UtcNow + limit;
-        var stopMark = machine.Qmp.LastEventSequence;
         while (true)
         {
             var replayed = transcript.GetBytes(compared);
@@ -113,12 +107,6 @@ public static class Replayer
                 }
 
                 return compared == expectedLength ? Identical(compared, machine, false) : Diverged(expected, startOffset, transcript.GetBytes(), compared);
-            }
-
-            if (options.UntilIcount is not null && machine.Qmp.RecentEvents.Any(e => e.Name == "STOP" && e.Sequence > stopMark))
-            {
-                // Stopped at the requested instruction: the prefix replayed so far matched.
-                return Identical(compared, machine, stoppedAtBreak: true) with { FinalIcount = await IcountOrNullAsync(machine, ct).ConfigureAwait(false) };
             }
 
             string mode;
@@ -253,6 +241,7 @@ public static class Replayer
             arguments.AddRange(["-gdb", gdb.QemuArgument(run), "-S"]);
         }
 
+
         return arguments;
     }
 }
@@ -271,9 +260,6 @@ public sealed record ReplayOptions
 
     /// <summary>Start paused with a gdb stub.</summary>
     public GdbStub? Gdb { get; init; }
-
-    /// <summary>Stop the replay at this instruction count (<c>replay-break</c>).</summary>
-    public long? UntilIcount { get; init; }
 
     public string? RunRoot { get; init; }
 

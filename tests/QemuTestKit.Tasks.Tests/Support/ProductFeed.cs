@@ -19,6 +19,7 @@ public sealed class ProductFeed : IAsyncLifetime
     public static readonly string[] PackedProjects = ["QemuTestKit.Introspection", "QemuTestKit.Machines", "QemuTestKit.Tasks", "QemuTestKit.Cli"];
 
     private readonly SemaphoreSlim _builds = new(2, 2);
+    private readonly SemaphoreSlim _slotOrder = new(1, 1);
     private int _projects;
 
     public ProductFeed()
@@ -118,6 +119,7 @@ public sealed class ProductFeed : IAsyncLifetime
         }
 
         _builds.Dispose();
+        _slotOrder.Dispose();
         return ValueTask.CompletedTask;
     }
 
@@ -146,10 +148,24 @@ public sealed class ProductFeed : IAsyncLifetime
     }
 
     /// <summary>Runs one dotnet command on a generated project, at most two at a time.</summary>
+    /// <param name="slots">How many of the two build slots the command takes (a build with -m:2 takes both).</param>
     public async Task<DotnetResult> RunAsync(string directory, IReadOnlyList<string> arguments, TimeSpan? timeout = null,
-        Func<Process, System.Text.StringBuilder, CancellationToken, Task>? whileRunning = null, IReadOnlyList<string>? prefix = null)
+        Func<Process, System.Text.StringBuilder, CancellationToken, Task>? whileRunning = null, IReadOnlyList<string>? prefix = null, int slots = 1)
     {
-        await _builds.WaitAsync(TestContext.Current.CancellationToken);
+        // Slots are taken one at a time under a lock, so that two commands that each want both cannot deadlock.
+        await _slotOrder.WaitAsync(TestContext.Current.CancellationToken);
+        try
+        {
+            for (var i = 0; i < slots; i++)
+            {
+                await _builds.WaitAsync(TestContext.Current.CancellationToken);
+            }
+        }
+        finally
+        {
+            _slotOrder.Release();
+        }
+
         try
         {
             return await Dotnet.RunAsync(arguments, directory, Environment, timeout ?? TimeSpan.FromMinutes(5), whileRunning, prefix,
@@ -157,7 +173,7 @@ public sealed class ProductFeed : IAsyncLifetime
         }
         finally
         {
-            _builds.Release();
+            _builds.Release(slots);
         }
     }
 
