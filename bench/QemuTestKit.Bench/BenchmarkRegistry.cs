@@ -9,6 +9,7 @@ internal static class BenchmarkRegistry
     [
         new IntrospectBenchmark(),
         new SnapshotStartBenchmark(),
+        new IncrementalBuildBenchmark(),
         new RecordOverheadBenchmark(),
         new ReplayFromCheckpointBenchmark(),
     ];

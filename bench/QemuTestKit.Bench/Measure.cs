@@ -39,7 +39,8 @@ internal sealed class Stats
 internal static class Measure
 {
     public static async Task<IReadOnlyList<Stats>> AlternatingAsync(
-        IReadOnlyList<Variant> variants, BenchOptions options, CancellationToken cancellationToken, Action<string>? progress = null)
+        IReadOnlyList<Variant> variants, BenchOptions options, CancellationToken cancellationToken, Action<string>? progress = null,
+        Retry? retry = null)
     {
         ArgumentNullException.ThrowIfNull(variants);
         ArgumentNullException.ThrowIfNull(options);
@@ -47,7 +48,7 @@ internal static class Measure
         {
             foreach (var variant in variants)
             {
-                var elapsed = await TimeAsync(variant, cancellationToken).ConfigureAwait(false);
+                var elapsed = await TimeOrRetryAsync(variant, retry, progress, cancellationToken).ConfigureAwait(false);
                 progress?.Invoke($"warmup {i + 1}/{options.Warmup} {variant.Name}: {BenchOutput.Duration(elapsed)}");
             }
         }
@@ -57,13 +58,33 @@ internal static class Measure
         {
             foreach (var variant in variants)
             {
-                var elapsed = await TimeAsync(variant, cancellationToken).ConfigureAwait(false);
+                var elapsed = await TimeOrRetryAsync(variant, retry, progress, cancellationToken).ConfigureAwait(false);
                 samples[variant.Name].Add(elapsed);
                 progress?.Invoke($"run {run + 1}/{options.Runs} {variant.Name}: {BenchOutput.Duration(elapsed)}");
             }
         }
 
         return variants.Select(v => new Stats(v.Name, samples[v.Name])).ToArray();
+    }
+
+    /// <summary>
+    /// Times <paramref name="variant"/>; when <paramref name="retry"/> says a failure voids only this sample (not the
+    /// benchmark), reports it, counts it, and times the variant again.
+    /// </summary>
+    private static async Task<TimeSpan> TimeOrRetryAsync(Variant variant, Retry? retry, Action<string>? progress, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            try
+            {
+                return await TimeAsync(variant, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (retry is not null && retry.Voids(e) && !cancellationToken.IsCancellationRequested)
+            {
+                retry.Count(variant.Name);
+                progress?.Invoke($"{variant.Name}: sample voided and repeated ({retry.Describe(e)})");
+            }
+        }
     }
 
     /// <summary>Times one call of <paramref name="variant"/>.</summary>
@@ -78,4 +99,23 @@ internal static class Measure
         await variant.Run(cancellationToken).ConfigureAwait(false);
         return stopwatch.Elapsed;
     }
+}
+
+/// <summary>
+/// Which failures of a sample void that sample only, so the variant is timed again, and how many such failures a
+/// benchmark tolerates before it fails (the failures are counted per variant, for the report).
+/// </summary>
+internal sealed class Retry(Func<Exception, bool> voids, Func<Exception, string> describe, int limit)
+{
+    private readonly Dictionary<string, int> _counts = new(StringComparer.Ordinal);
+
+    public IReadOnlyDictionary<string, int> Counts => _counts;
+
+    public int Total => _counts.Values.Sum();
+
+    public bool Voids(Exception e) => voids(e) && Total < limit;
+
+    public string Describe(Exception e) => describe(e);
+
+    public void Count(string variant) => _counts[variant] = _counts.GetValueOrDefault(variant) + 1;
 }

@@ -73,12 +73,13 @@ public sealed class PrepareQemuMachine : QemuTestKitTask
             ready = await ReadyState.PrepareAsync(spec, StateDirectory, new MachineStartOptions { Catalog = catalog, RunRoot = runRoot.Path },
                 cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is QemuTestKitException || (e is OperationCanceledException && cancellationToken.IsCancellationRequested))
+        catch (Exception e) when (e is QemuTestKitException || cancellationToken.IsCancellationRequested)
         {
             RemoveState();
-            if (e is OperationCanceledException)
+            if (cancellationToken.IsCancellationRequested)
             {
-                throw;
+                // Whatever surfaced while stopping, the build was cancelled: report that (QTK2015).
+                throw new OperationCanceledException("preparing was cancelled", e, cancellationToken);
             }
 
             Report(Failure(spec, e));

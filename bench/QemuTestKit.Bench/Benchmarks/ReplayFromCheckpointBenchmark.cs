@@ -19,7 +19,7 @@ internal sealed class ReplayFromCheckpointBenchmark : IBenchmark
     private const string Full = "full replay";
     private const string FromCheckpoint = "from last checkpoint";
     private const int DefaultSteps = 6;
-    private const int DefaultIterations = 1200;
+    private const int DefaultIterations = 8000;
     private static readonly TimeSpan CommandTimeout = TimeSpan.FromSeconds(300);
 
     public string Name => "replay-from-checkpoint";

@@ -223,7 +223,7 @@ public sealed class SerialConsole : IAsyncDisposable
     public int? InputPaceBytes { get; set; }
 
     /// <summary>How long a paced send waits for the guest's echo before sending the next piece anyway.</summary>
-    public TimeSpan InputPaceTimeout { get; set; } = TimeSpan.FromMilliseconds(500);
+    public TimeSpan InputPaceTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>Sends raw bytes. Blocks (asynchronously) while the guest does not read its input.</summary>
     public async Task SendAsync(ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken = default)
@@ -233,19 +233,9 @@ public sealed class SerialConsole : IAsyncDisposable
             for (var start = 0; start < bytes.Length; start += pace)
             {
                 var piece = bytes.Slice(start, Math.Min(pace, bytes.Length - start));
-                // The whole piece must have been echoed (read by the guest) before more is sent, or the FIFO overflows.
-                var echoed = Transcript.TextLength + piece.Length - 1;
+                var baseline = Transcript.TextLength;
                 await SendAsync(piece, cancellationToken).ConfigureAwait(false);
-                using var echo = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-                echo.CancelAfter(InputPaceTimeout);
-                try
-                {
-                    await WaitForTextBeyondAsync(echoed, echo.Token).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-                {
-                    // No echo (the guest may not echo at all): the timeout itself paced the input.
-                }
+                await WaitForEchoAsync(piece, baseline, cancellationToken).ConfigureAwait(false);
             }
 
             return;
@@ -296,6 +286,36 @@ public sealed class SerialConsole : IAsyncDisposable
 
             last = length;
             await Task.Delay(10, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Waits until the guest has echoed the printable part of <paramref name="piece"/> (so it has read it from the
+    /// FIFO), or <see cref="InputPaceTimeout"/> passes: the guest may not echo at all, and then the timeout paces.
+    /// Matching the text, not counting bytes, keeps a prompt or an escape sequence arriving meanwhile from passing
+    /// for the echo.
+    /// </summary>
+    private async Task WaitForEchoAsync(ReadOnlyMemory<byte> piece, long baseline, CancellationToken cancellationToken)
+    {
+        var visible = new string(Encoding.UTF8.GetString(piece.Span).Where(c => !char.IsControl(c)).ToArray());
+        using var echo = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        echo.CancelAfter(InputPaceTimeout);
+        try
+        {
+            while (true)
+            {
+                var seen = Transcript.TextLength;
+                if (seen > baseline && (visible.Length == 0 || Transcript.GetText(baseline).Contains(visible, StringComparison.Ordinal)))
+                {
+                    return;
+                }
+
+                await WaitForTextBeyondAsync(seen, echo.Token).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            // No echo in time (the guest may not echo at all): the timeout itself paced the input.
         }
     }
 

@@ -56,7 +56,8 @@ public static class Replayer
         {
             if (options.Gdb is { } gdb)
             {
-                options.Progress?.Invoke($"replay paused; attach with: gdb -ex 'target remote {gdb.Endpoint(run)}'");
+                // gdb path (ReverseDebugging.cs): the attach command, and why reverse execution cannot work when it cannot.
+                await ReverseDebugging.AnnounceAsync(machine, manifest, checkpoint, gdb.Endpoint(run), options.Progress, cancellationToken).ConfigureAwait(false);
             }
 
             var limit = options.Timeout ?? DefaultTimeout(manifest);

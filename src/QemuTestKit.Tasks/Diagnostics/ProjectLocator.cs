@@ -22,8 +22,9 @@ internal sealed class ProjectLocator
             return (0, 0);
         }
 
+        var include = Slashes(item.Include);
         var element = document.Descendants()
-            .Where(e => e.Name.LocalName == item.ItemType && string.Equals(((string?)e.Attribute("Include"))?.Trim(), item.Include, StringComparison.Ordinal))
+            .Where(e => e.Name.LocalName == item.ItemType && string.Equals(Slashes(((string?)e.Attribute("Include"))?.Trim()), include, StringComparison.Ordinal))
             .Skip(item.Occurrence)
             .FirstOrDefault();
         if (element is null)
@@ -38,13 +39,16 @@ internal sealed class ProjectLocator
                 ?? element.Elements().FirstOrDefault(e => string.Equals(e.Name.LocalName, metadata, StringComparison.OrdinalIgnoreCase));
             target = named ?? target;
         }
-        else if (element.Attribute("Include") is { } include)
+        else if (element.Attribute("Include") is { } attribute)
         {
-            target = include;
+            target = attribute;
         }
 
         return target.HasLineInfo() ? (target.LineNumber, target.LinePosition) : (0, 0);
     }
+
+    // MSBuild on Unix reads '\' in an Include as '/'.
+    private static string? Slashes(string? path) => path?.Replace('\\', '/');
 
     private XDocument? Load(string file)
     {

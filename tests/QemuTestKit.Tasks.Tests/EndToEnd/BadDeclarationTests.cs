@@ -68,6 +68,11 @@ public sealed class BadDeclarationTests(ProductFeed feed)
         new("prepare-without-ready-pattern", """<QemuMachine Include="patternless" MachineType="q35" Prepare="true" />""",
             "QTK2012", "QemuMachine 'patternless'", "metadata ReadyPattern"),
 
+        // Starts QEMU for real: the kernel file exists (so it validates) but is no kernel, so QEMU exits at once.
+        new("qemu-fails-to-start", """
+                <QemuMachine Include="broken" MachineType="q35" Kernel="qemu-fails-to-start.csproj" ReadyPattern="READY" Prepare="true" />
+            """, "QTK2014", "QemuMachine 'broken'", "metadata Prepare", AlsoInOutput: "QEMU exited with code 1 while starting"),
+
         // Boots for real: the kernel prints from its first instructions (earlyprintk, no "quiet"), the pattern never
         // comes, and the build fails with the console tail.
         new("ready-pattern-never-appears", """
@@ -170,7 +175,7 @@ public sealed class BadDeclarationTests(ProductFeed feed)
         var solution = Path.Combine(feed.ProjectsDirectory, "matrix.slnx");
         File.WriteAllText(solution, "<Solution>\n" + string.Concat(projects.Values.Select(p =>
             $"  <Project Path=\"{System.Security.SecurityElement.Escape(Path.GetRelativePath(feed.ProjectsDirectory, p.ProjectFile))}\" />\n")) + "</Solution>\n");
-        var result = await feed.RunAsync(feed.ProjectsDirectory, ["build", solution, "-m:2", .. GeneratedProject.BuildFlags], slots: 2);
+        var result = await feed.RunAsync(feed.ProjectsDirectory, ["build", solution, "-m:2", .. GeneratedProject.BuildFlags], TimeSpan.FromMinutes(10), slots: 2);
         var left = projects.ToDictionary(p => p.Key, p => QemuProcesses.Under(p.Value.Directory), StringComparer.Ordinal);
         return new MatrixRun(projects, result, left);
     }

@@ -88,6 +88,23 @@ public sealed class TaskTests(ProductFeed feed) : IDisposable
     }
 
     [Fact]
+    public void The_spec_hash_line_changes_with_any_metadata_and_only_then()
+    {
+        string HashLine(params (string, string)[] metadata)
+        {
+            var task = NewCheck(new FakeBuildEngine(), Machine("good", [("MachineType", "q35"), .. metadata]));
+            task.Execute().Should().BeTrue();
+            return task.MachineStates.Single().GetMetadata("HashLine");
+        }
+
+        var plain = HashLine();
+        HashLine().Should().Be(plain);
+        HashLine(("Memory", "256M")).Should().Be(plain, "256M is the default");
+        HashLine(("Memory", "512M")).Should().NotBe(plain);
+        HashLine(("Cpu", "max")).Should().NotBe(plain);
+    }
+
+    [Fact]
     public void Check_without_validation_accepts_what_QEMU_would_reject_but_not_malformed_items()
     {
         var engine = new FakeBuildEngine();
