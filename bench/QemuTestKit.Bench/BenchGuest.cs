@@ -45,8 +45,9 @@ internal static class BenchGuest
     /// Loads the guest, fills a private catalog cache under <paramref name="root"/> and prepares the ready state there
     /// (one cold boot). Returns null, after saying why on stderr, when the guest has not been built.
     /// </summary>
+    /// <param name="icountShift">Prepare with icount: needed when runs from the ready state will be recorded.</param>
     public static async Task<PreparedGuest?> PrepareAsync(string benchmark, BenchOptions options, string root, Action<string> say,
-        CancellationToken cancellationToken)
+        int? icountShift, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(say);
         var guestJson = JsonPath(options);
@@ -60,7 +61,7 @@ internal static class BenchGuest
         var catalog = await new CatalogCache(Path.Combine(root, "cache")).GetAsync(spec.QemuBinary, cancellationToken).ConfigureAwait(false);
         var start = new MachineStartOptions { Catalog = catalog, RunRoot = Path.Combine(root, "run") };
         var prepare = Stopwatch.StartNew();
-        var ready = await ReadyState.PrepareAsync(spec, Path.Combine(root, "state"), start, cancellationToken).ConfigureAwait(false);
+        var ready = await ReadyState.PrepareAsync(spec, Path.Combine(root, "state"), start with { IcountShift = icountShift }, cancellationToken).ConfigureAwait(false);
         say($"prepared the ready state in {BenchOutput.Duration(prepare.Elapsed)}");
         return new PreparedGuest(spec, catalog, start, ready);
     }

@@ -27,10 +27,7 @@ cache_dir="$out_dir/cache"
 busybox_bin=/bin/busybox
 # init_on_free=1: freed pages are zeroed, so a saved VM state holds fewer non-zero pages (85 -> 58 MB here)
 # and a machine starts from its ready snapshot about 30 ms sooner.
-# nohz=off: under -icount a vCPU idling in HLT can miss the kick of a serial interrupt, and with a tickless kernel
-# nothing wakes it again (typed input then sits in the UART; seen with four guests on two cores). A periodic tick
-# delivers the pending interrupt within 4 ms.
-append="console=ttyS0 quiet panic=-1 init_on_free=1 nohz=off"
+append="console=ttyS0 quiet panic=-1 init_on_free=1"
 ready_pattern="QTK-GUEST-READY"
 # Kernel modules to put into the initramfs (Debian builds these drivers as modules).
 # Only the wanted drivers are listed: their dependencies are resolved from each module's

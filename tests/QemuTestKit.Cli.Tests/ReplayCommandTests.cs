@@ -33,7 +33,7 @@ public sealed class RecordedBundleFixture : IAsyncLifetime
         };
         var catalog = await new CatalogCache(CacheDir).GetAsync("qemu-system-x86_64", ct);
         var options = new MachineStartOptions { Catalog = catalog };
-        var ready = await ReadyState.PrepareAsync(spec, Path.Combine(Root, "state"), options, ct);
+        var ready = await ReadyState.PrepareAsync(spec, Path.Combine(Root, "state"), options with { IcountShift = 5 }, ct);
         await using var machine = await ready.StartAsync(spec, options with { Mode = RunMode.Record }, ct);
         await machine.ExecAsync("echo first-$(head -c4 /dev/urandom | od -An -tx1 | tr -d ' \\n')", TimeSpan.FromSeconds(120), ct);
         await machine.CheckpointAsync("after-one", ct);

@@ -36,7 +36,7 @@ internal sealed class ReplayFromCheckpointBenchmark : IBenchmark
         var root = Directory.CreateTempSubdirectory("qtk-bench-replay-").FullName;
         try
         {
-            if (await BenchGuest.PrepareAsync(Name, options, root, Say, cancellationToken).ConfigureAwait(false) is not { } guest)
+            if (await BenchGuest.PrepareAsync(Name, options, root, Say, icountShift: 5, cancellationToken).ConfigureAwait(false) is not { } guest)
             {
                 return 1;
             }

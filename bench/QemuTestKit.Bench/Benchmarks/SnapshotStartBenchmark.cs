@@ -28,7 +28,7 @@ internal sealed class SnapshotStartBenchmark : IBenchmark
         var root = Directory.CreateTempSubdirectory("qtk-bench-snapshot-").FullName;
         try
         {
-            if (await BenchGuest.PrepareAsync(Name, options, root, Say, cancellationToken).ConfigureAwait(false) is not { } guest)
+            if (await BenchGuest.PrepareAsync(Name, options, root, Say, icountShift: null, cancellationToken).ConfigureAwait(false) is not { } guest)
             {
                 return 1;
             }

@@ -34,8 +34,15 @@ public sealed record CommandLineOptions
     /// <summary>Snapshot in the state image to start from (<c>-loadvm</c>), for example "ready".</summary>
     public string? LoadSnapshot { get; init; }
 
-    /// <summary>icount shift for record/replay (<c>-icount shift=N</c>): 2^N ns of virtual time per instruction.</summary>
-    public int IcountShift { get; init; } = 5;
+    /// <summary>
+    /// icount shift (<c>-icount shift=N</c>, 2^N ns of virtual time per instruction). Record and replay always count
+    /// instructions (5 when null); a normal run counts them only when this is set, which it must be for a run that
+    /// loads a snapshot saved with icount (a ready state made for recording).
+    /// </summary>
+    public int? IcountShift { get; init; }
+
+    /// <summary>The shift QEMU's record/replay uses when none is given.</summary>
+    public const int DefaultRecordIcountShift = 5;
 
     /// <summary>Record/replay <c>rrsnapshot</c>: saved at the start of recording, loaded at the start of replay.</summary>
     public string? ReplaySnapshot { get; init; }

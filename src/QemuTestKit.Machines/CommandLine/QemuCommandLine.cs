@@ -100,9 +100,15 @@ public static class QemuCommandLine
             Add("-device", QemuOptionValue.Join(device.Type, properties));
         }
 
-        // Every run counts instructions, recorded or not: a snapshot saved without icount cannot be recorded from
-        // (the guest's clock stalls after -loadvm), and one ready state serves normal, record and replay runs alike.
-        var icount = new List<KeyValuePair<string, string?>> { new("shift", options.IcountShift.ToString(CultureInfo.InvariantCulture)) };
+        // A snapshot saved without icount cannot be recorded from (the guest's clock stalls after -loadvm), so a ready
+        // state meant for recording is made with icount, and every run from it, recorded or not, counts instructions.
+        var shift = options.IcountShift ?? (recorded ? CommandLineOptions.DefaultRecordIcountShift : null);
+        var icount = new List<KeyValuePair<string, string?>>();
+        if (shift is { } value)
+        {
+            icount.Add(new("shift", value.ToString(CultureInfo.InvariantCulture)));
+        }
+
         if (recorded)
         {
             icount.Add(new("rr", options.Mode == RunMode.Record ? "record" : "replay"));
@@ -113,7 +119,10 @@ public static class QemuCommandLine
             }
         }
 
-        Add("-icount", QemuOptionValue.Join(string.Empty, icount));
+        if (icount.Count > 0)
+        {
+            Add("-icount", QemuOptionValue.Join(string.Empty, icount));
+        }
 
         if (options.LoadSnapshot is not null)
         {

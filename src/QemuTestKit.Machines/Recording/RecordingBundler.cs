@@ -90,7 +90,7 @@ internal static class RecordingBundler
                 await Sha256OfFileAsync(machine.Catalog.Binary, ct).ConfigureAwait(false)),
             Spec = spec,
             ReplayArguments = arguments,
-            IcountShift = machine.IcountShift,
+            IcountShift = machine.IcountShift ?? CommandLineOptions.DefaultRecordIcountShift,
             StartSnapshot = machine.StartSnapshot,
             Checkpoints = machine.Checkpoints,
             Transcript = new BundleTranscript("console.log", 0, string.Empty),

@@ -23,7 +23,12 @@ public sealed record MachineStartOptions
     /// <summary>The record/replay log: written in record mode, read in replay mode. Defaults to the run directory.</summary>
     public string? ReplayLog { get; init; }
 
-    public int IcountShift { get; init; } = 5;
+    /// <summary>
+    /// Count instructions with this shift in every mode (<c>-icount shift=N</c>). Null: only record and replay runs
+    /// count (with shift 5). A ready state meant for recorded runs must be prepared with a shift; runs started from
+    /// a ready state always use the shift it was prepared with.
+    /// </summary>
+    public int? IcountShift { get; init; }
 
     /// <summary>For replay runs: the snapshot to start the replay from (<c>rrsnapshot</c>), instead of <see cref="LoadSnapshot"/>.</summary>
     public string? ReplaySnapshot { get; init; }

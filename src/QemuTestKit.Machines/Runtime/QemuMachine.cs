@@ -44,12 +44,14 @@ public sealed class QemuMachine : IAsyncDisposable
         Arguments = arguments;
         _options = options;
         _shell = new ShellSession(consoles[0]);
-        // Under icount the UART's 16-byte FIFO overflows when the host types faster than a loaded guest reads (seen with
-        // four machines on two cores); record mode loses bytes even sooner, as QEMU queues recorded input as events
-        // and keeps reading the socket. So input waits for the guest's echo, a FIFO's worth (half in record mode) at a time.
-        foreach (var console in consoles)
+        // Record mode loses serial input beyond the UART's 16-byte FIFO: QEMU queues recorded input as events and keeps
+        // reading the socket meanwhile. So there, input waits for the guest's echo, half a FIFO at a time.
+        if (options.Mode == RunMode.Record)
         {
-            console.InputPaceBytes = options.Mode == RunMode.Record ? 8 : 16;
+            foreach (var console in consoles)
+            {
+                console.InputPaceBytes = 8;
+            }
         }
 
         if (options.Mode != RunMode.Normal)
@@ -93,7 +95,8 @@ public sealed class QemuMachine : IAsyncDisposable
     /// <summary>The snapshot this run started from, if any.</summary>
     public string? StartSnapshot => _options.LoadSnapshot;
 
-    public int IcountShift => _options.IcountShift;
+    /// <summary>The icount shift this run uses (the record/replay default when it counts only because it records).</summary>
+    public int? IcountShift => _options.IcountShift ?? (_options.Mode == RunMode.Normal ? null : CommandLineOptions.DefaultRecordIcountShift);
 
     public DateTimeOffset StartedAt => _startedAt;
 

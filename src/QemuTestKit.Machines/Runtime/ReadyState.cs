@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using QemuTestKit.Introspection.Catalog;
+using QemuTestKit.Machines.CommandLine;
 using QemuTestKit.Machines.Specs;
 
 namespace QemuTestKit.Machines.Runtime;
@@ -24,7 +25,8 @@ public sealed record ReadyState(
     string StateImage,
     IReadOnlyList<string> DiskOverlays,
     double BootSeconds,
-    DateTimeOffset CreatedAt)
+    DateTimeOffset CreatedAt,
+    int? IcountShift = null)
 {
     public const string SnapshotName = "ready";
     public const string ManifestFile = "ready.json";
@@ -86,7 +88,8 @@ public sealed record ReadyState(
             }
 
             var state = new ReadyState(target, spec.Name, HashOf(spec), catalog.BinaryIdentity, catalog.QemuVersion,
-                Path.Combine(target, "state.qcow2"), overlays.Select(o => Path.Combine(target, o)).ToArray(), Math.Round(bootSeconds, 2), DateTimeOffset.UtcNow);
+                Path.Combine(target, "state.qcow2"), overlays.Select(o => Path.Combine(target, o)).ToArray(), Math.Round(bootSeconds, 2), DateTimeOffset.UtcNow,
+                machine.IcountShift);
             await File.WriteAllTextAsync(Path.Combine(staging, ManifestFile), JsonSerializer.Serialize(state, ReadyStateJsonContext.Default.ReadyState),
                 cancellationToken).ConfigureAwait(false);
             if (System.IO.Directory.Exists(target))
@@ -156,12 +159,19 @@ public sealed record ReadyState(
             throw new ReadyStateMismatchException($"{mismatch}; prepare it again");
         }
 
+        if (options.Mode != RunMode.Normal && IcountShift is null)
+        {
+            throw new ReadyStateMismatchException(
+                $"the ready state of machine '{spec.Name}' was prepared without icount, and a recorded run cannot start from it; prepare it again with MachineStartOptions.IcountShift set (for example 5)");
+        }
+
         return await QemuMachine.StartAsync(spec, options with
         {
             Catalog = catalog,
             StateImageSource = StateImage,
             DiskOverlaySources = DiskOverlays,
             LoadSnapshot = SnapshotName,
+            IcountShift = IcountShift,
         }, cancellationToken).ConfigureAwait(false);
     }
 

@@ -55,7 +55,6 @@ public sealed class CommandLineGoldenTests(X86CatalogFixture fixture) : IClassFi
             "-append", "console=ttyS0 quiet panic=-1",
             "-drive", "if=none,id=qtk-state,node-name=qtk-state-fmt,format=qcow2,file=/run/qtk/m/state.qcow2",
             "-device", "virtio-rng-pci,id=virtio-rng-pci-0,max-bytes=1024,period=1000,bus=pcie.0,addr=0x02",
-            "-icount", "shift=5",
             "-loadvm", "ready");
     }
 

@@ -39,7 +39,7 @@ public sealed class DiskAndNetworkReplayTests
             };
             var catalog = await new CatalogCache(Path.Combine(root, "cache")).GetAsync("qemu-system-x86_64", ct);
             var options = new MachineStartOptions { Catalog = catalog };
-            var ready = await ReadyState.PrepareAsync(spec, Path.Combine(root, "state"), options, ct);
+            var ready = await ReadyState.PrepareAsync(spec, Path.Combine(root, "state"), options with { IcountShift = 5 }, ct);
 
             string bundlePath;
             var payload = $"hello-from-host-{Guid.NewGuid():N}";

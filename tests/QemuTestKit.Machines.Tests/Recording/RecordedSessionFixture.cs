@@ -11,7 +11,7 @@ namespace QemuTestKit.Machines.Tests.Recording;
 /// </summary>
 public sealed class RecordedSessionFixture : IAsyncLifetime
 {
-    private readonly ReadyGuestFixture _ready = new();
+    private readonly ReadyGuestFixture _ready = new(icountShift: 5);
 
     public string BundlePath { get; private set; } = null!;
 

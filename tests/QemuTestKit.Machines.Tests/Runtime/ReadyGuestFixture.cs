@@ -9,6 +9,14 @@ namespace QemuTestKit.Machines.Tests.Runtime;
 public sealed class ReadyGuestFixture : IAsyncLifetime
 {
     private readonly string _root = Directory.CreateTempSubdirectory("qtk-ready-").FullName;
+    private readonly int? _icountShift;
+
+    public ReadyGuestFixture()
+    {
+    }
+
+    /// <param name="icountShift">Prepare with icount (needed to record runs from the ready state).</param>
+    internal ReadyGuestFixture(int? icountShift) => _icountShift = icountShift;
 
     public MachineSpec Spec { get; private set; } = null!;
 
@@ -22,7 +30,7 @@ public sealed class ReadyGuestFixture : IAsyncLifetime
     {
         Catalog = await new CatalogCache(Path.Combine(_root, "cache")).GetAsync("qemu-system-x86_64", TestContext.Current.CancellationToken);
         Spec = GuestSpecs.Hello("ready-guest");
-        Ready = await ReadyState.PrepareAsync(Spec, Path.Combine(_root, "state"), Options, TestContext.Current.CancellationToken);
+        Ready = await ReadyState.PrepareAsync(Spec, Path.Combine(_root, "state"), Options with { IcountShift = _icountShift }, TestContext.Current.CancellationToken);
     }
 
     public ValueTask DisposeAsync()
