@@ -187,12 +187,24 @@ public sealed class QemuMachine : IAsyncDisposable
         }
         catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
+            if (process is not null && e is not ProcessExited)
+            {
+                // A socket error is usually QEMU dying at start-up: give it a moment to say so with its exit code.
+                try
+                {
+                    await process.WaitForExitAsync(TimeSpan.FromSeconds(1), CancellationToken.None).ConfigureAwait(false);
+                }
+                catch (TimeoutException)
+                {
+                }
+            }
+
             var stderr = process is null ? string.Empty : QemuProcess.TailLines(process.StderrTail, 10);
             var exitCode = process?.ExitCode; // read before the clean-up: a disposed process has no exit code
             await CleanUpAsync(process, qmp, consoles, run, keep: false).ConfigureAwait(false);
             var why = e switch
             {
-                ProcessExited => $"QEMU exited with code {exitCode} while starting",
+                _ when exitCode is not null => $"QEMU exited with code {exitCode} while starting",
                 OperationCanceledException => $"QEMU did not open its sockets within {options.StartTimeout.TotalSeconds:0} s",
                 _ => e.Message,
             };
