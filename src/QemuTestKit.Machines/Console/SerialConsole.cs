@@ -222,6 +222,12 @@ public sealed class SerialConsole : IAsyncDisposable
     /// </summary>
     public int? InputPaceBytes { get; set; }
 
+    /// <summary>
+    /// Called while a paced send waits for its echo. Under icount QEMU's main loop can sleep with typed bytes still in
+    /// the socket; any QMP command wakes it (a "nudge"), so the machine passes one here.
+    /// </summary>
+    public Func<CancellationToken, Task>? Nudge { get; set; }
+
     /// <summary>How long a paced send waits for the guest's echo before sending the next piece anyway.</summary>
     public TimeSpan InputPaceTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
@@ -310,7 +316,16 @@ public sealed class SerialConsole : IAsyncDisposable
                     return;
                 }
 
-                await WaitForTextBeyondAsync(seen, echo.Token).ConfigureAwait(false);
+                using var tick = CancellationTokenSource.CreateLinkedTokenSource(echo.Token);
+                tick.CancelAfter(TimeSpan.FromMilliseconds(50));
+                try
+                {
+                    await WaitForTextBeyondAsync(seen, tick.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (!echo.IsCancellationRequested && Nudge is { } nudge)
+                {
+                    await nudge(echo.Token).ConfigureAwait(false);
+                }
             }
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)

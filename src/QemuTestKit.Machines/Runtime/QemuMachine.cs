@@ -51,6 +51,7 @@ public sealed class QemuMachine : IAsyncDisposable
             foreach (var console in consoles)
             {
                 console.InputPaceBytes = 8;
+                console.Nudge = NudgeAsync;
             }
         }
 
@@ -378,6 +379,18 @@ public sealed class QemuMachine : IAsyncDisposable
         }
 
         return text;
+    }
+
+    private async Task NudgeAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await Qmp.ExecuteAsync("query-status", timeout: TimeSpan.FromSeconds(5), cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        catch (QmpException)
+        {
+            // A machine that went away is reported by the caller's own wait.
+        }
     }
 
     /// <summary>Stops the machine: QMP <c>quit</c> first, a kill if QEMU has not exited within the timeout.</summary>
