@@ -75,9 +75,11 @@ internal sealed class PciSlotAllocator(PciLayout layout)
         return [new("bus", layout.RootBus), new("addr", string.Create(CultureInfo.InvariantCulture, $"0x{slot:x2}"))];
     }
 
+    private Dictionary<string, string?>? _parents;
+
     private bool Descends(string type, string ancestor)
     {
-        var parents = layout.Catalog.QomTypes.ToDictionary(t => t.Name, t => t.Parent, StringComparer.Ordinal);
+        var parents = _parents ??= layout.Catalog.QomTypes.ToDictionary(t => t.Name, t => t.Parent, StringComparer.Ordinal);
         var current = type;
         for (var depth = 0; current is not null && depth < 64; depth++)
         {

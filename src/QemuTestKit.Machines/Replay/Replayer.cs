@@ -96,7 +96,7 @@ public static class Replayer
             if (replayed.Length > n)
             {
                 // Output beyond the recording: the recorded run had ended here.
-                return Identical(compared, machine, stoppedAtBreak: false);
+                return Identical(compared);
             }
 
             if (machine.HasExited)
@@ -107,7 +107,7 @@ public static class Replayer
                     continue;
                 }
 
-                return compared == expectedLength ? Identical(compared, machine, false) : Diverged(expected, startOffset, transcript.GetBytes(), compared);
+                return compared == expectedLength ? Identical(compared) : Diverged(expected, startOffset, transcript.GetBytes(), compared);
             }
 
             string mode;
@@ -129,7 +129,7 @@ public static class Replayer
                     continue;
                 }
 
-                return compared == expectedLength ? Identical(compared, machine, false) : Diverged(expected, startOffset, transcript.GetBytes(), compared);
+                return compared == expectedLength ? Identical(compared) : Diverged(expected, startOffset, transcript.GetBytes(), compared);
             }
 
             if (options.Gdb is null && DateTime.UtcNow > deadline)
@@ -142,8 +142,8 @@ public static class Replayer
         }
     }
 
-    private static ReplayResult Identical(long compared, QemuMachine machine, bool stoppedAtBreak)
-        => new(true, compared, null, null, null, string.Empty, TimeSpan.Zero, string.Empty, stoppedAtBreak, null);
+    private static ReplayResult Identical(long compared)
+        => new(true, compared, null, null, null, string.Empty, TimeSpan.Zero, string.Empty);
 
     private static ReplayResult Diverged(byte[] expected, long startOffset, byte[] replayed, long at)
     {
@@ -155,19 +155,7 @@ public static class Replayer
         }
 
         return new ReplayResult(false, at, startOffset + at, Context(expected, startOffset, at), Context(replayed, 0, at), string.Empty, TimeSpan.Zero,
-            string.Empty, false, null);
-    }
-
-    private static async Task<long?> IcountOrNullAsync(QemuMachine machine, CancellationToken ct)
-    {
-        try
-        {
-            return await ReplayIcount.QueryAsync(machine.Qmp, ct).ConfigureAwait(false);
-        }
-        catch (QmpException)
-        {
-            return null;
-        }
+            string.Empty);
     }
 
     private static async Task<string> CheckBinaryAsync(BundleManifest manifest, ReplayOptions options, CancellationToken ct)
@@ -294,9 +282,7 @@ public sealed record ReplayResult(
     string? Replayed,
     string From,
     TimeSpan Elapsed,
-    string Binary,
-    bool StoppedAtBreak,
-    long? FinalIcount)
+    string Binary)
 {
     /// <summary>The CLI's last line.</summary>
     public string Verdict => Identical

@@ -127,7 +127,6 @@ public sealed class QemuMachine : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(spec);
         options ??= new MachineStartOptions();
         var catalog = options.Catalog ?? await new CatalogCache().GetAsync(spec.QemuBinary, cancellationToken).ConfigureAwait(false);
-        SweepOnce(options.RunRoot);
         var run = RunDirectory.Create(spec.Name, options.RunRoot);
         MachineRunFiles files;
         try
