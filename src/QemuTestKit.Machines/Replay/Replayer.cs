@@ -20,10 +20,34 @@ public static class Replayer
     /// <exception cref="ReplayException">The binary differs from the recorded one, the checkpoint is unknown, or the replay got stuck.</exception>
     public static async Task<ReplayResult> ReplayAsync(ReplayBundle bundle, ReplayOptions? options = null, CancellationToken cancellationToken = default)
     {
+        options ??= new ReplayOptions();
+        var stopwatch = Stopwatch.StartNew();
+        var session = await StartAsync(bundle, options, cancellationToken).ConfigureAwait(false);
+        await using var owned = session.ConfigureAwait(false);
+        var machine = session.Machine;
+        if (options.Gdb is { } gdb)
+        {
+            // gdb path (ReverseDebugging.cs): the attach command, and why reverse execution cannot work when it cannot.
+            await ReverseDebugging.AnnounceAsync(machine, bundle.Manifest, session.Checkpoint, gdb.Endpoint(machine.RunDirectoryPath), options.Progress,
+                cancellationToken).ConfigureAwait(false);
+        }
+
+        var limit = options.Timeout ?? DefaultTimeout(bundle.Manifest);
+        var outcome = await FollowAsync(machine, session.ExpectedTranscript, session.StartOffset, limit, options, cancellationToken).ConfigureAwait(false);
+        return outcome with { From = session.From, Elapsed = stopwatch.Elapsed, Binary = session.Binary };
+    }
+
+    /// <summary>
+    /// Starts QEMU replaying <paramref name="bundle"/> (from its start or <see cref="ReplayOptions.FromCheckpoint"/>) and
+    /// hands the machine over without following it: the caller drives it like a live one while QEMU takes every input
+    /// from the replay log. <see cref="ReplayAsync"/> is this plus the byte-by-byte comparison.
+    /// </summary>
+    /// <exception cref="ReplayException">The binary differs from the recorded one or the checkpoint is unknown.</exception>
+    public static async Task<ReplaySession> StartAsync(ReplayBundle bundle, ReplayOptions? options = null, CancellationToken cancellationToken = default)
+    {
         ArgumentNullException.ThrowIfNull(bundle);
         options ??= new ReplayOptions();
         var manifest = bundle.Manifest;
-        var stopwatch = Stopwatch.StartNew();
         var binary = await CheckBinaryAsync(manifest, options, cancellationToken).ConfigureAwait(false);
         var checkpoint = FindCheckpoint(manifest, options.FromCheckpoint);
         var startOffset = checkpoint?.TranscriptOffset ?? 0;
@@ -52,18 +76,7 @@ public static class Replayer
             throw;
         }
 
-        await using (machine.ConfigureAwait(false))
-        {
-            if (options.Gdb is { } gdb)
-            {
-                // gdb path (ReverseDebugging.cs): the attach command, and why reverse execution cannot work when it cannot.
-                await ReverseDebugging.AnnounceAsync(machine, manifest, checkpoint, gdb.Endpoint(run), options.Progress, cancellationToken).ConfigureAwait(false);
-            }
-
-            var limit = options.Timeout ?? DefaultTimeout(manifest);
-            var outcome = await FollowAsync(machine, expected, startOffset, limit, options, cancellationToken).ConfigureAwait(false);
-            return outcome with { From = from, Elapsed = stopwatch.Elapsed, Binary = binary };
-        }
+        return new ReplaySession(machine, checkpoint, from, startOffset, expected, binary);
     }
 
     /// <summary>A stuck replay (QEMU has such bugs, for example issue 2634) must fail, not hang: allow generously more than the recording took.</summary>
@@ -263,9 +276,9 @@ public sealed record GdbStub(int? Port = null, string? SocketPath = null)
         ? string.Create(CultureInfo.InvariantCulture, $"tcp:127.0.0.1:{port}")
         : QemuOptionValue.Join("unix:" + QemuOptionValue.Escape(SocketPath ?? run.GdbSocket), ("server", "on"), ("wait", "off"));
 
-    internal string Endpoint(RunDirectory run) => Port is { } port
+    internal string Endpoint(string runDirectory) => Port is { } port
         ? string.Create(CultureInfo.InvariantCulture, $"127.0.0.1:{port}")
-        : SocketPath ?? run.GdbSocket;
+        : SocketPath ?? Path.Combine(runDirectory, RunDirectory.GdbSocketName);
 }
 
 /// <summary>The verdict of a replay.</summary>

@@ -78,6 +78,9 @@ public sealed class QemuMachine : IAsyncDisposable
 
     public IReadOnlyList<SerialConsole> Consoles => _consoles;
 
+    /// <summary>The shell on console 0 that <see cref="ExecAsync"/> drives (its marker ids can be made deterministic for replays).</summary>
+    public ShellSession Shell => _shell;
+
     /// <summary>The files of this run (sockets, state image, overlays, replay log).</summary>
     public MachineRunFiles Files { get; }
 

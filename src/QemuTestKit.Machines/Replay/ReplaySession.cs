@@ -1,0 +1,22 @@
+namespace QemuTestKit.Machines.Replay;
+
+/// <summary>
+/// A machine replaying a bundle, with what the recording says it will print from where the replay starts. Disposing
+/// it stops QEMU and removes the replay's run directory.
+/// </summary>
+/// <param name="Machine">The replaying machine (mode <c>Replay</c>): its console shows the recorded execution.</param>
+/// <param name="Checkpoint">The checkpoint the replay started from; null for the recording's start.</param>
+/// <param name="From">The start's name for messages: the checkpoint, the start snapshot, or "the start".</param>
+/// <param name="StartOffset">The transcript offset the replayed console begins at.</param>
+/// <param name="ExpectedTranscript">The whole recorded transcript (the replay shows it from <paramref name="StartOffset"/>).</param>
+/// <param name="Binary">The QEMU binary replaying (checked to be the recorded build).</param>
+public sealed record ReplaySession(
+    QemuTestKit.Machines.Runtime.QemuMachine Machine,
+    Checkpoint? Checkpoint,
+    string From,
+    long StartOffset,
+    byte[] ExpectedTranscript,
+    string Binary) : IAsyncDisposable
+{
+    public ValueTask DisposeAsync() => Machine.DisposeAsync();
+}
