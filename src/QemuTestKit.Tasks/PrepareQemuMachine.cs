@@ -3,6 +3,7 @@ using Microsoft.Build.Framework;
 using TaskItem = Microsoft.Build.Utilities.TaskItem;
 using QemuTestKit.Introspection;
 using QemuTestKit.Introspection.Catalog;
+using QemuTestKit.Machines.CommandLine;
 using QemuTestKit.Machines.Console;
 using QemuTestKit.Machines.Runtime;
 using QemuTestKit.Machines.Specs;
@@ -70,7 +71,10 @@ public sealed class PrepareQemuMachine : QemuTestKitTask
         ReadyState ready;
         try
         {
-            ready = await ReadyState.PrepareAsync(spec, StateDirectory, new MachineStartOptions { Catalog = catalog, RunRoot = runRoot.Path },
+            // Counting instructions from the start: tests record by default, and a recorded run can only start
+            // from a ready state that was prepared with icount.
+            ready = await ReadyState.PrepareAsync(spec, StateDirectory,
+                new MachineStartOptions { Catalog = catalog, RunRoot = runRoot.Path, IcountShift = CommandLineOptions.DefaultRecordIcountShift },
                 cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is QemuTestKitException || cancellationToken.IsCancellationRequested)

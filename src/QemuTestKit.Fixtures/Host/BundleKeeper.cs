@@ -1,0 +1,155 @@
+using System.Globalization;
+using System.Text;
+using QemuTestKit.Introspection;
+using QemuTestKit.Machines.Replay;
+using QemuTestKit.Fixtures.Testing;
+
+namespace QemuTestKit.Fixtures.Host;
+
+/// <summary>
+/// What happens to a machine when its test ends: it is stopped, and its recording is either deleted or kept as a
+/// replay bundle under the results directory, attached to the test with the exact commands that replay it.
+/// </summary>
+internal sealed class BundleKeeper
+{
+    private readonly FixtureSettings _settings;
+    private readonly string _bundleRoot;
+    private readonly string? _project;
+
+    public BundleKeeper(FixtureSettings settings, string bundleRoot, string? project)
+    {
+        _settings = settings;
+        _bundleRoot = bundleRoot;
+        _project = project;
+    }
+
+    public string BundleRoot => _bundleRoot;
+
+    public async Task EndAsync(GuestMachine machine, TestOutcome outcome, string? failureMessage)
+    {
+        var test = machine.Test;
+        var keep = machine.IsRecording && machine.Replay is null && _settings.Keep switch
+        {
+            KeepPolicy.All => true,
+            KeepPolicy.Failed => outcome == TestOutcome.Failed,
+            _ => false,
+        };
+        try
+        {
+            if (!keep)
+            {
+                if (machine.Replay is { } replay)
+                {
+                    test.WriteLine(Verdict(machine, replay));
+                }
+
+                return;
+            }
+
+            string? screenshot = null;
+            if (!machine.IsStopped && !machine.Machine.HasExited && HasDisplay(machine))
+            {
+                screenshot = await TryScreenshotAsync(machine).ConfigureAwait(false);
+            }
+
+            var bundle = await machine.Machine.KeepAsBundleAsync(BundlePath(test, machine),
+                new BundleTest(test.TestName, outcome.ToString(), failureMessage), CancellationToken.None).ConfigureAwait(false);
+            test.Attach(Path.Combine(bundle, "bundle.json"), $"replay bundle of machine '{machine.Name}'");
+            var transcript = Path.Combine(bundle, "console.log");
+            if (File.Exists(transcript))
+            {
+                test.Attach(transcript, $"console of machine '{machine.Name}'");
+            }
+
+            if (screenshot is not null)
+            {
+                var kept = bundle + ".screen.png";
+                File.Move(screenshot, kept, overwrite: true);
+                test.Attach(kept, $"display of machine '{machine.Name}' when the test ended");
+            }
+
+            foreach (var line in KeptLines(test, machine, bundle))
+            {
+                test.WriteLine(line);
+            }
+        }
+        catch (Exception e) when (e is QemuTestKitException or IOException or UnauthorizedAccessException)
+        {
+            test.WriteLine($"qemutestkit: the recording of machine '{machine.Name}' could not be kept: {e.Message}");
+        }
+        finally
+        {
+            machine.ReleaseSlot();
+            await machine.Machine.DisposeAsync().ConfigureAwait(false);
+            if (machine.Replay is { } session)
+            {
+                await session.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>The lines a failing test's output gets: where the bundle is and the two ways to replay it.</summary>
+    internal IEnumerable<string> KeptLines(ITestScope test, GuestMachine machine, string bundle)
+    {
+        var from = machine.Checkpoints.Count > 0 ? $" --from {Quote(machine.Checkpoints[^1].Name)}" : string.Empty;
+        yield return $"qemutestkit: kept the recording of machine '{machine.Name}': {bundle}";
+        yield return $"qemutestkit: replay it:  qemutestkit replay {Quote(bundle)}{from}";
+        var project = _project is null ? string.Empty : " " + Quote(_project);
+        yield return $"qemutestkit: run this test against it:  {FixtureSettings.ReplayVariable}={Quote(bundle)} dotnet test{project} -- {string.Join(' ', test.FilterArguments.Select(Quote))}";
+    }
+
+    private static string Verdict(GuestMachine machine, ReplaySession replay)
+    {
+        var replayed = machine.Console.Transcript.GetBytes();
+        var expected = replay.ExpectedTranscript;
+        var start = replay.StartOffset;
+        for (var i = 0; i < replayed.Length && start + i < expected.Length; i++)
+        {
+            if (replayed[i] != expected[start + i])
+            {
+                return string.Create(CultureInfo.InvariantCulture, $"qemutestkit: replay of machine '{machine.Name}' diverged at byte {start + i} of the recorded console");
+            }
+        }
+
+        return string.Create(CultureInfo.InvariantCulture,
+            $"qemutestkit: replay of machine '{machine.Name}' from {replay.From}: {replayed.Length} console bytes identical to the recording");
+    }
+
+    private string BundlePath(ITestScope test, GuestMachine machine)
+    {
+        var name = new StringBuilder();
+        foreach (var c in $"{test.TestName}.{machine.Name}")
+        {
+            name.Append(char.IsAsciiLetterOrDigit(c) || c is '.' or '-' or '_' ? c : '_');
+        }
+
+        if (name.Length > 120)
+        {
+            name.Remove(0, name.Length - 120);
+        }
+
+        name.Append(string.Create(CultureInfo.InvariantCulture, $".{DateTime.UtcNow:yyyyMMdd-HHmmss}-{Guid.NewGuid().ToString("N")[..6]}"));
+        return Path.Combine(_bundleRoot, name.ToString());
+    }
+
+    private static bool HasDisplay(GuestMachine machine) =>
+        machine.Spec.Devices.Any(d => d.Type.Contains("vga", StringComparison.OrdinalIgnoreCase) || d.Type.Contains("gpu", StringComparison.OrdinalIgnoreCase)
+            || d.Type.Contains("bochs", StringComparison.OrdinalIgnoreCase) || d.Type.Contains("ramfb", StringComparison.OrdinalIgnoreCase));
+
+    private static async Task<string?> TryScreenshotAsync(GuestMachine machine)
+    {
+        try
+        {
+            return await machine.ScreenshotAsync(cancellationToken: CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is QemuTestKitException or IOException or InvalidOperationException)
+        {
+            return null;
+        }
+    }
+
+    internal static string Quote(string value) =>
+        value.Length > 0 && value.All(c => char.IsAsciiLetterOrDigit(c) || c is '/' or '.' or '-' or '_' or ':' or '=' or ',' or '+')
+            ? value
+            : "'" + value.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
+}
