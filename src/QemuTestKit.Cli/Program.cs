@@ -8,6 +8,7 @@ var root = new RootCommand("qemutestkit: test software that runs inside QEMU gue
     RunCommand.Create(),
     BundleCommand.Create(),
     ReplayCommand.Create(),
+    HuntCommand.Create(),
 };
 
 return await CliErrors.RunAsync(root, args).ConfigureAwait(false);

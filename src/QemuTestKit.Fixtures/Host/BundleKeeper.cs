@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Reflection;
 using System.Text;
 using QemuTestKit.Introspection;
 using QemuTestKit.Machines.Replay;
@@ -94,8 +95,11 @@ internal sealed class BundleKeeper
         var from = machine.Checkpoints.Count > 0 ? $" --from {Quote(machine.Checkpoints[^1].Name)}" : string.Empty;
         yield return $"qemutestkit: kept the recording of machine '{machine.Name}': {bundle}";
         yield return $"qemutestkit: replay it:  qemutestkit replay {Quote(bundle)}{from}";
-        var project = _project is null ? string.Empty : " " + Quote(_project);
-        yield return $"qemutestkit: run this test against it:  {FixtureSettings.ReplayVariable}={Quote(bundle)} dotnet test{project} -- {string.Join(' ', test.FilterArguments.Select(Quote))}";
+        var project = _project is null ? string.Empty : " --project " + Quote(_project);
+        var configuration = Assembly.GetEntryAssembly()?.GetCustomAttribute<AssemblyConfigurationAttribute>()?.Configuration is { Length: > 0 } c
+            ? " -c " + Quote(c)
+            : string.Empty;
+        yield return $"qemutestkit: run this test against it:  {FixtureSettings.ReplayVariable}={Quote(bundle)} dotnet test{project}{configuration} {string.Join(' ', test.FilterArguments.Select(Quote))}";
     }
 
     private static string Verdict(GuestMachine machine, ReplaySession replay)
