@@ -4,7 +4,7 @@
 #   ./build.sh setup          install missing host tools (Debian), build the test guest
 #   ./build.sh test [args..]  setup, then dotnet test (extra args go to dotnet test);
 #                             last line of output: "N passed, N failed, N skipped"
-#   ./build.sh sample         setup, then run the CLI's introspect sample
+#   ./build.sh sample         setup, then the tour: sample suites, hunt, replay (artifacts/sample/)
 #   ./build.sh help
 #
 # Environment:
@@ -34,7 +34,9 @@ Commands:
   test [args...]  setup, then dotnet test on the solution with TRX reports in
                   artifacts/TestResults; extra args are passed to dotnet test.
                   Last line: "N passed, N failed, N skipped".
-  sample          setup, then run: QemuTestKit.Cli introspect --qemu qemu-system-x86_64
+  sample          setup, then the tour: run the sample guest test suites, hunt the flaky
+                  test until it fails, replay its bundle from the last checkpoint, and run
+                  the failing test again through dotnet test against the recording.
   help            Show this help.
 
 Environment: QTK_SOLUTION overrides the solution (default QemuTestKit.sln).
@@ -229,10 +231,57 @@ cmd_test() {
 }
 
 # ------------------------------------------------------------------ sample
+# The product's tour: run the sample guest test suites (xunit.v3 and MSTest), hunt the honestly flaky test until
+# it fails, replay its bundle from the last checkpoint ("replay: identical ..."), and run the failing test again
+# through dotnet test against the recording, where it fails the same way.
 cmd_sample() {
     cmd_setup
-    step "sample: QemuTestKit.Cli introspect --qemu qemu-system-x86_64"
-    exec dotnet run -c Release --project src/QemuTestKit.Cli -- introspect --qemu qemu-system-x86_64
+    local out="$repo_root/artifacts/sample"
+    local flaky="HelloGuest.Xunit.HelloGuestTests.The_worker_finishes_before_we_look"
+    rm -rf "$out"
+    mkdir -p "$out"
+
+    step "sample: building the qemutestkit CLI and the samples (the build boots each machine once)"
+    dotnet build src/QemuTestKit.Cli -c Release -nologo -v:q -tl:off
+    dotnet build samples/HelloGuest.Xunit -c Release -nologo -v:q -tl:off
+    dotnet build samples/HelloGuest.MSTest -c Release -nologo -v:q -tl:off
+    local qtk=(dotnet "$repo_root/src/QemuTestKit.Cli/bin/Release/net10.0/qemutestkit.dll")
+
+    step "sample 1/4: the sample guest test suites"
+    dotnet test --project samples/HelloGuest.Xunit -c Release --no-build --no-progress --results-directory "$out/xunit"
+    dotnet test --project samples/HelloGuest.MSTest -c Release --no-build --no-progress --results-directory "$out/mstest"
+
+    step "sample 2/4: qemutestkit hunt the flaky test (HELLOGUEST_FLAKY=1 lets its guest-side race happen)"
+    local hunt_log="$out/hunt.log" rc=0
+    HELLOGUEST_FLAKY=1 "${qtk[@]}" hunt --project samples/HelloGuest.Xunit --filter "$flaky" --runs 40 \
+        --output "$out/hunt" | tee "$hunt_log" || rc=$?
+    if (( rc != 0 )); then
+        err "the hunt caught no failure (exit code $rc); see $hunt_log"
+        exit 1
+    fi
+    local bundle from
+    bundle="$(sed -n 's/^hunt: bundle: //p' "$hunt_log" | tail -n 1)"
+    from="$(sed -n 's/^hunt: run .* failed; replay: .* --from \([^ ]*\)$/\1/p' "$hunt_log" | tail -n 1)"
+    if [[ -z "$bundle" || ! -d "$bundle" ]]; then
+        err "the hunt printed no bundle; see $hunt_log"
+        exit 1
+    fi
+
+    step "sample 3/4: qemutestkit replay the bundle from its last checkpoint (${from:-the start})"
+    local replay_args=(replay "$bundle")
+    [[ -n "$from" ]] && replay_args+=(--from "$from")
+    "${qtk[@]}" "${replay_args[@]}"
+
+    step "sample 4/4: the same test through dotnet test against the recording (QEMUTESTKIT_REPLAY): it fails the same way"
+    rc=0
+    QEMUTESTKIT_REPLAY="$bundle" HELLOGUEST_FLAKY=1 dotnet test --project samples/HelloGuest.Xunit -c Release --no-build --no-progress \
+        --results-directory "$out/replay" --filter-method "$flaky" >"$out/replay.log" 2>&1 || rc=$?
+    grep -E 'AssertionFailedException|replay of machine' "$out/replay.log" | sed -e 's/^.*AssertionFailedException : /    failed again: /' -e 's/^ */    /' || true
+    if (( rc == 0 )); then
+        err "the replayed test passed, but the recorded run failed; see $out/replay.log"
+        exit 1
+    fi
+    step "sample: done. The bundle: $bundle"
 }
 
 # ------------------------------------------------------------------ main
