@@ -29,7 +29,7 @@ public sealed class ScenarioApp : IDisposable
 
     public string Root { get; }
 
-    public string RunRoot => Path.Combine(Root, "run");
+    public string RunRoot => Path.Combine(Root, "qemu-run");
 
     public string PidFile => Path.Combine(Root, "pids");
 
@@ -73,7 +73,7 @@ public sealed class ScenarioApp : IDisposable
         results = Path.Combine(Root, name, "results");
         bundles = Path.Combine(Root, name, "bundles");
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var argument in (string[])["exec", _application, .. arguments, "--report-trx", "--results-directory", results, "--no-ansi", "--no-progress"])
+        foreach (var argument in (string[])["exec", _application, .. arguments, "--report-trx", "--results-directory", results, "--no-ansi", "--progress", "off"])
         {
             start.ArgumentList.Add(argument);
         }
