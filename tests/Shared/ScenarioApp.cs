@@ -48,9 +48,10 @@ public sealed class ScenarioApp : IDisposable
     }
 
     /// <summary>Runs the application to the end with <paramref name="arguments"/> (a filter, usually).</summary>
-    public async Task<Result> RunAsync(IReadOnlyList<string> arguments, IReadOnlyDictionary<string, string>? environment = null, string name = "run")
+    public async Task<Result> RunAsync(IReadOnlyList<string> arguments, IReadOnlyDictionary<string, string>? environment = null, string name = "run",
+        bool trx = true)
     {
-        using var process = Start(arguments, environment, name, out var output, out var results, out var bundles);
+        using var process = Start(arguments, environment, name, out var output, out var results, out var bundles, trx);
         using var limit = new CancellationTokenSource(TimeSpan.FromMinutes(4));
         try
         {
@@ -67,13 +68,15 @@ public sealed class ScenarioApp : IDisposable
     }
 
     /// <summary>Starts the application and returns it running (for tests that interrupt or kill it).</summary>
+    /// <param name="trx">With a TRX report the testing platform runs the tests in a child process of the one started here.</param>
     public Process Start(IReadOnlyList<string> arguments, IReadOnlyDictionary<string, string>? environment, string name, out StringBuilder output,
-        out string results, out string bundles)
+        out string results, out string bundles, bool trx = true)
     {
         results = Path.Combine(Root, name, "results");
         bundles = Path.Combine(Root, name, "bundles");
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var argument in (string[])["exec", _application, .. arguments, "--report-trx", "--results-directory", results, "--no-ansi", "--progress", "off"])
+        foreach (var argument in (string[])["exec", _application, .. arguments, .. (trx ? (string[])["--report-trx"] : []), "--results-directory", results,
+                     "--no-ansi", "--progress", "off"])
         {
             start.ArgumentList.Add(argument);
         }
@@ -137,6 +140,14 @@ public sealed class ScenarioApp : IDisposable
 
             await Task.Delay(100);
         }
+    }
+
+    /// <summary>The process that started QEMU <paramref name="qemuPid"/>: the test host (setpriv replaced itself with QEMU).</summary>
+    public static int TestHostOf(int qemuPid)
+    {
+        var stat = File.ReadAllText($"/proc/{qemuPid}/stat");
+        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        return int.Parse(fields[1], System.Globalization.CultureInfo.InvariantCulture);
     }
 
     public void Dispose()
