@@ -108,9 +108,10 @@ internal sealed class HuntRunner
         using (new HostLoad(load))
         {
             result = await ProcessRun.RunAsync("dotnet",
-                ["test", "--project", project.ProjectFile, "--no-build", "-c", _options.Configuration, "--no-ansi", "--no-progress",
+                ["test", "--project", project.ProjectFile, "--no-build", "-c", _options.Configuration, "--no-ansi", "--progress", "off",
                     .. project.FilterArguments(_options.Filter), "--results-directory", directory],
-                environment, Path.Combine(directory, "output.log"), _options.RunTimeout, ct).ConfigureAwait(false);
+                // From the project's directory: dotnet test picks its runner from the global.json that directory sees.
+                environment, Path.Combine(directory, "output.log"), _options.RunTimeout, ct, Path.GetDirectoryName(project.ProjectFile)).ConfigureAwait(false);
         }
 
         var what = perturbation is null ? string.Empty : $" [{perturbation}]";

@@ -9,10 +9,11 @@ internal static class ProcessRun
     public sealed record Result(int ExitCode, string Output, TimeSpan Elapsed, bool TimedOut);
 
     public static async Task<Result> RunAsync(string file, IReadOnlyList<string> arguments, IReadOnlyDictionary<string, string>? environment,
-        string? logPath, TimeSpan timeout, CancellationToken cancellationToken)
+        string? logPath, TimeSpan timeout, CancellationToken cancellationToken, string? workingDirectory = null)
     {
         var start = new ProcessStartInfo(file)
         {
+            WorkingDirectory = workingDirectory ?? Environment.CurrentDirectory,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,

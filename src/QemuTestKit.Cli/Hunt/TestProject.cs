@@ -21,14 +21,14 @@ internal sealed record TestProject(string ProjectFile, string TestApplication, T
 
         say($"hunt: building {file} ({configuration})");
         var build = await ProcessRun.RunAsync("dotnet", ["build", file, "-c", configuration, "-nologo", "-v:q", "-tl:off"], null, null,
-            TimeSpan.FromMinutes(15), ct).ConfigureAwait(false);
+            TimeSpan.FromMinutes(15), ct, Path.GetDirectoryName(file)).ConfigureAwait(false);
         if (build.ExitCode != 0)
         {
             throw new HuntException($"the test project does not build (dotnet build exited with {build.ExitCode}):\n{ProcessRun.Tail(build.Output)}");
         }
 
         var property = await ProcessRun.RunAsync("dotnet", ["msbuild", file, "-getProperty:TargetPath", $"-p:Configuration={configuration}", "-nologo"], null, null,
-            TimeSpan.FromMinutes(5), ct).ConfigureAwait(false);
+            TimeSpan.FromMinutes(5), ct, Path.GetDirectoryName(file)).ConfigureAwait(false);
         var target = property.Output.Trim();
         if (property.ExitCode != 0 || !File.Exists(target))
         {

@@ -95,3 +95,17 @@ public sealed class PidWatch : IDisposable
         }
     }
 }
+
+/// <summary>For qemutestkit hunt's test: fails on run QTK_FAIL_ON_RUN of a hunt (QEMUTESTKIT_HUNT_RUN), after a checkpoint.</summary>
+public sealed class HuntTarget(QemuFixture qemu) : IClassFixture<QemuFixture>
+{
+    [Fact]
+    public async Task Fails_on_the_chosen_run()
+    {
+        await using var guest = await qemu.StartAsync("hello");
+        var uptime = (await guest.ExecAsync("cut -d' ' -f1 /proc/uptime")).Output;
+        await guest.CheckpointAsync("uptime-read");
+        var run = Environment.GetEnvironmentVariable("QEMUTESTKIT_HUNT_RUN");
+        Assert.True(run is null || run != Environment.GetEnvironmentVariable("QTK_FAIL_ON_RUN"), $"run {run} fails on purpose (uptime {uptime})");
+    }
+}
