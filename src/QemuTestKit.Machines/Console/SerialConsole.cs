@@ -27,7 +27,7 @@ public sealed class SerialConsole : IAsyncDisposable
     private const double RescanCharactersPerMillisecond = 20_000;
     private static readonly TimeSpan s_rescanPause = TimeSpan.FromMilliseconds(10);
 
-    private readonly Socket _listener;
+    private readonly Socket? _listener;
     private readonly SemaphoreSlim _sendLock = new(1, 1);
     private readonly CancellationTokenSource _shutdown = new();
     private readonly TaskCompletionSource _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -36,7 +36,7 @@ public sealed class SerialConsole : IAsyncDisposable
     private long _searchStart;
     private int _disposed;
 
-    private SerialConsole(Socket listener, string socketPath, ConsoleTranscript transcript)
+    private SerialConsole(Socket? listener, string socketPath, ConsoleTranscript transcript)
     {
         _listener = listener;
         SocketPath = socketPath;
@@ -89,6 +89,33 @@ public sealed class SerialConsole : IAsyncDisposable
         return new SerialConsole(listener, socketPath, transcript ?? new ConsoleTranscript());
     }
 
+    /// <summary>
+    /// Connects to a serial port that QEMU serves on TCP (<c>-chardev socket,host=...,port=N,server=on</c>), for a QEMU
+    /// that is not a local process (a container publishes the port on 127.0.0.1), and starts reading. The caller makes
+    /// sure QEMU is listening and the guest has not run yet (start it paused), or early output is lost.
+    /// </summary>
+    /// <exception cref="ConsoleClosedException">The connection was refused.</exception>
+    public static async Task<SerialConsole> ConnectTcpAsync(string host, int port, TimeSpan timeout, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(host);
+        var name = string.Create(System.Globalization.CultureInfo.InvariantCulture, $"tcp:{host}:{port}");
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        using var linked = Timeouts.Link(timeout, cancellationToken);
+        try
+        {
+            await socket.ConnectAsync(host, port, linked.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is SocketException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
+        {
+            socket.Dispose();
+            throw new ConsoleClosedException($"cannot connect to the serial console {name}: {e.Message}", string.Empty, e);
+        }
+
+        var console = new SerialConsole(null, name, new ConsoleTranscript()) { _socket = socket };
+        console._readLoop = Task.Run(console.ReadLoopAsync, CancellationToken.None);
+        return console;
+    }
+
     /// <summary>Waits for QEMU to connect, then starts reading.</summary>
     /// <exception cref="ConsoleTimeoutException">QEMU did not connect in time.</exception>
     public async Task AcceptAsync(TimeSpan timeout, CancellationToken cancellationToken = default)
@@ -104,7 +131,7 @@ public sealed class SerialConsole : IAsyncDisposable
         Socket socket;
         try
         {
-            socket = await _listener.AcceptAsync(linked.Token).ConfigureAwait(false);
+            socket = await _listener!.AcceptAsync(linked.Token).ConfigureAwait(false);
         }
         catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException)
         {
@@ -433,6 +460,11 @@ public sealed class SerialConsole : IAsyncDisposable
 
     private void StopListening()
     {
+        if (_listener is null)
+        {
+            return; // a TCP client console (ConnectTcpAsync) has no listener and no socket file
+        }
+
         try
         {
             _listener.Dispose();

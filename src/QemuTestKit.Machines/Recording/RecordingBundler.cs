@@ -86,7 +86,8 @@ internal static class RecordingBundler
         var manifest = new BundleManifest
         {
             Test = test,
-            Qemu = new BundleQemu(machine.Catalog.QemuVersion, machine.Catalog.QemuPackage, machine.Catalog.Binary,
+            // A QEMU that ran elsewhere (a container) describes its own build: its binary is not on this host.
+            Qemu = machine.Host?.QemuBuild ?? new BundleQemu(machine.Catalog.QemuVersion, machine.Catalog.QemuPackage, machine.Catalog.Binary,
                 await Sha256OfFileAsync(machine.Catalog.Binary, ct).ConfigureAwait(false)),
             Spec = spec,
             ReplayArguments = arguments,

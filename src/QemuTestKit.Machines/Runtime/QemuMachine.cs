@@ -20,7 +20,8 @@ namespace QemuTestKit.Machines.Runtime;
 /// </summary>
 public sealed class QemuMachine : IAsyncDisposable
 {
-    private readonly QemuProcess _process;
+    private readonly QemuProcess? _process;
+    private readonly IQemuHost? _host;
     private readonly RunDirectory _run;
     private readonly IReadOnlyList<SerialConsole> _consoles;
     private readonly ShellSession _shell;
@@ -31,12 +32,13 @@ public sealed class QemuMachine : IAsyncDisposable
     private AutoCheckpoints? _autoCheckpoints;
     private int _disposed;
 
-    private QemuMachine(MachineSpec spec, QemuCatalog catalog, QemuProcess process, RunDirectory run, QmpClient qmp,
+    private QemuMachine(MachineSpec spec, QemuCatalog catalog, QemuProcess? process, IQemuHost? host, RunDirectory run, QmpClient qmp,
         IReadOnlyList<SerialConsole> consoles, MachineRunFiles files, IReadOnlyList<string> arguments, MachineStartOptions options)
     {
         Spec = spec;
         Catalog = catalog;
         _process = process;
+        _host = host;
         _run = run;
         Qmp = qmp;
         _consoles = consoles;
@@ -89,7 +91,11 @@ public sealed class QemuMachine : IAsyncDisposable
 
     public string RunDirectoryPath => _run.Path;
 
-    public int ProcessId => _process.Id;
+    /// <summary>QEMU's process id on this host (0 when it runs elsewhere, see <see cref="Host"/>).</summary>
+    public int ProcessId => _process?.Id ?? _host!.ProcessId;
+
+    /// <summary>Where QEMU runs when not as a local process (for example a container), else null.</summary>
+    public IQemuHost? Host => _host;
 
     /// <summary>Whether this run is being recorded (<c>-icount rr=record</c>).</summary>
     public bool IsRecording => _options.Mode == RunMode.Record;
@@ -117,11 +123,11 @@ public sealed class QemuMachine : IAsyncDisposable
     }
 
     /// <summary>QEMU's stderr so far.</summary>
-    public string StderrTail => _process.StderrTail;
+    public string StderrTail => _process?.StderrTail ?? _host!.StderrTail;
 
-    public bool HasExited => _process.HasExited;
+    public bool HasExited => _process?.HasExited ?? _host!.HasExited;
 
-    public int? ExitCode => _process.ExitCode;
+    public int? ExitCode => _process is not null ? _process.ExitCode : _host!.ExitCode;
 
     /// <summary>Starts a machine. The spec is assumed validated (see <c>MachineSpecValidator</c>).</summary>
     /// <exception cref="MachineStartException">QEMU did not start, or did not open its sockets in time.</exception>
@@ -186,7 +192,7 @@ public sealed class QemuMachine : IAsyncDisposable
             }
 
             qmp = await FirstOrExit(ConnectQmpAsync(files.QmpSocket, process, startup.Token), exited).ConfigureAwait(false);
-            return new QemuMachine(spec, catalog, process, run, qmp, consoles, files, arguments, options);
+            return new QemuMachine(spec, catalog, process, null, run, qmp, consoles, files, arguments, options);
         }
         catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
@@ -219,6 +225,32 @@ public sealed class QemuMachine : IAsyncDisposable
             await CleanUpAsync(process, qmp, consoles, run, keep: false).ConfigureAwait(false);
             throw;
         }
+    }
+
+    /// <summary>
+    /// Wraps a QEMU running elsewhere (see <see cref="IQemuHost"/>) whose QMP connection and consoles are open already:
+    /// the returned machine owns all of them and <paramref name="run"/>, and offers the same API as a local one.
+    /// </summary>
+    /// <param name="files">The run's files as paths on this host (where <see cref="IQemuHost.CollectRunFilesAsync"/> puts them).</param>
+    /// <param name="arguments">The argument array QEMU was started with (paths as QEMU sees them).</param>
+    public static QemuMachine Attach(MachineSpec spec, QemuCatalog catalog, IQemuHost host, QmpClient qmp, IReadOnlyList<SerialConsole> consoles,
+        RunDirectory run, MachineRunFiles files, IReadOnlyList<string> arguments, MachineStartOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        ArgumentNullException.ThrowIfNull(catalog);
+        ArgumentNullException.ThrowIfNull(host);
+        ArgumentNullException.ThrowIfNull(qmp);
+        ArgumentNullException.ThrowIfNull(consoles);
+        ArgumentNullException.ThrowIfNull(run);
+        ArgumentNullException.ThrowIfNull(files);
+        ArgumentNullException.ThrowIfNull(arguments);
+        ArgumentNullException.ThrowIfNull(options);
+        if (consoles.Count == 0)
+        {
+            throw new ArgumentException("a machine needs at least console 0", nameof(consoles));
+        }
+
+        return new QemuMachine(spec, catalog, null, host, run, qmp, consoles, files, arguments, options);
     }
 
     /// <summary>Waits for the spec's ready pattern on console 0.</summary>
@@ -337,6 +369,12 @@ public sealed class QemuMachine : IAsyncDisposable
 
         await StopRecordingHelpersAsync().ConfigureAwait(false);
         await ShutdownAsync().ConfigureAwait(false);
+        if (_host is not null)
+        {
+            // QEMU wrote its log and images where it ran: bring them here first.
+            await _host.CollectRunFilesAsync(Files, _run.StderrLog, cancellationToken).ConfigureAwait(false);
+        }
+
         return await RecordingBundler.WriteAsync(this, _run, bundleDirectory, test, cancellationToken).ConfigureAwait(false);
     }
 
@@ -399,7 +437,7 @@ public sealed class QemuMachine : IAsyncDisposable
     public async Task ShutdownAsync(TimeSpan? timeout = null)
     {
         var limit = timeout ?? TimeSpan.FromSeconds(10);
-        if (!_process.HasExited && Qmp.IsConnected)
+        if (!HasExited && Qmp.IsConnected)
         {
             try
             {
@@ -413,16 +451,19 @@ public sealed class QemuMachine : IAsyncDisposable
 
         try
         {
-            await _process.WaitForExitAsync(limit).ConfigureAwait(false);
+            await WaitForExitAsync(limit).ConfigureAwait(false);
         }
         catch (TimeoutException)
         {
-            await _process.KillAsync().ConfigureAwait(false);
+            await KillAsync().ConfigureAwait(false);
         }
     }
 
     /// <summary>Kills QEMU at once (for tests of crash handling, and for cancellation).</summary>
-    public Task KillAsync() => _process.KillAsync();
+    public Task KillAsync() => _process?.KillAsync() ?? _host!.KillAsync();
+
+    private Task<int> WaitForExitAsync(TimeSpan timeout) =>
+        _process?.WaitForExitAsync(timeout) ?? _host!.WaitForExitAsync(timeout);
 
     public async ValueTask DisposeAsync()
     {
@@ -439,6 +480,11 @@ public sealed class QemuMachine : IAsyncDisposable
         finally
         {
             _shell.Dispose();
+            if (_host is not null)
+            {
+                await _host.DisposeAsync().ConfigureAwait(false);
+            }
+
             await CleanUpAsync(_process, Qmp, _consoles, _run, _options.KeepRunDirectory).ConfigureAwait(false);
         }
     }
@@ -513,14 +559,14 @@ public sealed class QemuMachine : IAsyncDisposable
         {
             try
             {
-                await _process.WaitForExitAsync(TimeSpan.FromSeconds(3)).ConfigureAwait(false);
+                await WaitForExitAsync(TimeSpan.FromSeconds(3)).ConfigureAwait(false);
             }
             catch (TimeoutException)
             {
                 throw;
             }
 
-            throw new MachineExitedException(Spec.Name, _process.ExitCode, QemuProcess.TailLines(_process.StderrTail, 10),
+            throw new MachineExitedException(Spec.Name, ExitCode, QemuProcess.TailLines(StderrTail, 10),
                 Console.Transcript.Tail(20), e);
         }
     }

@@ -1,0 +1,1 @@
+namespace QemuTestKit.Containers; internal static class Placeholder { }
