@@ -1,0 +1,33 @@
+using QemuTestKit.Machines.CommandLine;
+
+namespace QemuTestKit.Containers;
+
+/// <summary>How to start one machine in a container.</summary>
+public sealed record ContainerMachineOptions
+{
+    /// <summary>The image with QEMU in it.</summary>
+    public string Image { get; init; } = QemuBuilder.DefaultImage;
+
+    /// <summary>The Docker engine: null for <c>DOCKER_HOST</c>, else the local socket.</summary>
+    public Uri? DockerEndpoint { get; init; }
+
+    public RunMode Mode { get; init; } = RunMode.Normal;
+
+    /// <summary>For a cold start (no ready state): count instructions with this shift, so a ready state made from it can be recorded from.</summary>
+    public int? IcountShift { get; init; }
+
+    /// <summary>For recorded runs: take a checkpoint automatically this often.</summary>
+    public TimeSpan? CheckpointInterval { get; init; }
+
+    /// <summary>Leave the CPUs stopped after start.</summary>
+    public bool Paused { get; init; }
+
+    /// <summary>Where host-side run directories go (collected files for bundles, QEMU's stderr).</summary>
+    public string? RunRoot { get; init; }
+
+    /// <summary>Container start, file copies and QMP included.</summary>
+    public TimeSpan StartTimeout { get; init; } = TimeSpan.FromSeconds(120);
+
+    /// <summary>Keep the host-side run directory after disposal.</summary>
+    public bool KeepRunDirectory { get; init; }
+}

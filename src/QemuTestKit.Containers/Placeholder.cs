@@ -1,1 +1,0 @@
-namespace QemuTestKit.Containers; internal static class Placeholder { }

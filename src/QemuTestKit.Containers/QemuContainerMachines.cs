@@ -1,0 +1,388 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using QemuTestKit.Introspection;
+using QemuTestKit.Introspection.Catalog;
+using QemuTestKit.Introspection.Images;
+using QemuTestKit.Introspection.Qmp;
+using QemuTestKit.Machines.CommandLine;
+using QemuTestKit.Machines.Console;
+using QemuTestKit.Machines.Runtime;
+using QemuTestKit.Machines.Specs;
+
+namespace QemuTestKit.Containers;
+
+/// <summary>
+/// Machines in containers, with the same <see cref="QemuMachine"/> API as local ones: the entry point the fixtures call
+/// for <c>Host="container"</c>.
+/// </summary>
+public static class QemuContainerMachines
+{
+    /// <summary>
+    /// Starts <paramref name="spec"/> in a container of <see cref="ContainerMachineOptions.Image"/>: from
+    /// <paramref name="ready"/>'s snapshot when given (a ready state made on this host by the same QEMU build is used
+    /// as is; otherwise one is prepared once in the image, next to it), else cold (then wait for the ready pattern with
+    /// <see cref="QemuMachine.WaitUntilReadyAsync"/>). The spec is assumed validated.
+    /// </summary>
+    /// <exception cref="QemuContainerException">No engine answers, the image is missing, or QEMU did not start; one line says what to do.</exception>
+    public static async Task<QemuMachine> StartAsync(MachineSpec spec, ReadyState? ready, ContainerMachineOptions options, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        ArgumentNullException.ThrowIfNull(options);
+        var (endpoint, image, catalog) = await ConnectAsync(options, cancellationToken).ConfigureAwait(false);
+        if (ready is null)
+        {
+            return await LaunchAsync(spec, catalog, endpoint, image, options, new Launch(null, null, options.IcountShift), cancellationToken).ConfigureAwait(false);
+        }
+
+        var state = await UsableReadyStateAsync(spec, ready, catalog, endpoint, image, options, cancellationToken).ConfigureAwait(false);
+        if (options.Mode != RunMode.Normal && state.IcountShift is null)
+        {
+            throw new ReadyStateMismatchException(
+                $"the ready state of machine '{spec.Name}' was prepared without icount, and a recorded run cannot start from it; prepare it again with MachineStartOptions.IcountShift set (for example 5)");
+        }
+
+        return await LaunchAsync(spec, catalog, endpoint, image, options,
+            new Launch(state.StateImage, state.DiskOverlays, state.IcountShift, ReadyState.SnapshotName), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Boots <paramref name="spec"/> cold in the image, waits for its ready pattern and stores the <c>ready</c> snapshot under <paramref name="stateDirectory"/>.</summary>
+    public static async Task<ReadyState> PrepareAsync(MachineSpec spec, string stateDirectory, ContainerMachineOptions options, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        ArgumentNullException.ThrowIfNull(options);
+        var (endpoint, image, catalog) = await ConnectAsync(options, cancellationToken).ConfigureAwait(false);
+        return await PrepareCoreAsync(spec, stateDirectory, catalog, endpoint, image, options with { Mode = RunMode.Normal }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The engine answers (sweeping what crashed runs left there), the image is there, and what its QEMU supports.</summary>
+    internal static async Task<(Uri Endpoint, ImageFacts Image, QemuCatalog Catalog)> ConnectAsync(ContainerMachineOptions options, CancellationToken ct)
+    {
+        var endpoint = DockerEngine.Resolve(options.DockerEndpoint);
+        await DockerEngine.CheckAsync(endpoint, ct).ConfigureAwait(false);
+        await ContainerSweeper.SweepOnceAsync(endpoint, ct).ConfigureAwait(false);
+        var image = await DockerEngine.InspectImageAsync(endpoint, options.Image, ct).ConfigureAwait(false);
+        var catalog = await ImageCatalog.GetAsync(image, ct).ConfigureAwait(false);
+        return (endpoint, image, catalog);
+    }
+
+    /// <summary>
+    /// A ready state saved by the same QEMU build loads in the image as it does here. One made by another build is
+    /// replaced by a state prepared in the image, cached beside it (<c>&lt;dir&gt;.image-&lt;id&gt;</c>).
+    /// </summary>
+    private static async Task<ReadyState> UsableReadyStateAsync(MachineSpec spec, ReadyState ready, QemuCatalog catalog, Uri endpoint, ImageFacts image,
+        ContainerMachineOptions options, CancellationToken ct)
+    {
+        if (ready.SpecHash != ReadyState.HashOf(spec))
+        {
+            throw new ReadyStateMismatchException($"the ready state of machine '{spec.Name}' was prepared from a different spec; prepare it again");
+        }
+
+        if (File.Exists(ready.StateImage) && SameBuild(ready.Binary.Path, image))
+        {
+            return ready;
+        }
+
+        var cached = $"{ready.Directory.TrimEnd('/')}.image-{DockerEngine.Short(image.Id)}";
+        if (ReadyState.Load(cached) is { } existing && existing.SpecHash == ready.SpecHash && File.Exists(existing.StateImage))
+        {
+            return existing;
+        }
+
+        return await PrepareCoreAsync(spec, cached, catalog, endpoint, image, options with { Mode = RunMode.Normal, IcountShift = ready.IcountShift }, ct).ConfigureAwait(false);
+    }
+
+    private static bool SameBuild(string binary, ImageFacts image) =>
+        ImageCatalog.HostBuild(binary) is { } host && string.Equals(host.Sha256, image.QemuSha256, StringComparison.OrdinalIgnoreCase);
+
+    private static async Task<ReadyState> PrepareCoreAsync(MachineSpec spec, string stateDirectory, QemuCatalog catalog, Uri endpoint, ImageFacts image,
+        ContainerMachineOptions options, CancellationToken ct)
+    {
+        if (spec.Ready.Pattern is null)
+        {
+            throw new MachineStartException($"machine '{spec.Name}' cannot be prepared: it declares no ready pattern");
+        }
+
+        var started = DateTime.UtcNow;
+        var machine = await LaunchAsync(spec, catalog, endpoint, image, options with { KeepRunDirectory = true }, new Launch(null, null, options.IcountShift), ct)
+            .ConfigureAwait(false);
+        await using (machine.ConfigureAwait(false))
+        {
+            await machine.WaitUntilReadyAsync(ct).ConfigureAwait(false);
+            var bootSeconds = (DateTime.UtcNow - started).TotalSeconds;
+            await machine.SaveSnapshotAsync(ReadyState.SnapshotName, ct).ConfigureAwait(false);
+            await machine.ShutdownAsync().ConfigureAwait(false);
+            await machine.Host!.CollectRunFilesAsync(machine.Files, Path.Combine(machine.RunDirectoryPath, RunDirectory.StderrLogName), ct).ConfigureAwait(false);
+            return await ReadyStateStore.StoreAsync(spec, catalog, machine, stateDirectory, bootSeconds, ct).ConfigureAwait(false);
+        }
+    }
+
+    /// <param name="StateImage">The state image to start from (copied into the container), or null for a fresh one.</param>
+    /// <param name="Overlays">Disk overlays to start from, one per writable disk.</param>
+    internal sealed record Launch(string? StateImage, IReadOnlyList<string>? Overlays, int? IcountShift, string? LoadSnapshot = null);
+
+    internal static async Task<QemuMachine> LaunchAsync(MachineSpec spec, QemuCatalog catalog, Uri endpoint, ImageFacts image, ContainerMachineOptions options,
+        Launch launch, CancellationToken ct)
+    {
+        var run = RunDirectory.Create(spec.Name, options.RunRoot);
+        var serialPorts = Math.Max(1, spec.SerialConsoles);
+        var inside = QemuPorts.RunDirectory;
+        try
+        {
+            var mappings = new List<(string Host, string Container)>();
+            var qemuImg = new QemuImg();
+
+            // Snapshots need a qcow2 image even for a diskless machine; a fresh one is made here and copied in.
+            var state = launch.StateImage;
+            if (state is null)
+            {
+                state = run.File("state.initial.qcow2");
+                await qemuImg.CreateAsync(state, 1024 * 1024, ct).ConfigureAwait(false);
+            }
+
+            mappings.Add((state, $"{inside}/state.qcow2"));
+
+            // Boot files and disk bases keep their absolute paths inside the container, so the spec and the backing
+            // chains of overlays stay valid there unchanged.
+            foreach (var file in new[] { spec.Kernel, spec.Initrd, spec.Firmware }.OfType<string>())
+            {
+                mappings.Add((Path.GetFullPath(file), Path.GetFullPath(file)));
+            }
+
+            var containerDisks = new List<string>();
+            var hostDisks = new List<string>();
+            var overlayIndex = 0;
+            for (var i = 0; i < spec.Disks.Count; i++)
+            {
+                var disk = spec.Disks[i];
+                var basePath = Path.GetFullPath(disk.Path);
+                mappings.Add((basePath, basePath));
+                if (disk.ReadOnly)
+                {
+                    containerDisks.Add(basePath);
+                    hostDisks.Add(basePath);
+                    continue;
+                }
+
+                var name = $"{QemuCommandLine.DiskId(disk, i)}.overlay.qcow2";
+                var overlay = launch.Overlays is { } overlays && overlayIndex < overlays.Count ? overlays[overlayIndex] : null;
+                if (overlay is null)
+                {
+                    overlay = run.File($"{name}.initial");
+                    await qemuImg.CreateOverlayAsync(overlay, basePath, disk.Format, ct).ConfigureAwait(false);
+                }
+
+                overlayIndex++;
+                mappings.Add((overlay, $"{inside}/{name}"));
+                containerDisks.Add($"{inside}/{name}");
+                hostDisks.Add(run.File(name));
+            }
+
+            var recorded = options.Mode != RunMode.Normal;
+            var containerFiles = new MachineRunFiles($"{inside}/qmp.sock",
+                Enumerable.Range(0, serialPorts).Select(i => string.Create(CultureInfo.InvariantCulture, $"{inside}/serial{i}.sock")).ToArray(),
+                $"{inside}/state.qcow2", containerDisks)
+            {
+                ReplayLog = recorded ? $"{inside}/replay.bin" : null,
+            };
+
+            // Started paused: the consoles connect before the guest runs a single instruction, so no output is lost.
+            var arguments = TcpEndpoints.Rewrite(QemuCommandLine.Build(spec, catalog, containerFiles, new CommandLineOptions
+            {
+                Mode = options.Mode,
+                LoadSnapshot = launch.LoadSnapshot,
+                IcountShift = launch.IcountShift,
+                Paused = true,
+            }), serialPorts);
+
+            return await AttachContainerAsync(spec, catalog, endpoint, image, options, run, arguments, mappings, serialPorts,
+                hostFiles: (qmp, consoles) => new MachineRunFiles(qmp, consoles, run.File("state.qcow2"), hostDisks)
+                {
+                    ReplayLog = recorded ? run.File("replay.bin") : null,
+                },
+                new MachineStartOptions
+                {
+                    Catalog = catalog,
+                    Mode = options.Mode,
+                    LoadSnapshot = launch.LoadSnapshot,
+                    IcountShift = launch.IcountShift,
+                    CheckpointInterval = options.CheckpointInterval,
+                    Paused = options.Paused,
+                    RunRoot = options.RunRoot,
+                    StartTimeout = options.StartTimeout,
+                    KeepRunDirectory = options.KeepRunDirectory,
+                }, ct).ConfigureAwait(false);
+        }
+        catch
+        {
+            run.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Starts a container running QEMU with <paramref name="arguments"/> (endpoints on TCP, paused), copies
+    /// <paramref name="mappings"/> in, connects QMP and the consoles over 127.0.0.1, resumes unless paused, and wraps it
+    /// all in a <see cref="QemuMachine"/> that owns <paramref name="run"/>. Cleans everything up on failure.
+    /// </summary>
+    internal static async Task<QemuMachine> AttachContainerAsync(MachineSpec spec, QemuCatalog catalog, Uri endpoint, ImageFacts image,
+        ContainerMachineOptions options, RunDirectory run, IReadOnlyList<string> arguments, IReadOnlyList<(string Host, string Container)> mappings, int serialPorts,
+        Func<string, IReadOnlyList<string>, MachineRunFiles> hostFiles, MachineStartOptions machineOptions, CancellationToken ct)
+    {
+        QemuContainer? container = null;
+        ContainerQemuHost? host = null;
+        QmpClient? qmp = null;
+        var consoles = new List<SerialConsole>();
+        try
+        {
+            var builder = new QemuBuilder(image.Name)
+                .WithDockerEndpoint(endpoint)
+                .WithName($"qtk-{Sanitize(spec.Name)}-{Guid.NewGuid().ToString("N")[..12]}")
+                .WithLabel("org.qemutestkit.machine", spec.Name)
+                .WithQemu(arguments, serialPorts);
+            foreach (var (source, target) in mappings)
+            {
+                builder = builder.WithFile(source, target);
+            }
+
+            container = builder.Build();
+            using var startup = Timeouts.Link(options.StartTimeout, ct);
+            try
+            {
+                await container.StartAsync(startup.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+            {
+                var why = e is OperationCanceledException
+                    ? $"the container did not answer over QMP within {options.StartTimeout.TotalSeconds:0} s"
+                    : e.GetBaseException().Message;
+                throw new QemuContainerException($"machine '{spec.Name}' did not start in image {image.Name}: {why}", e);
+            }
+
+            // Ready when QMP greets on the published port; QEMU exiting fails at once with its stderr.
+            var hostName = DockerEngine.PublishedHost(endpoint);
+            if (hostName is not ("localhost" or "127.0.0.1" or "::1"))
+            {
+                throw new QemuContainerException(
+                    $"the Docker engine at {endpoint} runs on {hostName}, and machine ports are published on its 127.0.0.1 only: forward them (for example ssh -L) or run the engine on this host");
+            }
+
+            while (!await new QmpAnswers(hostName).UntilAsync(container).ConfigureAwait(false))
+            {
+                await Task.Delay(50, startup.Token).ConfigureAwait(false);
+            }
+
+            host = new ContainerQemuHost(container, endpoint, image, ImageCatalog.BuildOf(image, catalog));
+
+            var exitDescription = host;
+            qmp = await QmpClient.ConnectTcpAsync(container.QmpPort, new QmpClientOptions
+            {
+                ConnectTimeout = TimeSpan.FromSeconds(30),
+                DescribePeerExit = async () =>
+                {
+                    try
+                    {
+                        await exitDescription.WaitForExitAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false);
+                    }
+                    catch (TimeoutException)
+                    {
+                    }
+
+                    return new QmpPeerExit(exitDescription.Description, exitDescription.ExitCode, exitDescription.StderrTail);
+                },
+            }, startup.Token).ConfigureAwait(false);
+
+            for (var i = 0; i < serialPorts; i++)
+            {
+                consoles.Add(await ConnectConsoleAsync(qmp, container, i, startup.Token).ConfigureAwait(false));
+            }
+
+            if (!options.Paused)
+            {
+                await qmp.ExecuteAsync("cont", cancellationToken: startup.Token).ConfigureAwait(false);
+            }
+
+            return QemuMachine.Attach(spec, catalog, host, qmp, consoles, run,
+                hostFiles($"tcp:127.0.0.1:{container.QmpPort}", consoles.Select(c => c.SocketPath).ToArray()), arguments, machineOptions);
+        }
+        catch (Exception e)
+        {
+            foreach (var console in consoles)
+            {
+                await console.DisposeAsync().ConfigureAwait(false);
+            }
+
+            if (qmp is not null)
+            {
+                await qmp.DisposeAsync().ConfigureAwait(false);
+            }
+
+            var stderr = host is null ? string.Empty : QmpAnswers.LastLines(host.StderrTail);
+            if (host is not null)
+            {
+                await host.DisposeAsync().ConfigureAwait(false);
+            }
+            else if (container is not null)
+            {
+                await container.DisposeAsync().ConfigureAwait(false);
+                await ContainerQemuHost.RemoveAsync(endpoint, SafeId(container)).ConfigureAwait(false);
+            }
+
+            run.Dispose();
+            if (e is QemuContainerException || (e is OperationCanceledException && ct.IsCancellationRequested))
+            {
+                throw;
+            }
+
+            if (e is OperationCanceledException)
+            {
+                throw new QemuContainerException(
+                    $"machine '{spec.Name}' did not start in image {image.Name}: QEMU did not answer over QMP within {options.StartTimeout.TotalSeconds:0} s{(stderr.Length > 0 ? $" (QEMU stderr: {stderr})" : string.Empty)}", e);
+            }
+
+            throw new QemuContainerException(
+                $"machine '{spec.Name}' did not start in image {image.Name}: {e.Message}{(stderr.Length > 0 ? $" (QEMU stderr: {stderr})" : string.Empty)}", e);
+        }
+    }
+
+    /// <summary>
+    /// Connects console <paramref name="index"/> and waits until QEMU reports the connection (query-chardev): Docker's
+    /// port proxy accepts a connection before QEMU has, so only QEMU's word counts.
+    /// </summary>
+    private static async Task<SerialConsole> ConnectConsoleAsync(QmpClient qmp, QemuContainer container, int index, CancellationToken ct)
+    {
+        var label = string.Create(CultureInfo.InvariantCulture, $"serial{index}");
+        while (true)
+        {
+            ct.ThrowIfCancellationRequested();
+            var console = await SerialConsole.ConnectTcpAsync("127.0.0.1", container.SerialPort(index), TimeSpan.FromSeconds(10), ct).ConfigureAwait(false);
+            for (var attempt = 0; attempt < 50 && !console.Closed.IsCompleted; attempt++)
+            {
+                var chardevs = await qmp.ExecuteAsync("query-chardev", cancellationToken: ct).ConfigureAwait(false) as JsonArray;
+                var filename = chardevs?.FirstOrDefault(c => c?["label"]?.GetValue<string>() == label)?["filename"]?.GetValue<string>();
+                if (filename is not null && !filename.StartsWith("disconnected", StringComparison.Ordinal))
+                {
+                    return console;
+                }
+
+                await Task.Delay(20, ct).ConfigureAwait(false);
+            }
+
+            await console.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    private static string SafeId(QemuContainer container)
+    {
+        try
+        {
+            return container.Id;
+        }
+        catch (InvalidOperationException)
+        {
+            return string.Empty;
+        }
+    }
+
+    private static string Sanitize(string name) =>
+        new(name.Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' ? c : '_').Take(14).ToArray());
+}

@@ -1,0 +1,53 @@
+using QemuTestKit.Containers;
+using QemuTestKit.Introspection.Catalog;
+using QemuTestKit.Machines.Runtime;
+using QemuTestKit.Machines.Specs;
+using QemuTestKit.Machines.Tests.Support;
+
+namespace QemuTestKit.Containers.Tests;
+
+/// <summary>
+/// The test guest prepared once on this host with icount (so runs can be recorded), and the image checked: a missing
+/// engine or image fails every test with the message saying how to get it.
+/// </summary>
+public sealed class ContainerGuestFixture : IAsyncLifetime
+{
+    private readonly string _root = Directory.CreateTempSubdirectory("qtk-ct-").FullName;
+
+    public MachineSpec Spec { get; private set; } = null!;
+
+    public QemuCatalog Catalog { get; private set; } = null!;
+
+    public ReadyState Ready { get; private set; } = null!;
+
+    public string Root => _root;
+
+    public static ContainerMachineOptions Options => new() { Image = Environment.GetEnvironmentVariable("QTK_TEST_IMAGE") ?? QemuBuilder.DefaultImage };
+
+    public async ValueTask InitializeAsync()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        // Engine and image first: their errors are the ones a developer without Docker must see.
+        await QemuContainerMachines.ConnectAsync(Options, ct);
+        Catalog = await new CatalogCache().GetAsync("qemu-system-x86_64", ct);
+        var guest = TestGuest.Load();
+        Spec = new MachineSpec
+        {
+            Name = "ct-guest",
+            MachineType = "q35",
+            Cpu = "max",
+            MemoryMiB = 256,
+            Kernel = guest.Kernel,
+            Initrd = guest.Initrd,
+            Append = guest.Append,
+            Ready = new ReadyCondition(guest.ReadyPattern, TimeoutSeconds: 180),
+        };
+        Ready = await ReadyState.PrepareAsync(Spec, Path.Combine(_root, "state"), new MachineStartOptions { Catalog = Catalog, IcountShift = 5 }, ct);
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        Directory.Delete(_root, recursive: true);
+        return ValueTask.CompletedTask;
+    }
+}

@@ -1,0 +1,90 @@
+using Docker.DotNet.Models;
+using QemuTestKit.Machines.CommandLine;
+using QemuTestKit.Machines.Replay;
+using QemuTestKit.Machines.Runtime;
+
+namespace QemuTestKit.Containers.Tests;
+
+public sealed class ContainerMachineTests(ContainerGuestFixture fixture) : IClassFixture<ContainerGuestFixture>
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task A_machine_runs_in_a_container_from_the_ready_snapshot_answers_ExecAsync_and_publishes_ports_on_127_0_0_1_only()
+    {
+        await using var machine = await QemuContainerMachines.StartAsync(fixture.Spec, fixture.Ready, ContainerGuestFixture.Options, Ct);
+
+        machine.Host.Should().NotBeNull();
+        machine.Host!.Description.Should().Contain("qemutestkit/qemu:local");
+        machine.ProcessId.Should().Be(0, "QEMU runs in the container, not as a process of this host");
+        var result = await machine.ExecAsync("echo $((6*7)); uname -m", cancellationToken: Ct);
+        result.ExitCode.Should().Be(0);
+        result.Output.Should().Contain("42").And.Contain("x86_64");
+
+        var id = ((ContainerQemuHost)machine.Host).ContainerId;
+        using var client = DockerEngine.CreateClient(DockerEngine.Resolve(null));
+        var inspect = await client.Containers.InspectContainerAsync(id, Ct);
+        inspect.Config!.Labels.Should().ContainKey(ContainerSweeper.OwnerLabel).WhoseValue.Should().Be(ContainerSweeper.ThisOwner);
+        var published = inspect.NetworkSettings!.Ports!.Where(p => p.Value is not null).SelectMany(p => p.Value!).ToArray();
+        published.Should().HaveCount(2, "QMP and one serial port");
+        published.Should().OnlyContain(b => b.HostIP == "127.0.0.1");
+
+        await machine.DisposeAsync();
+        var act = () => client.Containers.InspectContainerAsync(id, Ct);
+        await act.Should().ThrowAsync<Docker.DotNet.DockerContainerNotFoundException>("disposal removes the container");
+    }
+
+    [Theory]
+    [InlineData(QemuMachineHosts.Local)]
+    [InlineData(QemuMachineHosts.Container)]
+    public async Task The_same_test_passes_with_host_local_and_host_container(string host)
+    {
+        await using var machine = await QemuMachineHosts.StartAsync(host, null, fixture.Spec, fixture.Ready, new MachineStartOptions { Catalog = fixture.Catalog },
+            ContainerGuestFixture.Options, Ct);
+
+        var result = await machine.ExecAsync("cat /proc/cmdline", cancellationToken: Ct);
+        result.ExitCode.Should().Be(0);
+        result.Output.Should().Contain("console=ttyS0");
+        await machine.SaveSnapshotAsync("mid", Ct);
+        await machine.ExecAsync("touch /tmp/after-mid", cancellationToken: Ct);
+        await machine.LoadSnapshotAsync("mid", Ct);
+        (await machine.ExecAsync("test -e /tmp/after-mid", cancellationToken: Ct)).ExitCode.Should().NotBe(0);
+    }
+
+    [Fact]
+    public async Task A_recorded_run_in_a_container_is_kept_as_a_bundle_naming_the_image_and_replays_identically_in_the_image()
+    {
+        string bundle;
+        var options = ContainerGuestFixture.Options with { Mode = RunMode.Record };
+        await using (var machine = await QemuContainerMachines.StartAsync(fixture.Spec, fixture.Ready, options, Ct))
+        {
+            await machine.ExecAsync("head -c8 /dev/urandom | od -An -tx1", cancellationToken: Ct);
+            await machine.CheckpointAsync("after-random", Ct);
+            await machine.ExecAsync("echo done-$((1+2))", cancellationToken: Ct);
+            bundle = await machine.KeepAsBundleAsync(Path.Combine(fixture.Root, "bundles", "ct"), new BundleTest("container record"), Ct);
+        }
+
+        await using var opened = await ReplayBundle.OpenAsync(bundle, Ct);
+        var image = await DockerEngine.InspectImageAsync(DockerEngine.Resolve(null), ContainerGuestFixture.Options.Image, Ct);
+        opened.Manifest.Qemu.ContainerImage.Should().Be($"{image.Name}@{image.Id}");
+        opened.Manifest.Qemu.Sha256.Should().Be(image.QemuSha256);
+        (await opened.VerifyAsync(Ct)).IsIntact.Should().BeTrue();
+
+        var result = await ContainerReplayer.ReplayAsync(opened, new ContainerReplayOptions(), Ct);
+        result.Identical.Should().BeTrue(result.Verdict);
+        result.Where.Should().StartWith("container image");
+    }
+
+    [Fact]
+    public async Task A_missing_image_or_an_unreachable_engine_is_one_clear_line()
+    {
+        var missing = () => QemuContainerMachines.StartAsync(fixture.Spec, fixture.Ready, ContainerGuestFixture.Options with { Image = "qemutestkit/absent:none" }, Ct);
+        (await missing.Should().ThrowAsync<QemuContainerException>()).Which.Message
+            .Should().Contain("qemutestkit/absent:none").And.Contain("eng/docker/build-image.sh").And.NotContain("\n");
+
+        var unreachable = () => QemuContainerMachines.StartAsync(fixture.Spec, fixture.Ready,
+            ContainerGuestFixture.Options with { DockerEndpoint = new Uri("tcp://127.0.0.1:9") }, Ct);
+        (await unreachable.Should().ThrowAsync<QemuContainerException>()).Which.Message
+            .Should().StartWith("no Docker engine answers at tcp://127.0.0.1:9").And.Contain("DOCKER_HOST").And.NotContain("\n");
+    }
+}
