@@ -120,6 +120,63 @@ cmd_setup() {
 
     step "setup: building the test guest"
     "$repo_root/eng/guest/build-guest.sh"
+
+    setup_docker
+}
+
+# ------------------------------------------------------------------ docker (container-backed machines)
+# A Docker engine on the local socket with an extra listener on tcp://127.0.0.1:2375 (the "remote" engine of the
+# tests), and the QEMU image qemutestkit/qemu:local built offline (cached by its recipe hash).
+docker_tcp="tcp://127.0.0.1:2375"
+
+engine_answers() { docker ${1:+-H "$1"} version --format '{{.Server.APIVersion}}' >/dev/null 2>&1; }
+
+setup_docker() {
+    step "setup: Docker engine"
+    local missing=()
+    command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
+    command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
+    command -v socat >/dev/null 2>&1 || missing+=(socat)
+    if (( ${#missing[@]} > 0 )); then
+        if ! can_be_root; then
+            err "container tests need: ${missing[*]}. As root, run: apt-get install -y --no-install-recommends ${missing[*]}"
+            exit 1
+        fi
+        apt_update_once
+        step "apt-get install ${missing[*]}"
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+    fi
+
+    if ! engine_answers; then
+        if ! can_be_root; then
+            err "no Docker engine answers and starting one needs root: as root, run: dockerd -H unix:///var/run/docker.sock -H $docker_tcp &"
+            exit 1
+        fi
+        step "starting dockerd (log: /var/log/qtk-dockerd.log)"
+        as_root sh -c "nohup dockerd -H unix:///var/run/docker.sock -H $docker_tcp >/var/log/qtk-dockerd.log 2>&1 &"
+        local i
+        for i in $(seq 1 60); do engine_answers && break; sleep 0.5; done
+        engine_answers || { err "dockerd did not answer within 30 s; see /var/log/qtk-dockerd.log"; exit 1; }
+    fi
+
+    # An engine started without the TCP listener: forward 127.0.0.1:2375 to its socket (an extra listener in effect).
+    if ! engine_answers "$docker_tcp"; then
+        step "forwarding $docker_tcp to the engine's socket"
+        as_root sh -c "nohup socat TCP-LISTEN:2375,bind=127.0.0.1,reuseaddr,fork UNIX-CONNECT:/var/run/docker.sock >/dev/null 2>&1 &"
+        sleep 0.5
+    fi
+
+    step "setup: image qemutestkit/qemu:local"
+    as_root "$repo_root/eng/docker/build-image.sh" qemutestkit/qemu:local
+}
+
+# The engine's API version for Testcontainers (4.16 asks for 1.44; Debian 12's engine speaks 1.41).
+export_docker_env() {
+    local api
+    api="$(docker version --format '{{.Server.APIVersion}}' 2>/dev/null || true)"
+    [[ -n "$api" && -z "${DOCKER_API_VERSION:-}" ]] && export DOCKER_API_VERSION="$api"
+    export TESTCONTAINERS_RYUK_DISABLED=true
+    export QTK_REMOTE_DOCKER_HOST="${QTK_REMOTE_DOCKER_HOST:-$docker_tcp}"
 }
 
 # ------------------------------------------------------------------ test
@@ -197,6 +254,7 @@ cmd_test() {
     rm -rf "$results_dir"
     mkdir -p "$results_dir"
 
+    export_docker_env
     local args=(test "$solution" -c Release --report-trx --results-directory "$results_dir")
     # 2 cores here and tests start QEMU: at most two test modules at once.
     if supports_max_parallel_modules; then
