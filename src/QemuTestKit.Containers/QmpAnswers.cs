@@ -6,8 +6,8 @@ using DotNet.Testcontainers.Containers;
 namespace QemuTestKit.Containers;
 
 /// <summary>
-/// Readiness check (used by <see cref="QemuContainerMachines"/> after start; registering it as a Testcontainers wait
-/// strategy stalled with Docker 20.10 here, so it is polled directly): the container is up when QEMU's QMP greeting arrives on the published port. A bare TCP connect is
+/// Readiness check, polled by <see cref="QemuContainerMachines"/> after start against 127.0.0.1 of the engine's host
+/// (Testcontainers' own <c>Hostname</c> guessed the bridge gateway 172.17.0.1 here, where nothing is published): the container is up when QEMU's QMP greeting arrives on the published port. A bare TCP connect is
 /// not enough: Docker's port proxy accepts connections before anything listens in the container. QEMU exiting
 /// (bad arguments, missing file) fails at once with its stderr instead of waiting out the timeout.
 /// </summary>
