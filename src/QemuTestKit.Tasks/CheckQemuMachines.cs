@@ -78,7 +78,7 @@ public sealed partial class CheckQemuMachines : QemuTestKitTask
                 "missing, but Prepare is true: the build saves the ready state when the console shows ReadyPattern, so set it (or set Prepare to false)"));
         }
 
-        var needCatalogs = Validate || (Prepare && machines.Any(m => m.Prepare));
+        var needCatalogs = Validate || (Prepare && machines.Any(m => m.PreparedByBuild));
         var catalogs = needCatalogs ? await CatalogsAsync(machines, diagnostics, cancellationToken).ConfigureAwait(false) : [];
         if (Validate)
         {
@@ -202,15 +202,15 @@ public sealed partial class CheckQemuMachines : QemuTestKitTask
             state.SetMetadata("HashLine", $"{hash} {Generator}");
             state.SetMetadata("StateDirectory", stateDirectory);
             state.SetMetadata("StateImage", stateImage);
-            state.SetMetadata("Prepare", machine.Prepare ? "true" : "false");
+            state.SetMetadata("Prepare", machine.PreparedByBuild ? "true" : "false");
             state.SetMetadata("QemuBinary", binary);
             state.SetMetadata("QemuVersion", catalog?.QemuVersion ?? string.Empty);
             state.SetMetadata("DefiningFile", machine.Item.DefiningFile);
             states.Add(state);
             manifest.Add(new ManifestMachine(machine.Spec, binary, catalog?.QemuVersion, machine.Prepare,
-                machine.Prepare ? stateDirectory : null, machine.Prepare ? stateImage : null, hash));
+                machine.PreparedByBuild ? stateDirectory : null, machine.PreparedByBuild ? stateImage : null, hash, machine.Host, machine.Image));
 
-            if (Prepare && machine.Prepare)
+            if (Prepare && machine.PreparedByBuild)
             {
                 foreach (var file in machine.InputFiles().Append(hashFile).Append(binary).Distinct(StringComparer.Ordinal))
                 {

@@ -25,6 +25,7 @@ public static class TaskErrorCodes
     public const string PrepareFailed = "QTK2014";
     public const string PrepareCancelled = "QTK2015";
     public const string UnsupportedMSBuild = "QTK2016";
+    public const string UnknownHost = "QTK2017";
 
     /// <summary>Every code of the MSBuild layer, with its title as in docs/errors.md.</summary>
     public static IReadOnlyList<MachineSpecErrorCode> All { get; } =
@@ -45,6 +46,7 @@ public static class TaskErrorCodes
         new(PrepareFailed, "Machine could not be prepared", MachineSpecSeverity.Error),
         new(PrepareCancelled, "Prepare cancelled", MachineSpecSeverity.Error),
         new(UnsupportedMSBuild, "MSBuild on .NET Framework is not supported", MachineSpecSeverity.Warning),
+        new(UnknownHost, "Unknown host", MachineSpecSeverity.Error),
     ];
 
     public static MachineSpecErrorCode Find(string code) =>

@@ -78,7 +78,7 @@ internal sealed class ItemReader
         }
 
         return drafts.Select(d => new MachineDeclaration(d.Item, d.Spec with { Disks = d.Disks, Nics = d.Nics, Devices = d.Devices },
-            d.Prepare, d.DiskItems, d.NicItems, d.DeviceItems, d.Unreadable)).ToArray();
+            d.Prepare, d.DiskItems, d.NicItems, d.DeviceItems, d.Unreadable) { Host = d.Host, Image = d.Image }).ToArray();
     }
 
     private static string? MachineOf(ITaskItem item) => Value(item, MachineReference);
@@ -165,7 +165,35 @@ internal sealed class ItemReader
 
         draft.Prepare = ParseStruct<bool>(draft, item, reference, MachineMetadata.Prepare, MetadataValues.TryParseBoolean, TaskErrorCodes.MalformedBoolean) ?? false;
         draft.Spec = spec;
+        ReadHost(item, reference, draft);
         return draft;
+    }
+
+    /// <summary>Host (local or container, any case) and, for a container, its Image; an Image on a local machine is ignored with a warning.</summary>
+    private void ReadHost(ITaskItem item, ItemRef reference, Draft draft)
+    {
+        var host = Value(item, MachineMetadata.Host);
+        if (host is not null && Hosts.All.FirstOrDefault(h => string.Equals(h, host, StringComparison.OrdinalIgnoreCase)) is not { } known)
+        {
+            var suggestions = NearMiss.Suggest(host, Hosts.All);
+            var hint = suggestions.Count > 0 ? $"; did you mean {string.Join(" or ", suggestions.Select(s => $"'{s}'"))}?" : string.Empty;
+            Add(TaskErrorCodes.UnknownHost, reference, MachineMetadata.Host,
+                $"'{host}' is not where a machine can run: use 'local' (QEMU on this host) or 'container' (QEMU in the image named by Image){hint}");
+            draft.Unreadable.Add((reference, MachineMetadata.Host));
+            return;
+        }
+
+        draft.Host = host is null ? Hosts.Local : Hosts.All.First(h => string.Equals(h, host, StringComparison.OrdinalIgnoreCase));
+        var image = Value(item, MachineMetadata.Image);
+        if (draft.Host == Hosts.Container)
+        {
+            draft.Image = image ?? Hosts.DefaultImage;
+        }
+        else if (image is not null)
+        {
+            Add(TaskErrorCodes.UnknownMetadata, reference, MachineMetadata.Image,
+                $"'{image}' is ignored: Image names the container image of a machine with Host=\"container\", and this machine runs locally");
+        }
     }
 
     private DiskSpec ReadDisk(ITaskItem item, ItemRef reference, Draft owner)
@@ -305,6 +333,10 @@ internal sealed class ItemReader
         public MachineSpec Spec { get; set; } = null!;
 
         public bool Prepare { get; set; }
+
+        public string Host { get; set; } = Hosts.Local;
+
+        public string? Image { get; set; }
 
         public List<DiskSpec> Disks { get; } = [];
 

@@ -30,6 +30,20 @@ internal static class ItemTypes
         public const string ReadyTimeout = "ReadyTimeout";
         public const string ExtraArguments = "ExtraArguments";
         public const string Prepare = "Prepare";
+        public const string Host = "Host";
+        public const string Image = "Image";
+    }
+
+    /// <summary>The values of <c>Host</c>: where QEMU runs (written as is into the manifest, read by the fixtures).</summary>
+    public static class Hosts
+    {
+        public const string Local = "local";
+        public const string Container = "container";
+
+        /// <summary>The image a container machine uses when it names none (what <c>build.sh setup</c> builds).</summary>
+        public const string DefaultImage = "qemutestkit/qemu:local";
+
+        public static IReadOnlyList<string> All { get; } = [Local, Container];
     }
 
     /// <summary>The metadata that ties a disk, NIC or device to its machine.</summary>
@@ -65,6 +79,7 @@ internal static class ItemTypes
             MachineMetadata.Cpu, MachineMetadata.Memory, MachineMetadata.Smp, MachineMetadata.Accelerator, MachineMetadata.Kernel,
             MachineMetadata.Initrd, MachineMetadata.Append, MachineMetadata.Firmware, MachineMetadata.SerialConsoles,
             MachineMetadata.ReadyPattern, MachineMetadata.ReadyTimeout, MachineMetadata.ExtraArguments, MachineMetadata.Prepare,
+            MachineMetadata.Host, MachineMetadata.Image,
         ],
         Disk => [MachineReference, DiskMetadata.Format, DiskMetadata.Interface, DiskMetadata.ReadOnly, DiskMetadata.Id],
         Nic => [MachineReference, NicMetadata.Model, NicMetadata.HostForwards, NicMetadata.Mac],

@@ -31,6 +31,18 @@ internal sealed class MachineDeclaration
     /// <summary>Boot it once during the build and save its ready state.</summary>
     public bool Prepare { get; }
 
+    /// <summary>Where QEMU runs in tests: <c>local</c> or <c>container</c> (<see cref="ItemTypes.Hosts"/>).</summary>
+    public string Host { get; init; } = ItemTypes.Hosts.Local;
+
+    /// <summary>The container image for <c>Host="container"</c>; null for local machines.</summary>
+    public string? Image { get; init; }
+
+    /// <summary>
+    /// Whether this build boots it: only <c>Prepare="true"</c> machines that run locally. A container machine's ready
+    /// state is made in its image by the fixtures at first use, so the build needs no Docker engine.
+    /// </summary>
+    public bool PreparedByBuild => Prepare && Host == ItemTypes.Hosts.Local;
+
     public IReadOnlyList<ItemRef> Disks { get; }
 
     public IReadOnlyList<ItemRef> Nics { get; }

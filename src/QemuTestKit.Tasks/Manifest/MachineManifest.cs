@@ -11,8 +11,10 @@ namespace QemuTestKit.Tasks.Manifest;
 /// <param name="QemuVersion">The binary's version from its catalog; null when the build did not ask QEMU (validation and prepare off).</param>
 /// <param name="StateDirectory">Where the ready state is (or would be) saved; null for machines without Prepare.</param>
 /// <param name="SpecHash">The hash of <paramref name="Spec"/> that a ready state must carry (<c>ReadyState.HashOf</c>).</param>
+/// <param name="Host">Where the tests run QEMU: <c>local</c> or <c>container</c>.</param>
+/// <param name="Image">The container image for <c>container</c>; null for <c>local</c>.</param>
 internal sealed record ManifestMachine(MachineSpec Spec, string QemuBinary, string? QemuVersion, bool Prepare, string? StateDirectory,
-    string? StateImage, string SpecHash);
+    string? StateImage, string SpecHash, string Host = "local", string? Image = null);
 
 /// <summary>
 /// Writes <c>qemutestkit.machines.json</c>: what the build validated and prepared, for the test fixtures. Stable
@@ -37,6 +39,8 @@ internal static class MachineManifest
                 ["stateDirectory"] = machine.StateDirectory,
                 ["stateImage"] = machine.StateImage,
                 ["specHash"] = machine.SpecHash,
+                ["host"] = machine.Host,
+                ["image"] = machine.Image,
                 ["spec"] = JsonNode.Parse(MachineSpecJson.Serialize(machine.Spec)),
             });
         }
