@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Globalization;
+using QemuTestKit.Containers;
 using QemuTestKit.Introspection;
 using QemuTestKit.Machines.CommandLine;
 using QemuTestKit.Machines.Replay;
@@ -117,11 +118,9 @@ public sealed class MachineHost : IAsyncDisposable
     private async Task<GuestMachine> StartRecordedAsync(ITestScope test, string name, MachineOptions? options, Action release, CancellationToken ct)
     {
         var machine = _manifest.Value.Get(name);
-        if (machine.Host != ManifestMachine.LocalHost)
+        if (machine.Host is not (ManifestMachine.LocalHost or ManifestMachine.ContainerHost))
         {
-            throw new FixtureException(machine.Host == ManifestMachine.ContainerHost
-                ? $"machine '{name}' runs in a container (Host=\"container\"), which this build of QemuTestKit.Fixtures cannot start; set Host=\"local\""
-                : $"machine '{name}' has Host=\"{machine.Host}\": expected local or container");
+            throw new FixtureException($"machine '{name}' has Host=\"{machine.Host}\": expected local or container; fix the QemuMachine item and build again");
         }
 
         var record = options?.Record ?? machine.Record ?? Settings.Record;
@@ -131,12 +130,16 @@ public sealed class MachineHost : IAsyncDisposable
             CheckpointInterval = record ? options?.CheckpointInterval ?? Settings.CheckpointInterval : null,
             RunRoot = RunRoot,
         };
+
+        // One call for both hosts: a local machine starts exactly as QemuMachine/ReadyState.StartAsync would start it,
+        // a container one takes the mode, checkpoints and run root from the same options.
+        var container = ReadyStates.ContainerOptions(machine, RunRoot);
         QemuMachine started;
         if (machine.Spec.Ready.Pattern is null)
         {
             // Nothing to snapshot at: every test boots it cold.
-            started = await QemuMachine.StartAsync(machine.Spec, startOptions with { IcountShift = record ? Settings.IcountShift : null }, ct)
-                .ConfigureAwait(false);
+            started = await QemuMachineHosts.StartAsync(machine.Host, machine.Image, machine.Spec,
+                null, startOptions with { IcountShift = record ? Settings.IcountShift : null }, container, ct).ConfigureAwait(false);
         }
         else
         {
@@ -147,7 +150,8 @@ public sealed class MachineHost : IAsyncDisposable
                 test.WriteLine($"qemutestkit: {ready.Note}");
             }
 
-            started = await ready.State.StartAsync(machine.Spec, startOptions with { Catalog = ready.Catalog }, ct).ConfigureAwait(false);
+            started = await QemuMachineHosts.StartAsync(machine.Host, machine.Image, machine.Spec, ready.State, startOptions with { Catalog = ready.Catalog }, container, ct)
+                .ConfigureAwait(false);
         }
 
         return new GuestMachine(test, started, null, release);

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
+using QemuTestKit.Containers;
 using QemuTestKit.Introspection.Catalog;
 using QemuTestKit.Machines.CommandLine;
 using QemuTestKit.Machines.Runtime;
@@ -25,18 +26,30 @@ internal sealed class ReadyStates : IDisposable
     }
 
     /// <summary>A ready state, and a note for the test output when it had to be made now.</summary>
-    public sealed record Prepared(ReadyState State, QemuCatalog Catalog, string? Note);
+    /// <param name="Catalog">The local QEMU's catalog; null for a container machine (the image's QEMU is asked when it starts).</param>
+    public sealed record Prepared(ReadyState State, QemuCatalog? Catalog, string? Note);
+
+    /// <summary>How a container machine runs (image, run root); null for a local one.</summary>
+    public static ContainerMachineOptions? ContainerOptions(ManifestMachine machine, string? runRoot) =>
+        machine.Host == ManifestMachine.ContainerHost
+            ? new ContainerMachineOptions { Image = machine.Image ?? QemuBuilder.DefaultImage, RunRoot = runRoot }
+            : null;
 
     /// <param name="icountShift">The shift a recorded run needs; null when the run is not recorded.</param>
     public Task<Prepared> GetAsync(ManifestMachine machine, int? icountShift, CancellationToken cancellationToken)
     {
-        var key = string.Create(CultureInfo.InvariantCulture, $"{machine.Name}\n{icountShift}");
+        var key = string.Create(CultureInfo.InvariantCulture, $"{machine.Name}\n{icountShift}\n{machine.Host}\n{machine.Image}");
         var lazy = _states.GetOrAdd(key, _ => new Lazy<Task<Prepared>>(() => LoadOrPrepareAsync(machine, icountShift)));
         return lazy.Value.WaitAsync(cancellationToken);
     }
 
     private async Task<Prepared> LoadOrPrepareAsync(ManifestMachine machine, int? icountShift)
     {
+        if (ContainerOptions(machine, _runRoot) is { } container)
+        {
+            return await PrepareInImageAsync(machine, container, icountShift).ConfigureAwait(false);
+        }
+
         var catalog = await new CatalogCache().GetAsync(machine.Spec.QemuBinary).ConfigureAwait(false);
         string why;
         if (machine.StateDirectory is null)
@@ -69,6 +82,20 @@ internal sealed class ReadyStates : IDisposable
             new MachineStartOptions { Catalog = catalog, IcountShift = icountShift, RunRoot = _runRoot }).ConfigureAwait(false);
         return new Prepared(prepared, catalog, string.Create(CultureInfo.InvariantCulture,
             $"machine '{machine.Name}': {why}; booted it once for this run ({stopwatch.Elapsed.TotalSeconds:0.0} s)"));
+    }
+
+    /// <summary>
+    /// A container machine's ready state is made by the image's QEMU (the build does not boot it: it needs no Docker
+    /// engine), once per run, in private like any state made by a test run.
+    /// </summary>
+    private async Task<Prepared> PrepareInImageAsync(ManifestMachine machine, ContainerMachineOptions container, int? icountShift)
+    {
+        var directory = Path.Combine(_privateRoot, string.Create(CultureInfo.InvariantCulture,
+            $"{machine.Name}-container-shift{icountShift?.ToString(CultureInfo.InvariantCulture) ?? "none"}"));
+        var stopwatch = Stopwatch.StartNew();
+        var prepared = await QemuContainerMachines.PrepareAsync(machine.Spec, directory, container with { IcountShift = icountShift }).ConfigureAwait(false);
+        return new Prepared(prepared, null, string.Create(CultureInfo.InvariantCulture,
+            $"machine '{machine.Name}' runs in image {container.Image}: booted it once there for this run ({stopwatch.Elapsed.TotalSeconds:0.0} s)"));
     }
 
     public void Dispose()
