@@ -18,14 +18,18 @@ public sealed record ContainerReplayOptions
 
     /// <summary>Give up after this long; null for <see cref="Replayer.DefaultTimeout"/>.</summary>
     public TimeSpan? Timeout { get; init; }
+
+    /// <summary>The checkpoint to start from (loaded through <c>rrsnapshot</c>, as on the host); null for the start.</summary>
+    public string? FromCheckpoint { get; init; }
 }
 
 /// <param name="Where">Where it replayed: "container image NAME (id ...)".</param>
-public sealed record ContainerReplayResult(bool Identical, long ComparedBytes, long ExpectedBytes, string Where, TimeSpan Elapsed)
+/// <param name="From">The checkpoint it started from, or where the recording starts.</param>
+public sealed record ContainerReplayResult(bool Identical, long ComparedBytes, long ExpectedBytes, string Where, TimeSpan Elapsed, string From = "the start")
 {
     public string Verdict => Identical
-        ? string.Create(CultureInfo.InvariantCulture, $"replay: identical ({ComparedBytes} bytes, in {Where})")
-        : string.Create(CultureInfo.InvariantCulture, $"replay: DIVERGED after {ComparedBytes} of {ExpectedBytes} bytes (in {Where})");
+        ? string.Create(CultureInfo.InvariantCulture, $"replay: identical ({ComparedBytes} bytes from {From}, in {Where})")
+        : string.Create(CultureInfo.InvariantCulture, $"replay: DIVERGED after {ComparedBytes} of {ExpectedBytes} bytes from {From} (in {Where})");
 }
 
 /// <summary>
@@ -41,6 +45,19 @@ public static class ContainerReplayer
         var value = manifest.Qemu.ContainerImage;
         var at = value?.LastIndexOf("@sha256:", StringComparison.Ordinal) ?? -1;
         return value is null || at < 0 ? null : (value[..at], value[(at + 1)..]);
+    }
+
+    /// <summary>
+    /// This host's QEMU binary when it is byte for byte the build <paramref name="manifest"/> was recorded with (the
+    /// sha256 check a host replay makes), else null: then only the recorded image can replay it.
+    /// </summary>
+    /// <param name="qemu">A binary to use instead of the recorded path.</param>
+    public static string? HostBinaryOfRecordedBuild(BundleManifest manifest, string? qemu = null)
+    {
+        ArgumentNullException.ThrowIfNull(manifest);
+        return ImageCatalog.HostBuild(qemu ?? manifest.Qemu.Binary) is { } host && string.Equals(host.Sha256, manifest.Qemu.Sha256, StringComparison.OrdinalIgnoreCase)
+            ? host.Path
+            : null;
     }
 
     /// <exception cref="QemuContainerException">The engine or image is missing, or the image holds another QEMU build.</exception>
@@ -78,8 +95,9 @@ public static class ContainerReplayer
             mappings.Add((path, target));
         }
 
+        var checkpoint = FindCheckpoint(manifest, options.FromCheckpoint);
         var serialPorts = Math.Max(1, manifest.Spec.SerialConsoles);
-        var arguments = TcpEndpoints.Rewrite([.. bundle.ExpandReplayArguments(inside), "-S"], serialPorts);
+        var arguments = TcpEndpoints.Rewrite([.. FromCheckpoint(bundle.ExpandReplayArguments(inside), checkpoint), "-S"], serialPorts);
         var where = $"container image {image.Name} ({DockerEngine.Short(image.Id)})";
         var run = RunDirectory.Create("replay");
         var machine = await QemuContainerMachines.AttachContainerAsync(manifest.Spec, catalog, endpoint, image, new ContainerMachineOptions { Image = image.Name },
@@ -87,11 +105,51 @@ public static class ContainerReplayer
             new MachineStartOptions { Catalog = catalog, Mode = RunMode.Replay }, cancellationToken).ConfigureAwait(false);
         await using (machine.ConfigureAwait(false))
         {
-            var expected = await File.ReadAllBytesAsync(bundle.TranscriptPath, cancellationToken).ConfigureAwait(false);
+            // From a checkpoint, the console replays what the recording printed after it.
+            var transcript = await File.ReadAllBytesAsync(bundle.TranscriptPath, cancellationToken).ConfigureAwait(false);
+            var offset = checkpoint?.TranscriptOffset ?? 0;
+            if (offset > transcript.Length)
+            {
+                throw new ReplayException($"checkpoint '{checkpoint!.Name}' of {bundle.Source} lies beyond the end of its transcript: the bundle is damaged");
+            }
+
+            var expected = transcript[(int)offset..];
             var limit = options.Timeout ?? Replayer.DefaultTimeout(manifest);
             var compared = await FollowAsync(machine, expected, limit, cancellationToken).ConfigureAwait(false);
-            return new ContainerReplayResult(compared == expected.Length && Matches(machine, expected), compared, expected.Length, where, stopwatch.Elapsed);
+            return new ContainerReplayResult(compared == expected.Length && Matches(machine, expected), compared, expected.Length, where, stopwatch.Elapsed,
+                checkpoint?.Name ?? manifest.StartSnapshot ?? "the start");
         }
+    }
+
+    private static Checkpoint? FindCheckpoint(BundleManifest manifest, string? name)
+    {
+        if (name is null || name == manifest.StartSnapshot)
+        {
+            return null;
+        }
+
+        return manifest.Checkpoints.FirstOrDefault(c => c.Name == name)
+            ?? throw new ReplayException($"the bundle has no checkpoint '{name}'; it has: {string.Join(", ", new[] { manifest.StartSnapshot ?? "(start)" }.Concat(manifest.Checkpoints.Select(c => c.Name)))}");
+    }
+
+    /// <summary>As on the host: QEMU loads a checkpoint through rrsnapshot (which also positions the replay log), not -loadvm.</summary>
+    private static List<string> FromCheckpoint(IReadOnlyList<string> recorded, Checkpoint? checkpoint)
+    {
+        var arguments = new List<string>(recorded);
+        if (checkpoint is null)
+        {
+            return arguments;
+        }
+
+        var loadvm = arguments.IndexOf("-loadvm");
+        if (loadvm >= 0)
+        {
+            arguments.RemoveRange(loadvm, 2);
+        }
+
+        var icount = arguments.IndexOf("-icount") + 1;
+        arguments[icount] = QemuOptionValue.Join(arguments[icount], ("rrsnapshot", checkpoint.Name));
+        return arguments;
     }
 
     /// <summary>Waits until the replay log is exhausted (or QEMU exits) and the console is drained; returns the bytes that match.</summary>

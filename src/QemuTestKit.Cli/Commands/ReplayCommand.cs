@@ -1,12 +1,15 @@
 using System.CommandLine;
 using System.Globalization;
+using QemuTestKit.Containers;
 using QemuTestKit.Machines.Replay;
 
 namespace QemuTestKit.Cli.Commands;
 
 /// <summary>
 /// <c>qemutestkit replay</c>: replays a bundle on the recorded QEMU build, from its start or a checkpoint, and prints
-/// whether the replayed console is byte for byte the recorded one. Exit code 0 only when identical.
+/// whether the replayed console is byte for byte the recorded one. Exit code 0 only when identical. A bundle recorded
+/// in a container replays on the host when the host's QEMU is byte for byte the image's build, else (or with
+/// <c>--in-image</c>) in the recorded image; the first line says which.
 /// </summary>
 internal static class ReplayCommand
 {
@@ -21,9 +24,13 @@ internal static class ReplayCommand
         var timeout = new Option<int?>("--timeout") { Description = "Give up after this many seconds (default: 10x the recorded duration, at least 60)" };
         var qemu = new Option<string?>("--qemu") { Description = "QEMU binary to use instead of the recorded path (must be the recorded build)" };
         var noVerify = new Option<bool>("--no-verify") { Description = "Replay without first checking every file of the bundle against its sha256" };
+        var inImage = new Option<bool>("--in-image")
+        {
+            Description = "For a bundle recorded in a container: replay in the recorded image even when this host's QEMU is the same build",
+        };
         var command = new Command("replay", "Replay a bundle and verify it replays the recorded console byte for byte")
         {
-            bundle, from, gdb, timeout, qemu, noVerify,
+            bundle, from, gdb, timeout, qemu, noVerify, inImage,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -53,7 +60,25 @@ internal static class ReplayCommand
             }
 
             var manifest = opened.Manifest;
-            Console.WriteLine($"replaying {opened.Source}: machine {manifest.Spec.Name}, QEMU {manifest.Qemu.Version}, from {options.FromCheckpoint ?? manifest.StartSnapshot ?? "the start"}");
+            var what = $"machine {manifest.Spec.Name}, QEMU {manifest.Qemu.Version}, from {options.FromCheckpoint ?? manifest.StartSnapshot ?? "the start"}";
+            var where = string.Empty;
+            if (ContainerReplayer.RecordedImage(manifest) is { } image)
+            {
+                var hostBinary = parse.GetValue(inImage) ? null : ContainerReplayer.HostBinaryOfRecordedBuild(manifest, options.Qemu);
+                if (hostBinary is null)
+                {
+                    return await InImageAsync(opened, options, image.Name, parse.GetValue(inImage) ? "--in-image" : "this host's QEMU is not the recorded build", what, ct);
+                }
+
+                options = options with { Qemu = hostBinary };
+                where = $" on the host (same QEMU build as image {image.Name})";
+            }
+            else if (parse.GetValue(inImage))
+            {
+                throw new ArgumentException($"bundle {opened.Source} was recorded on a host, not in a container: there is no image to replay it in; replay it without --in-image");
+            }
+
+            Console.WriteLine($"replaying {opened.Source}{where}: {what}");
             var result = await Replayer.ReplayAsync(opened, options, ct);
             if (!result.Identical)
             {
@@ -65,6 +90,19 @@ internal static class ReplayCommand
             return result.Identical ? 0 : 1;
         });
         return command;
+    }
+
+    private static async Task<int> InImageAsync(ReplayBundle bundle, ReplayOptions options, string image, string why, string what, CancellationToken ct)
+    {
+        if (options.Gdb is not null)
+        {
+            throw new ArgumentException($"--gdb replays on the host only, and bundle {bundle.Source} replays in image {image} ({why}): install the recorded QEMU build on this host to debug it");
+        }
+
+        Console.WriteLine($"replaying {bundle.Source} in image {image} ({why}): {what}");
+        var result = await ContainerReplayer.ReplayAsync(bundle, new ContainerReplayOptions { FromCheckpoint = options.FromCheckpoint, Timeout = options.Timeout }, ct);
+        Console.WriteLine(result.Verdict);
+        return result.Identical ? 0 : 1;
     }
 
     private static GdbStub ParseGdb(string value) =>

@@ -1,0 +1,98 @@
+using QemuTestKit.Cli.Tests.Support;
+using QemuTestKit.Containers;
+using QemuTestKit.Introspection.Catalog;
+using QemuTestKit.Machines.CommandLine;
+using QemuTestKit.Machines.Replay;
+using QemuTestKit.Machines.Runtime;
+using QemuTestKit.Machines.Specs;
+using QemuTestKit.Machines.Tests.Support;
+
+namespace QemuTestKit.Cli.Tests;
+
+/// <summary>One run of the test guest recorded in a container of qemutestkit/qemu:local, with a checkpoint, kept as a bundle.</summary>
+public sealed class ContainerBundleFixture : IAsyncLifetime
+{
+    public const string Image = "qemutestkit/qemu:local";
+
+    public string Root { get; } = Directory.CreateTempSubdirectory("qtk-cli-ct-replay-").FullName;
+
+    public string CacheDir => Path.Combine(Root, "cache");
+
+    public string Bundle { get; private set; } = null!;
+
+    public async ValueTask InitializeAsync()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var guest = TestGuest.Load();
+        var spec = new MachineSpec
+        {
+            Name = "cli-ct-replay",
+            MachineType = "q35",
+            Cpu = "max",
+            Kernel = guest.Kernel,
+            Initrd = guest.Initrd,
+            Append = guest.Append,
+            Ready = new ReadyCondition(guest.ReadyPattern, 180),
+        };
+        // Engine and image are the first things asked: without them this fails saying how to get them (./build.sh setup).
+        var options = new ContainerMachineOptions { Image = Image, IcountShift = 5 };
+        var ready = await QemuContainerMachines.PrepareAsync(spec, Path.Combine(Root, "state"), options, ct);
+        await using var machine = await QemuContainerMachines.StartAsync(spec, ready, options with { Mode = RunMode.Record }, ct);
+        await machine.ExecAsync("echo first-$(head -c4 /dev/urandom | od -An -tx1 | tr -d ' \\n')", TimeSpan.FromSeconds(120), ct);
+        await machine.CheckpointAsync("after-one", ct);
+        await machine.ExecAsync("echo second-$(head -c4 /dev/urandom | od -An -tx1 | tr -d ' \\n')", TimeSpan.FromSeconds(120), ct);
+        Bundle = await machine.KeepAsBundleAsync(Path.Combine(Root, "run"), new BundleTest("cli container replay fixture"), ct);
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        Directory.Delete(Root, recursive: true);
+        return ValueTask.CompletedTask;
+    }
+}
+
+/// <summary><c>qemutestkit replay</c> of a bundle recorded in a container: on the host when it has the image's QEMU build, else in the image.</summary>
+public sealed class ContainerReplayCommandTests(ContainerBundleFixture fixture) : IClassFixture<ContainerBundleFixture>
+{
+    private static readonly TimeSpan Within = TimeSpan.FromSeconds(180);
+
+    private Task<CliResult> ReplayAsync(params string[] args) =>
+        CliRunner.RunAsync(["replay", .. args], fixture.CacheDir, Within, cancellationToken: TestContext.Current.CancellationToken);
+
+    private static string[] Lines(CliResult result) => result.Stdout.Replace("\r", string.Empty, StringComparison.Ordinal).TrimEnd('\n').Split('\n');
+
+    [Fact]
+    public async Task A_container_bundle_replays_on_the_host_when_the_hosts_QEMU_is_the_recorded_build()
+    {
+        await using (var opened = await ReplayBundle.OpenAsync(fixture.Bundle, TestContext.Current.CancellationToken))
+        {
+            ContainerReplayer.HostBinaryOfRecordedBuild(opened.Manifest).Should().NotBeNull(
+                "the image is built from the same Debian package as this host's QEMU (./build.sh setup); otherwise this test cannot show a host replay");
+        }
+
+        var result = await ReplayAsync(fixture.Bundle);
+
+        result.ExitCode.Should().Be(0, result.ToString());
+        Lines(result)[0].Should().StartWith($"replaying {fixture.Bundle} on the host (same QEMU build as image {ContainerBundleFixture.Image}): machine cli-ct-replay");
+        Lines(result)[^1].Should().MatchRegex(@"^replay: identical \(\d+ bytes from ready\)$");
+    }
+
+    [Fact]
+    public async Task A_container_bundle_replays_in_its_image_from_a_checkpoint_when_the_host_QEMU_differs_or_when_asked()
+    {
+        // qemu-system-i386 stands for "this host's QEMU is another build": its sha256 is not the recorded one.
+        var other = await ReplayAsync(fixture.Bundle, "--qemu", "qemu-system-i386", "--from", "after-one");
+
+        other.ExitCode.Should().Be(0, other.ToString());
+        Lines(other)[0].Should().StartWith(
+            $"replaying {fixture.Bundle} in image {ContainerBundleFixture.Image} (this host's QEMU is not the recorded build): machine cli-ct-replay, QEMU ")
+            .And.EndWith("from after-one");
+        Lines(other)[^1].Should().MatchRegex(@"^replay: identical \(\d+ bytes from after-one, in container image qemutestkit/qemu:local \([0-9a-f]+\)\)$");
+
+        var asked = await ReplayAsync(fixture.Bundle, "--in-image");
+
+        asked.ExitCode.Should().Be(0, asked.ToString());
+        Lines(asked)[0].Should().StartWith($"replaying {fixture.Bundle} in image {ContainerBundleFixture.Image} (--in-image): ");
+        Lines(asked)[^1].Should().MatchRegex(@"^replay: identical \(\d+ bytes from ready, in container image");
+    }
+}
