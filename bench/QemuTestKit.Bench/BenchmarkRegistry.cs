@@ -13,6 +13,7 @@ internal static class BenchmarkRegistry
         new RecordOverheadBenchmark(),
         new ReplayFromCheckpointBenchmark(),
         new ParallelBenchmark(),
+        new ContainerStartBenchmark(),
     ];
 
     public static IBenchmark? Find(string name) =>
