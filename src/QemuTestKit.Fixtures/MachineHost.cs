@@ -31,7 +31,11 @@ public sealed class MachineHost : IAsyncDisposable
     private readonly ConcurrentDictionary<string, List<GuestMachine>> _byTest = new(StringComparer.Ordinal);
     private readonly Lazy<BundleKeeper> _keeper;
     private readonly ReplaySource? _replay;
+    private readonly ConcurrentDictionary<Task, byte> _ending = new();
     private int _disposed;
+
+    /// <summary>How long disposal waits for tests that are still ending (writing bundles).</summary>
+    private static readonly TimeSpan EndingGrace = TimeSpan.FromSeconds(60);
 
     public MachineHost(FixtureSettings settings, string? manifestPath = null, string? resultsDirectory = null, string? runRoot = null)
     {
@@ -162,14 +166,24 @@ public sealed class MachineHost : IAsyncDisposable
     /// to the test, with the replay commands in its output) when the outcome and <see cref="FixtureSettings.Keep"/>
     /// say so, or deleted. Called by the adapters after the test, whether or not it disposed its machines.
     /// </summary>
-    public async Task EndTestAsync(ITestScope test, TestOutcome outcome, string? failureMessage = null)
+    public Task EndTestAsync(ITestScope test, TestOutcome outcome, string? failureMessage = null)
     {
         ArgumentNullException.ThrowIfNull(test);
         if (!_byTest.TryRemove(test.Key, out var machines))
         {
-            return;
+            return Task.CompletedTask;
         }
 
+        // Tracked until done: xunit abandons a timed-out test's After hook, and the run may end while it writes a
+        // bundle; disposing the host (at process exit) waits for these, so no bundle is left half-written.
+        var ending = EndMachinesAsync(machines, outcome, failureMessage);
+        _ending.TryAdd(ending, 0);
+        _ = ending.ContinueWith(t => _ending.TryRemove(t, out _), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        return ending;
+    }
+
+    private async Task EndMachinesAsync(List<GuestMachine> machines, TestOutcome outcome, string? failureMessage)
+    {
         GuestMachine[] all;
         lock (machines)
         {
@@ -187,6 +201,15 @@ public sealed class MachineHost : IAsyncDisposable
         if (Interlocked.Exchange(ref _disposed, 1) == 1)
         {
             return;
+        }
+
+        try
+        {
+            await Task.WhenAll(_ending.Keys).WaitAsync(EndingGrace).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // A test that ends late reports its own failure; disposal goes on and stops what is left.
         }
 
         foreach (var test in _byTest.Keys.ToArray())

@@ -66,11 +66,10 @@ public sealed class XunitAdapterTests : IDisposable
         run.ExitCode.Should().Be(2, run.Output);
         run.Output.Should().Contain("Times_out");
         run.Leftovers.Should().BeEmpty();
-        foreach (var bundle in run.KeptBundles)
-        {
-            await using var opened = await ReplayBundle.OpenAsync(bundle, TestContext.Current.CancellationToken);
-            (await opened.VerifyAsync(TestContext.Current.CancellationToken)).IsIntact.Should().BeTrue();
-        }
+        // xunit abandons a timed-out test's After hook; the host still finishes the bundle before the process exits.
+        var bundle = run.KeptBundles.Should().ContainSingle("a timed-out test failed").Subject;
+        await using var opened = await ReplayBundle.OpenAsync(bundle, TestContext.Current.CancellationToken);
+        (await opened.VerifyAsync(TestContext.Current.CancellationToken)).IsIntact.Should().BeTrue();
 
         (await _app.QemuLeftAsync()).Should().BeEmpty();
     }
