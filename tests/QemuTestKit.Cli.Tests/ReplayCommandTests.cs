@@ -94,6 +94,39 @@ public sealed class ReplayCommandTests(RecordedBundleFixture fixture) : IClassFi
     }
 
     [Fact]
+    public async Task Until_an_icount_stops_there_and_verifies_the_console_up_to_it()
+    {
+        await using var bundle = await ReplayBundle.OpenAsync(fixture.Bundle, TestContext.Current.CancellationToken);
+        var checkpoint = bundle.Manifest.Checkpoints.Single(c => c.Name == "after-one");
+
+        var result = await ReplayAsync(fixture.Bundle, "--until", $"icount:{checkpoint.Icount}");
+
+        result.ExitCode.Should().Be(0, result.ToString());
+        LastLine(result).Should().Be($"replay: identical ({checkpoint.TranscriptOffset} bytes from ready, stopped at icount {checkpoint.Icount})");
+    }
+
+    [Fact]
+    public async Task Until_a_transcript_offset_stops_once_that_byte_is_out()
+    {
+        var transcript = await File.ReadAllTextAsync(Path.Combine(fixture.Bundle, "console.log"), TestContext.Current.CancellationToken);
+        var offset = transcript.IndexOf("second-", StringComparison.Ordinal);
+        offset.Should().BeGreaterThan(0);
+
+        var result = await ReplayAsync(fixture.Bundle, "--from", "after-one", "--until", $"offset:{offset}");
+
+        result.ExitCode.Should().Be(0, result.ToString());
+        LastLine(result).Should().MatchRegex(@"^replay: identical \(\d+ bytes from after-one, stopped at icount \d+\)$");
+    }
+
+    [Fact]
+    public async Task Until_something_unreadable_is_a_clear_error()
+    {
+        var message = (await ReplayAsync(fixture.Bundle, "--until", "line:3")).ShouldFailCleanly(1, Within);
+
+        message.Should().Contain("--until").And.Contain("offset:N");
+    }
+
+    [Fact]
     public async Task A_modified_transcript_byte_is_a_divergence_at_that_byte()
     {
         var copy = fixture.CopyOfBundle();

@@ -21,6 +21,10 @@ internal static class ReplayCommand
         {
             Description = "Start paused with a gdb stub: a TCP port on 127.0.0.1, or a Unix socket path",
         };
+        var until = new Option<string?>("--until")
+        {
+            Description = "Stop the replay at an instruction count (N or icount:N) or once the byte at a transcript offset is out (offset:N); with --gdb, wait there for gdb",
+        };
         var timeout = new Option<int?>("--timeout") { Description = "Give up after this many seconds (default: 10x the recorded duration, at least 60)" };
         var qemu = new Option<string?>("--qemu") { Description = "QEMU binary to use instead of the recorded path (must be the recorded build)" };
         var noVerify = new Option<bool>("--no-verify") { Description = "Replay without first checking every file of the bundle against its sha256" };
@@ -30,7 +34,7 @@ internal static class ReplayCommand
         };
         var command = new Command("replay", "Replay a bundle and verify it replays the recorded console byte for byte")
         {
-            bundle, from, gdb, timeout, qemu, noVerify, inImage,
+            bundle, from, gdb, until, timeout, qemu, noVerify, inImage,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -46,6 +50,7 @@ internal static class ReplayCommand
                 Timeout = parse.GetValue(timeout) is { } s ? TimeSpan.FromSeconds(s) : null,
                 Qemu = parse.GetValue(qemu),
                 Gdb = parse.GetValue(gdb) is { } stub ? ParseGdb(stub) : null,
+                Until = parse.GetValue(until) is { } stop ? ReplayUntil.Parse(stop) : null,
                 Progress = line => Console.WriteLine(line),
             };
             if (!parse.GetValue(noVerify))
@@ -60,7 +65,8 @@ internal static class ReplayCommand
             }
 
             var manifest = opened.Manifest;
-            var what = $"machine {manifest.Spec.Name}, QEMU {manifest.Qemu.Version}, from {options.FromCheckpoint ?? manifest.StartSnapshot ?? "the start"}";
+            var what = $"machine {manifest.Spec.Name}, QEMU {manifest.Qemu.Version}, from {options.FromCheckpoint ?? manifest.StartSnapshot ?? "the start"}" +
+                (options.Until is { } stopAt ? $" until {stopAt}" : string.Empty);
             var where = string.Empty;
             if (ContainerReplayer.RecordedImage(manifest) is { } image)
             {
@@ -97,6 +103,11 @@ internal static class ReplayCommand
         if (options.Gdb is not null)
         {
             throw new ArgumentException($"--gdb replays on the host only, and bundle {bundle.Source} replays in image {image} ({why}): install the recorded QEMU build on this host to debug it");
+        }
+
+        if (options.Until is not null)
+        {
+            throw new ArgumentException($"--until replays on the host only, and bundle {bundle.Source} replays in image {image} ({why}): install the recorded QEMU build on this host to stop it there");
         }
 
         Console.WriteLine($"replaying {bundle.Source} in image {image} ({why}): {what}");

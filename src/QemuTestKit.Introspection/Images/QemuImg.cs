@@ -70,6 +70,12 @@ public sealed class QemuImg
             TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>Deletes an internal snapshot of a qcow2 image that no process has open.</summary>
+    public async Task DeleteSnapshotAsync(string imagePath, string name, CancellationToken cancellationToken = default)
+    {
+        await RunAsync(["snapshot", "-d", name, imagePath], TimeSpan.FromSeconds(60), cancellationToken).ConfigureAwait(false);
+    }
+
     private async Task<string> RunAsync(IReadOnlyList<string> arguments, TimeSpan timeout, CancellationToken cancellationToken)
     {
         var binary = ExecutableSearch.Find(Binary)

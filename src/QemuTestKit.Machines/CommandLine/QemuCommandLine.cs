@@ -119,6 +119,13 @@ public static class QemuCommandLine
             }
         }
 
+        if (recorded && catalog.QomTypes.Any(t => t.Name == "apic-common") && !spec.ExtraArguments.Any(a => a.StartsWith("apic-common.vapic=", StringComparison.Ordinal)))
+        {
+            // x86's kvmvapic deadlocks QEMU 7.2 when a replay loads a snapshot while running (reverse steps, replay-seek);
+            // it only serves 32-bit Windows XP, so recorded machines go without it (ReverseDebugging.cs has the detail).
+            Add("-global", "apic-common.vapic=off");
+        }
+
         if (icount.Count > 0)
         {
             Add("-icount", QemuOptionValue.Join(string.Empty, icount));

@@ -10,13 +10,15 @@ namespace QemuTestKit.Machines.Replay;
 /// <param name="StartOffset">The transcript offset the replayed console begins at.</param>
 /// <param name="ExpectedTranscript">The whole recorded transcript (the replay shows it from <paramref name="StartOffset"/>).</param>
 /// <param name="Binary">The QEMU binary replaying (checked to be the recorded build).</param>
+/// <param name="UntilIcount">The icount of the replay-break set from <see cref="ReplayOptions.Until"/>, if any: the machine pauses there.</param>
 public sealed record ReplaySession(
     QemuTestKit.Machines.Runtime.QemuMachine Machine,
     Checkpoint? Checkpoint,
     string From,
     long StartOffset,
     byte[] ExpectedTranscript,
-    string Binary) : IAsyncDisposable
+    string Binary,
+    long? UntilIcount = null) : IAsyncDisposable
 {
     public ValueTask DisposeAsync() => Machine.DisposeAsync();
 }

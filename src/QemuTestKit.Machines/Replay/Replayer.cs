@@ -25,6 +25,21 @@ public static class Replayer
         var session = await StartAsync(bundle, options, cancellationToken).ConfigureAwait(false);
         await using var owned = session.ConfigureAwait(false);
         var machine = session.Machine;
+        var limit = options.Timeout ?? DefaultTimeout(bundle.Manifest);
+        if (session.UntilIcount is { } until)
+        {
+            // To the break first: verified up to there, and without gdb that is the whole verdict.
+            var atBreak = await FollowAsync(machine, session.ExpectedTranscript, session.StartOffset, limit, options with { Gdb = null }, until, cancellationToken)
+                .ConfigureAwait(false);
+            if (!atBreak.Identical || options.Gdb is null || atBreak.StoppedAtIcount is null)
+            {
+                return atBreak with { From = session.From, Elapsed = stopwatch.Elapsed, Binary = session.Binary };
+            }
+
+            options.Progress?.Invoke(string.Create(CultureInfo.InvariantCulture,
+                $"replay stopped at icount {until} ({atBreak.ComparedBytes} console bytes identical so far)"));
+        }
+
         if (options.Gdb is { } gdb)
         {
             // gdb path (ReverseDebugging.cs): the attach command, and why reverse execution cannot work when it cannot.
@@ -32,8 +47,7 @@ public static class Replayer
                 cancellationToken).ConfigureAwait(false);
         }
 
-        var limit = options.Timeout ?? DefaultTimeout(bundle.Manifest);
-        var outcome = await FollowAsync(machine, session.ExpectedTranscript, session.StartOffset, limit, options, cancellationToken).ConfigureAwait(false);
+        var outcome = await FollowAsync(machine, session.ExpectedTranscript, session.StartOffset, limit, options, stopAt: null, cancellationToken).ConfigureAwait(false);
         return outcome with { From = session.From, Elapsed = stopwatch.Elapsed, Binary = session.Binary };
     }
 
@@ -59,6 +73,7 @@ public static class Replayer
         }
 
         var catalog = await new CatalogCache().GetAsync(binary, cancellationToken).ConfigureAwait(false);
+        var untilIcount = options.Until is { } until ? await until.ResolveAsync(bundle, cancellationToken).ConfigureAwait(false) : (long?)null;
         var run = RunDirectory.Create("replay", options.RunRoot);
         QemuMachine machine;
         try
@@ -76,7 +91,20 @@ public static class Replayer
             throw;
         }
 
-        return new ReplaySession(machine, checkpoint, from, startOffset, expected, binary);
+        if (untilIcount is { } icount)
+        {
+            try
+            {
+                await ReplayUntil.ArmAsync(machine, icount, from, cancellationToken).ConfigureAwait(false);
+            }
+            catch
+            {
+                await machine.DisposeAsync().ConfigureAwait(false);
+                throw;
+            }
+        }
+
+        return new ReplaySession(machine, checkpoint, from, startOffset, expected, binary, untilIcount);
     }
 
     /// <summary>A stuck replay (QEMU has such bugs, for example issue 2634) must fail, not hang: allow generously more than the recording took.</summary>
@@ -86,8 +114,13 @@ public static class Replayer
         return TimeSpan.FromSeconds(Math.Max(60, manifest.Timings.RecordSeconds * 10));
     }
 
+    /// <summary>
+    /// Compares the replayed console with the recording as it arrives, until the replay ends (or stands paused at
+    /// <paramref name="stopAt"/>). QMP queries every few milliseconds also keep it fast: under icount QEMU's main loop
+    /// can sleep with work pending, and any monitor command wakes it (a 2 s recording replays in ~4 s without, ~1.9 s with).
+    /// </summary>
     private static async Task<ReplayResult> FollowAsync(QemuMachine machine, byte[] expected, long startOffset, TimeSpan limit, ReplayOptions options,
-        CancellationToken ct)
+        long? stopAt, CancellationToken ct)
     {
         var transcript = machine.Console.Transcript;
         var expectedLength = expected.Length - startOffset;
@@ -109,7 +142,7 @@ public static class Replayer
             if (replayed.Length > n)
             {
                 // Output beyond the recording: the recorded run had ended here.
-                return Identical(compared);
+                return Ended(compared);
             }
 
             if (machine.HasExited)
@@ -120,29 +153,31 @@ public static class Replayer
                     continue;
                 }
 
-                return compared == expectedLength ? Identical(compared) : Diverged(expected, startOffset, transcript.GetBytes(), compared);
+                return Ended(compared);
             }
 
             string mode;
+            bool atBreak;
             try
             {
                 mode = await ReplayIcount.ModeAsync(machine.Qmp, ct).ConfigureAwait(false);
+                atBreak = stopAt is { } target && await ReplayUntil.StoppedAtAsync(machine, target, ct).ConfigureAwait(false);
             }
             catch (QmpException) when (machine.HasExited)
             {
                 continue;
             }
 
-            if (mode == "none")
+            if (atBreak || mode == "none")
             {
-                // The end of the replay log: let the last bytes arrive, then judge.
+                // Paused at the break, or at the end of the replay log: let the last bytes arrive, then judge.
                 await machine.Console.WaitForInputDrainedAsync(ct).ConfigureAwait(false);
                 if (transcript.Length > compared)
                 {
                     continue;
                 }
 
-                return compared == expectedLength ? Identical(compared) : Diverged(expected, startOffset, transcript.GetBytes(), compared);
+                return atBreak ? Identical(compared) with { StoppedAtIcount = stopAt } : Ended(compared);
             }
 
             if (options.Gdb is null && DateTime.UtcNow > deadline)
@@ -151,7 +186,21 @@ public static class Replayer
                     $"the replay made no end within {limit.TotalSeconds:0} s ({compared} of {expectedLength} console bytes replayed): QEMU's replay is stuck; pass --timeout to wait longer"));
             }
 
-            await Task.Delay(50, ct).ConfigureAwait(false);
+            await Task.Delay(5, ct).ConfigureAwait(false);
+        }
+
+        // The verdict once the replay has ended: it must have replayed the whole recording and, with a break, reached the break.
+        ReplayResult Ended(long compared)
+        {
+            if (compared != expectedLength)
+            {
+                return Diverged(expected, startOffset, transcript.GetBytes(), compared);
+            }
+
+            return stopAt is { } missed
+                ? throw new ReplayException(string.Create(CultureInfo.InvariantCulture,
+                    $"the recording ended before icount {missed} (all {compared} console bytes replayed identically)"))
+                : Identical(compared);
         }
     }
 
@@ -240,9 +289,14 @@ public static class Replayer
 
         if (options.Gdb is { } gdb)
         {
-            arguments.AddRange(["-gdb", gdb.QemuArgument(run), "-S"]);
+            arguments.AddRange(["-gdb", gdb.QemuArgument(run)]);
         }
 
+        if (options.Gdb is not null || options.Until is not null)
+        {
+            // Paused at the start: for gdb to attach, or for the replay-break to be set before the first instruction.
+            arguments.Add("-S");
+        }
 
         return arguments;
     }
@@ -262,6 +316,9 @@ public sealed record ReplayOptions
 
     /// <summary>Start paused with a gdb stub.</summary>
     public GdbStub? Gdb { get; init; }
+
+    /// <summary>Stop the replay there (<c>replay-break</c>); with <see cref="Gdb"/> it waits there for gdb, otherwise the verdict covers the console up to there.</summary>
+    public ReplayUntil? Until { get; init; }
 
     public string? RunRoot { get; init; }
 
@@ -297,9 +354,14 @@ public sealed record ReplayResult(
     TimeSpan Elapsed,
     string Binary)
 {
+    /// <summary>The icount the replay stopped at (<see cref="ReplayOptions.Until"/>), when it ended there.</summary>
+    public long? StoppedAtIcount { get; init; }
+
     /// <summary>The CLI's last line.</summary>
     public string Verdict => Identical
-        ? string.Create(CultureInfo.InvariantCulture, $"replay: identical ({ComparedBytes} bytes from {From})")
+        ? StoppedAtIcount is { } stopped
+            ? string.Create(CultureInfo.InvariantCulture, $"replay: identical ({ComparedBytes} bytes from {From}, stopped at icount {stopped})")
+            : string.Create(CultureInfo.InvariantCulture, $"replay: identical ({ComparedBytes} bytes from {From})")
         : string.Create(CultureInfo.InvariantCulture, $"replay: diverged at byte {DivergedAt}");
 }
 

@@ -48,6 +48,16 @@ public sealed record MachineStartOptions
     /// <summary>How long QEMU may take to open its sockets.</summary>
     public TimeSpan StartTimeout { get; init; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>
+    /// For <see cref="ReadyState.PrepareAsync"/>: prepare the state for recorded runs (in record mode) or for normal
+    /// runs. Null: for recorded runs when <see cref="IcountShift"/> is set. QEMU 7.2 cannot load either kind in the other
+    /// kind of run.
+    /// </summary>
+    public bool? PrepareForRecording { get; init; }
+
+    /// <summary>The snapshot to load is known to carry a replay counter consistent with icount (a ready state for recording).</summary>
+    internal bool SnapshotCheckedForRecording { get; init; }
+
     /// <summary>Keep the run directory (state image, overlays, logs) after disposal, for bundles and post-mortems.</summary>
     public bool KeepRunDirectory { get; init; }
 }

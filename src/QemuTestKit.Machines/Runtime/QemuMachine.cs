@@ -141,6 +141,7 @@ public sealed class QemuMachine : IAsyncDisposable
         try
         {
             files = await PrepareFilesAsync(spec, run, options, cancellationToken).ConfigureAwait(false);
+            await RecordingGuard.CheckStartSnapshotAsync(spec, files, options, cancellationToken).ConfigureAwait(false);
         }
         catch
         {

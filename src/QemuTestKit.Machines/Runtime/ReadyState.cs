@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using QemuTestKit.Introspection.Catalog;
+using QemuTestKit.Introspection.Images;
 using QemuTestKit.Machines.CommandLine;
 using QemuTestKit.Machines.Specs;
 
@@ -16,6 +17,10 @@ namespace QemuTestKit.Machines.Runtime;
 /// <param name="Directory">Where the state lives.</param>
 /// <param name="SpecHash">sha256 of the spec's JSON: a different spec means prepare again.</param>
 /// <param name="Binary">The QEMU binary's identity when the state was saved: a different binary cannot load it.</param>
+/// <param name="ForRecording">
+/// Prepared in record mode, for recorded runs (see <see cref="PrepareAsync"/>). QEMU 7.2 loads such a state only in
+/// record and replay runs; a state prepared in a normal run only in normal runs.
+/// </param>
 public sealed record ReadyState(
     string Directory,
     string MachineName,
@@ -26,9 +31,13 @@ public sealed record ReadyState(
     IReadOnlyList<string> DiskOverlays,
     double BootSeconds,
     DateTimeOffset CreatedAt,
-    int? IcountShift = null)
+    int? IcountShift = null,
+    bool ForRecording = false)
 {
     public const string SnapshotName = "ready";
+
+    /// <summary>The snapshot a recorded cold boot saves at the ready line; preparing replaces it with <see cref="SnapshotName"/>.</summary>
+    internal const string BootSnapshotName = "qtk-boot";
     public const string ManifestFile = "ready.json";
 
     /// <summary>The spec hash the runtime compares; stable for equal specs.</summary>
@@ -37,7 +46,9 @@ public sealed record ReadyState(
 
     /// <summary>
     /// Boots <paramref name="spec"/> cold, waits for its ready pattern, saves the <c>ready</c> snapshot and stores the
-    /// state under <paramref name="stateDirectory"/>, replacing any earlier one atomically.
+    /// state under <paramref name="stateDirectory"/>, replacing any earlier one atomically. With
+    /// <see cref="MachineStartOptions.IcountShift"/> set (or <see cref="MachineStartOptions.PrepareForRecording"/>) the
+    /// state is made for recorded runs, in record mode (see <see cref="PrepareForRecordingAsync"/>).
     /// </summary>
     public static async Task<ReadyState> PrepareAsync(MachineSpec spec, string stateDirectory, MachineStartOptions? options = null,
         CancellationToken cancellationToken = default)
@@ -50,21 +61,85 @@ public sealed record ReadyState(
 
         options ??= new MachineStartOptions();
         var catalog = options.Catalog ?? await new CatalogCache().GetAsync(spec.QemuBinary, cancellationToken).ConfigureAwait(false);
+        var forRecording = options.PrepareForRecording ?? (options.IcountShift is not null || options.Mode != RunMode.Normal);
+        options = options with
+        {
+            Catalog = catalog,
+            Mode = forRecording ? RunMode.Record : RunMode.Normal,
+            IcountShift = forRecording ? options.IcountShift ?? CommandLineOptions.DefaultRecordIcountShift : options.IcountShift,
+            KeepRunDirectory = true,
+            StateImageSource = null,
+            DiskOverlaySources = null,
+            LoadSnapshot = null,
+            ReplaySnapshot = null,
+            ReplayLog = null,
+            CheckpointInterval = null,
+            Paused = false,
+        };
         var stopwatch = Stopwatch.StartNew();
-        var machine = await QemuMachine.StartAsync(spec, options with { Catalog = catalog, KeepRunDirectory = true, StateImageSource = null, LoadSnapshot = null },
-            cancellationToken).ConfigureAwait(false);
+        var machine = await QemuMachine.StartAsync(spec, options, cancellationToken).ConfigureAwait(false);
         await using (machine.ConfigureAwait(false))
         {
             await machine.WaitUntilReadyAsync(cancellationToken).ConfigureAwait(false);
             var bootSeconds = stopwatch.Elapsed.TotalSeconds;
-            await machine.SaveSnapshotAsync(SnapshotName, cancellationToken).ConfigureAwait(false);
+            await machine.SaveSnapshotAsync(forRecording ? BootSnapshotName : SnapshotName, cancellationToken).ConfigureAwait(false);
             await machine.ShutdownAsync().ConfigureAwait(false);
-            return await StoreAsync(spec, catalog, machine, stateDirectory, bootSeconds, cancellationToken).ConfigureAwait(false);
+            if (!forRecording)
+            {
+                return await StoreAsync(spec, catalog, machine, stateDirectory, bootSeconds, forRecording, cancellationToken).ConfigureAwait(false);
+            }
+
+            try
+            {
+                return await PrepareForRecordingAsync(spec, catalog, machine, options, stateDirectory, bootSeconds, cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                TryDelete(machine.RunDirectoryPath);
+            }
+        }
+    }
+
+    /// <summary>
+    /// The second half of preparing for recorded runs. QEMU 7.2 keeps the replay's own instruction counter in its
+    /// snapshots and advances it in 32-bit steps: a recording that starts from a snapshot saved outside record mode at
+    /// instruction count R begins with one step of R truncated to 32 bits, so replay-break, replay-seek and reverse steps
+    /// never reach their target once R &gt;= 2^31 (our guest is ready at ~6.3e9), and the recording aborts when
+    /// R mod 2^32 &gt;= 2^31. So the cold boot above ran in record mode and saved <see cref="BootSnapshotName"/> with a
+    /// consistent counter. That snapshot also holds the position in the boot's replay log, where a replay that loads
+    /// it would seek in its own log; so a second, paused QEMU loads it in record mode with <c>rrsnapshot=ready</c>,
+    /// which saves <c>ready</c> at the very start of a fresh log. Every recording that starts with <c>-loadvm ready</c>
+    /// has its first event at that same position, so its replay can load <c>ready</c> too (measured; the boot snapshot
+    /// is then deleted: replay-seek would pick it as the nearest snapshot and read the wrong log).
+    /// </summary>
+    private static async Task<ReadyState> PrepareForRecordingAsync(MachineSpec spec, QemuCatalog catalog, QemuMachine boot, MachineStartOptions options,
+        string stateDirectory, double bootSeconds, CancellationToken cancellationToken)
+    {
+        var writableOverlays = boot.Files.DiskImages.Where((_, i) => !spec.Disks[i].ReadOnly).ToArray();
+        var rebase = await QemuMachine.StartAsync(spec, options with
+        {
+            StateImageSource = boot.Files.StateImage,
+            DiskOverlaySources = writableOverlays,
+            LoadSnapshot = BootSnapshotName,
+            ReplaySnapshot = SnapshotName,
+            Paused = true,
+            SnapshotCheckedForRecording = true,
+        }, cancellationToken).ConfigureAwait(false);
+        await using (rebase.ConfigureAwait(false))
+        {
+            await rebase.ShutdownAsync().ConfigureAwait(false);
+            var qemuImg = new QemuImg();
+            foreach (var image in rebase.Files.DiskImages.Where((_, i) => !spec.Disks[i].ReadOnly).Prepend(rebase.Files.StateImage))
+            {
+                await qemuImg.DeleteSnapshotAsync(image, BootSnapshotName, cancellationToken).ConfigureAwait(false);
+            }
+
+            return await StoreAsync(spec, catalog, rebase, stateDirectory, bootSeconds, forRecording: true, cancellationToken).ConfigureAwait(false);
         }
     }
 
     private static async Task<ReadyState> StoreAsync(MachineSpec spec, QemuCatalog catalog, QemuMachine machine, string stateDirectory,
-        double bootSeconds, CancellationToken cancellationToken)
+        double bootSeconds, bool forRecording, CancellationToken cancellationToken)
     {
         var target = Path.GetFullPath(stateDirectory);
         var parent = Path.GetDirectoryName(target)!;
@@ -89,7 +164,7 @@ public sealed record ReadyState(
 
             var state = new ReadyState(target, spec.Name, HashOf(spec), catalog.BinaryIdentity, catalog.QemuVersion,
                 Path.Combine(target, "state.qcow2"), overlays.Select(o => Path.Combine(target, o)).ToArray(), Math.Round(bootSeconds, 2), DateTimeOffset.UtcNow,
-                machine.IcountShift);
+                machine.IcountShift, forRecording);
             await File.WriteAllTextAsync(Path.Combine(staging, ManifestFile), JsonSerializer.Serialize(state, ReadyStateJsonContext.Default.ReadyState),
                 cancellationToken).ConfigureAwait(false);
             if (System.IO.Directory.Exists(target))
@@ -159,10 +234,9 @@ public sealed record ReadyState(
             throw new ReadyStateMismatchException($"{mismatch}; prepare it again");
         }
 
-        if (options.Mode != RunMode.Normal && IcountShift is null)
+        if (Problem(spec, options.Mode) is { } problem)
         {
-            throw new ReadyStateMismatchException(
-                $"the ready state of machine '{spec.Name}' was prepared without icount, and a recorded run cannot start from it; prepare it again with MachineStartOptions.IcountShift set (for example 5)");
+            throw new ReadyStateMismatchException(problem);
         }
 
         return await QemuMachine.StartAsync(spec, options with
@@ -172,7 +246,33 @@ public sealed record ReadyState(
             DiskOverlaySources = DiskOverlays,
             LoadSnapshot = SnapshotName,
             IcountShift = IcountShift,
+            SnapshotCheckedForRecording = ForRecording,
         }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Why a run in <paramref name="mode"/> cannot start from this state (QEMU could not load it, or its recording would be unusable).</summary>
+    private string? Problem(MachineSpec spec, RunMode mode)
+    {
+        if (mode == RunMode.Normal)
+        {
+            return ForRecording
+                ? $"the ready state of machine '{spec.Name}' was prepared for recorded runs (in record mode), and QEMU cannot load it in a normal run; " +
+                  "start it with Mode = RunMode.Record, or prepare a second ready state without IcountShift for normal runs"
+                : null;
+        }
+
+        if (IcountShift is null)
+        {
+            return $"the ready state of machine '{spec.Name}' was prepared without icount, and a recorded run cannot start from it; " +
+                "prepare it again with MachineStartOptions.IcountShift set (for example 5)";
+        }
+
+        // States made by earlier versions: a normal run with icount. Recording from them is what aborts QEMU 7.2 or
+        // leaves replay-break unusable (see PrepareForRecordingAsync), so they are refused.
+        return ForRecording
+            ? null
+            : $"the ready state of machine '{spec.Name}' was prepared in a normal run, and QEMU 7.2 cannot record usefully from it: its replay counter " +
+              "would start 2^32 behind the instruction count (replay-break and reverse steps never stop; past 2^31 the recording aborts); prepare it again";
     }
 
     private static void TryDelete(string directory)

@@ -71,6 +71,7 @@ public sealed class CommandLineGoldenTests(X86CatalogFixture fixture) : IClassFi
             "-netdev", "user,id=net0,hostfwd=tcp:127.0.0.1:2222-:22",
             "-object", "filter-replay,id=net0-replay,netdev=net0",
             "-device", $"e1000,netdev=net0,id=net0-dev,mac={QemuCommandLine.StableMac("web", 0)},bus=pcie.0,addr=0x03",
+            "-global", "apic-common.vapic=off",
             "-icount", "shift=5,rr=record,rrfile=/run/qtk/m/replay.bin",
             "-loadvm", "ready");
     }

@@ -62,6 +62,85 @@ public sealed class ReplayTests(RecordedSessionFixture fixture) : IClassFixture<
     }
 
     [Fact]
+    public async Task A_replay_stops_exactly_at_a_chosen_icount_with_the_recorded_console_up_to_there()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var bundle = await ReplayBundle.OpenAsync(fixture.BundlePath, ct);
+        var recorded = await File.ReadAllBytesAsync(bundle.TranscriptPath, ct);
+        // The checkpoint: the recording stood still there, with exactly TranscriptOffset bytes printed.
+        var target = fixture.Checkpoint.Icount;
+        target.Should().BeGreaterThan(1L << 32, "the ready state is past 2^32 instructions, where QEMU 7.2's 32-bit steps used to lose breaks");
+
+        await using (var session = await Replayer.StartAsync(bundle, new ReplayOptions { Until = ReplayUntil.AtIcount(target) }, ct))
+        {
+            session.UntilIcount.Should().Be(target);
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(120);
+            while ((await session.Machine.Qmp.ExecuteAsync("query-status", cancellationToken: ct))!["running"]!.GetValue<bool>())
+            {
+                DateTime.UtcNow.Should().BeBefore(deadline, "the replay should reach its break");
+                await Task.Delay(20, ct);
+            }
+
+            (await QemuTestKit.Machines.Recording.ReplayIcount.QueryAsync(session.Machine.Qmp, ct)).Should().Be(target);
+        }
+
+        var result = await Replayer.ReplayAsync(bundle, new ReplayOptions { Until = ReplayUntil.AtIcount(target) }, ct);
+
+        result.Identical.Should().BeTrue(result.Verdict);
+        result.StoppedAtIcount.Should().Be(target);
+        result.ComparedBytes.Should().Be(fixture.Checkpoint.TranscriptOffset).And.BeLessThan(recorded.Length);
+        result.Verdict.Should().Be($"replay: identical ({fixture.Checkpoint.TranscriptOffset} bytes from ready, stopped at icount {target})");
+    }
+
+    [Fact]
+    public async Task A_replay_until_a_transcript_offset_stops_once_that_byte_is_out()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var bundle = await ReplayBundle.OpenAsync(fixture.BundlePath, ct);
+        var recorded = System.Text.Encoding.UTF8.GetString(await File.ReadAllBytesAsync(bundle.TranscriptPath, ct));
+        var offset = recorded.IndexOf(fixture.RecordedOutputs[2].Split('\n')[0], StringComparison.Ordinal);
+        offset.Should().BeGreaterThan((int)fixture.Checkpoint.TranscriptOffset);
+
+        var result = await Replayer.ReplayAsync(bundle, new ReplayOptions { FromCheckpoint = "after-two", Until = ReplayUntil.AtOffset(offset) }, ct);
+
+        result.Identical.Should().BeTrue(result.Verdict);
+        result.StoppedAtIcount.Should().Be(await TranscriptMap.IcountAfterAsync(bundle, offset, ct)).And.BeGreaterThan(fixture.Checkpoint.Icount);
+        (fixture.Checkpoint.TranscriptOffset + result.ComparedBytes).Should().BeGreaterThan(offset).And.BeLessThan(recorded.Length);
+    }
+
+    [Fact]
+    public async Task A_break_before_the_replays_start_or_after_its_end_is_a_clear_error()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var bundle = await ReplayBundle.OpenAsync(fixture.BundlePath, ct);
+
+        var before = () => Replayer.ReplayAsync(bundle, new ReplayOptions { FromCheckpoint = "after-two", Until = ReplayUntil.AtIcount(fixture.Checkpoint.Icount - 1) }, ct);
+        (await before.Should().ThrowAsync<ReplayException>()).Which.Message.Should().Contain("before this replay's start").And.Contain("after-two");
+
+        var after = () => Replayer.ReplayAsync(bundle, new ReplayOptions { FromCheckpoint = "after-two", Until = ReplayUntil.AtIcount(long.MaxValue / 2) }, ct);
+        (await after.Should().ThrowAsync<ReplayException>()).Which.Message.Should().Contain("the recording ended before icount");
+    }
+
+    [Fact]
+    public async Task The_ready_state_for_recording_holds_only_ready_with_an_icount_and_refuses_normal_runs()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var ready = fixture.Ready;
+        ready.Ready.ForRecording.Should().BeTrue();
+        var snapshots = await new QemuTestKit.Introspection.Images.QemuImg().ListSnapshotsAsync(ready.Ready.StateImage, cancellationToken: ct);
+        snapshots.Should().ContainSingle().Which.Icount.Should().BeGreaterThan(1L << 31, "saved in record mode, with the replay counter");
+
+        var normal = () => ready.Ready.StartAsync(ready.Spec, ready.Options, ct);
+        (await normal.Should().ThrowAsync<QemuTestKit.Machines.Runtime.ReadyStateMismatchException>()).Which.Message.Should()
+            .Contain("prepared for recorded runs").And.Contain("RunMode.Record");
+
+        var legacy = ready.Ready with { ForRecording = false };
+        var record = () => legacy.StartAsync(ready.Spec, ready.Options with { Mode = QemuTestKit.Machines.CommandLine.RunMode.Record }, ct);
+        (await record.Should().ThrowAsync<QemuTestKit.Machines.Runtime.ReadyStateMismatchException>()).Which.Message.Should()
+            .Contain("2^32").And.Contain("prepare it again");
+    }
+
+    [Fact]
     public async Task Automatic_checkpoints_are_taken_at_the_requested_interval()
     {
         var ct = TestContext.Current.CancellationToken;

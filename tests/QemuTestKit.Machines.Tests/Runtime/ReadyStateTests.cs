@@ -17,6 +17,21 @@ public sealed class ReadyStateTests(ReadyGuestFixture fixture) : IClassFixture<R
     }
 
     [Fact]
+    public async Task Recording_from_a_snapshot_saved_outside_record_mode_is_refused_before_qemu_starts()
+    {
+        // QEMU 7.2 would account the snapshot's ~6.3e9 instructions as one 32-bit step: an abort, or breaks that never stop.
+        var start = () => QemuMachine.StartAsync(fixture.Spec, fixture.Options with
+        {
+            Mode = QemuTestKit.Machines.CommandLine.RunMode.Record,
+            StateImageSource = fixture.Ready.StateImage,
+            LoadSnapshot = ReadyState.SnapshotName,
+        }, TestContext.Current.CancellationToken);
+
+        (await start.Should().ThrowAsync<MachineStartException>()).Which.Message.Should()
+            .Contain("snapshot 'ready'").And.Contain("outside record mode").And.Contain("IcountShift");
+    }
+
+    [Fact]
     public async Task Four_instances_start_from_one_preparation_in_parallel_and_do_not_share_state()
     {
         var ct = TestContext.Current.CancellationToken;

@@ -1,0 +1,92 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using QemuTestKit.Introspection.Qmp;
+using QemuTestKit.Machines.Recording;
+using QemuTestKit.Machines.Runtime;
+
+namespace QemuTestKit.Machines.Replay;
+
+/// <summary>
+/// Where a replay stops (<c>replay-break</c>): an instruction count, or a transcript offset mapped to the instruction
+/// count stamped on the console chunk holding that byte (see <see cref="TranscriptMap.IcountAfterAsync"/>): the replay
+/// then has printed that byte, and at most the rest of the chunks that arrived with it.
+/// </summary>
+public sealed record ReplayUntil
+{
+    private ReplayUntil(long? icount, long? offset)
+    {
+        Icount = icount;
+        Offset = offset;
+    }
+
+    /// <summary>Stop at this instruction count (as <c>query-replay</c> and <c>bundle info</c> report it).</summary>
+    public long? Icount { get; }
+
+    /// <summary>Stop once the replay has printed the transcript byte at this offset.</summary>
+    public long? Offset { get; }
+
+    public static ReplayUntil AtIcount(long icount) => icount >= 0 ? new(icount, null) : throw new ArgumentOutOfRangeException(nameof(icount));
+
+    public static ReplayUntil AtOffset(long offset) => offset >= 0 ? new(null, offset) : throw new ArgumentOutOfRangeException(nameof(offset));
+
+    /// <summary>Parses the CLI form: <c>N</c> or <c>icount:N</c> for an instruction count, <c>offset:N</c> for a transcript offset.</summary>
+    /// <exception cref="ArgumentException">Not one of those forms.</exception>
+    public static ReplayUntil Parse(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var (kind, number) = text.IndexOf(':', StringComparison.Ordinal) is var colon and >= 0 ? (text[..colon], text[(colon + 1)..]) : ("icount", text);
+        if (!long.TryParse(number, NumberStyles.None, CultureInfo.InvariantCulture, out var value))
+        {
+            throw new ArgumentException($"--until '{text}' is not an instruction count (N or icount:N) or a transcript offset (offset:N)");
+        }
+
+        return kind switch
+        {
+            "icount" => AtIcount(value),
+            "offset" => AtOffset(value),
+            _ => throw new ArgumentException($"--until '{text}': '{kind}' is neither icount nor offset"),
+        };
+    }
+
+    public override string ToString() => Icount is { } icount
+        ? string.Create(CultureInfo.InvariantCulture, $"icount {icount}")
+        : string.Create(CultureInfo.InvariantCulture, $"offset {Offset}");
+
+    /// <summary>The instruction count to break at.</summary>
+    internal async Task<long> ResolveAsync(ReplayBundle bundle, CancellationToken ct) =>
+        Icount ?? await TranscriptMap.IcountAfterAsync(bundle, Offset!.Value, ct).ConfigureAwait(false);
+
+    /// <summary>Sets the break on a replay that QEMU holds paused (<c>-S</c>) and lets it run there.</summary>
+    internal static async Task ArmAsync(QemuMachine machine, long icount, string from, CancellationToken ct)
+    {
+        var start = await ReplayIcount.QueryAsync(machine.Qmp, ct).ConfigureAwait(false) ?? 0;
+        if (icount < start)
+        {
+            throw new ReplayException(string.Create(CultureInfo.InvariantCulture,
+                $"icount {icount} lies before this replay's start ({from}, icount {start}): replay from an earlier checkpoint"));
+        }
+
+        try
+        {
+            await machine.Qmp.ExecuteAsync("replay-break", new JsonObject { ["icount"] = icount }, cancellationToken: ct).ConfigureAwait(false);
+        }
+        catch (QmpErrorException e)
+        {
+            throw new ReplayException($"QEMU refused to break at icount {icount}: {e.Description}", e);
+        }
+
+        await machine.Qmp.ExecuteAsync("cont", cancellationToken: ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Whether the replay stands paused at <paramref name="icount"/>, its break.</summary>
+    internal static async Task<bool> StoppedAtAsync(QemuMachine machine, long icount, CancellationToken ct)
+    {
+        var status = await machine.Qmp.ExecuteAsync("query-status", cancellationToken: ct).ConfigureAwait(false);
+        if (status?["running"]?.GetValue<bool>() != false)
+        {
+            return false;
+        }
+
+        return await ReplayIcount.QueryAsync(machine.Qmp, ct).ConfigureAwait(false) == icount;
+    }
+}
