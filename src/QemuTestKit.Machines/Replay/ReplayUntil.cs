@@ -44,7 +44,7 @@ public sealed record ReplayUntil
         {
             "icount" => AtIcount(value),
             "offset" => AtOffset(value),
-            _ => throw new ArgumentException($"--until '{text}': '{kind}' is neither icount nor offset"),
+            _ => throw new ArgumentException($"--until '{text}': '{kind}' is neither icount nor offset (give N, icount:N or offset:N)"),
         };
     }
 
