@@ -15,7 +15,34 @@ namespace QemuTestKit.Machines.Recording;
 /// </summary>
 internal static class RecordingBundler
 {
-    public static async Task<string> WriteAsync(QemuMachine machine, RunDirectory run, string bundleDirectory, BundleTest? test, CancellationToken ct)
+    /// <summary>The bundle's name for the screen at the end of the run.</summary>
+    public const string ScreenshotPath = "screenshots/final.png";
+
+    /// <summary>
+    /// The screen as the run ends (QMP <c>screendump</c>, PNG), or null when the machine has no display device (QEMU
+    /// then says it has no console to dump) or has already gone.
+    /// </summary>
+    public static async Task<string?> TryScreenshotAsync(QemuMachine machine, RunDirectory run, CancellationToken ct)
+    {
+        if (machine.HasExited || !machine.Qmp.IsConnected)
+        {
+            return null;
+        }
+
+        var png = run.File("final.png");
+        try
+        {
+            await machine.ScreenshotAsync(png, ct).ConfigureAwait(false);
+            return File.Exists(png) ? png : null;
+        }
+        catch (Exception e) when (e is MachineCommandException or QemuTestKit.Introspection.Qmp.QmpException)
+        {
+            return null;
+        }
+    }
+
+    public static async Task<string> WriteAsync(QemuMachine machine, RunDirectory run, string bundleDirectory, BundleTest? test, string? screenshot,
+        CancellationToken ct)
     {
         var spec = machine.Spec;
         var files = machine.Files;
@@ -31,6 +58,11 @@ internal static class RecordingBundler
         var chunks = run.File("console.chunks.json");
         await WriteChunksAsync(machine, chunks, ct).ConfigureAwait(false);
         sources.Add(new BundleSource(chunks, "console.chunks.json", BundleRoles.TranscriptChunks, Move: true));
+        if (screenshot is not null)
+        {
+            sources.Add(new BundleSource(screenshot, ScreenshotPath, BundleRoles.Screenshot, Move: true));
+        }
+
         if (File.Exists(run.StderrLog))
         {
             sources.Add(new BundleSource(run.StderrLog, "qemu.stderr.log", BundleRoles.Stderr));

@@ -369,6 +369,8 @@ public sealed class QemuMachine : IAsyncDisposable
         }
 
         await StopRecordingHelpersAsync().ConfigureAwait(false);
+        // A QEMU in a container would write the PNG where it runs, not into this run directory: hosts' machines only.
+        var screenshot = _host is null ? await RecordingBundler.TryScreenshotAsync(this, _run, cancellationToken).ConfigureAwait(false) : null;
         await ShutdownAsync().ConfigureAwait(false);
         if (_host is not null)
         {
@@ -376,7 +378,7 @@ public sealed class QemuMachine : IAsyncDisposable
             await _host.CollectRunFilesAsync(Files, _run.StderrLog, cancellationToken).ConfigureAwait(false);
         }
 
-        return await RecordingBundler.WriteAsync(this, _run, bundleDirectory, test, cancellationToken).ConfigureAwait(false);
+        return await RecordingBundler.WriteAsync(this, _run, bundleDirectory, test, screenshot, cancellationToken).ConfigureAwait(false);
     }
 
     private async Task StopRecordingHelpersAsync()
