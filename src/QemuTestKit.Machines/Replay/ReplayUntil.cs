@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
+using QemuTestKit.Introspection.Images;
 using QemuTestKit.Introspection.Qmp;
 using QemuTestKit.Machines.Recording;
 using QemuTestKit.Machines.Runtime;
@@ -57,9 +58,21 @@ public sealed record ReplayUntil
         Icount ?? await TranscriptMap.IcountAfterAsync(bundle, Offset!.Value, ct).ConfigureAwait(false);
 
     /// <summary>Sets the break on a replay that QEMU holds paused (<c>-S</c>) and lets it run there.</summary>
-    internal static async Task ArmAsync(QemuMachine machine, long icount, string from, CancellationToken ct)
+    internal static async Task ArmAsync(QemuMachine machine, BundleManifest manifest, long icount, string from, CancellationToken ct)
     {
         var start = await ReplayIcount.QueryAsync(machine.Qmp, ct).ConfigureAwait(false) ?? 0;
+        if (manifest.StartSnapshot is { } snapshot && start >= ReverseDebugging.FirstStepLimit)
+        {
+            // Bundles recorded before ready states were prepared in record mode: QEMU 7.2 would spin past the break.
+            var snapshots = await new QemuImg().ListSnapshotsAsync(machine.Files.StateImage, cancellationToken: ct).ConfigureAwait(false);
+            if (snapshots.FirstOrDefault(s => s.Name == snapshot) is { Icount: null })
+            {
+                throw new ReplayException(
+                    $"this recording started from snapshot '{snapshot}', saved outside record mode past 2^31 instructions, so QEMU 7.2's replay counter " +
+                    "runs 2^32 behind and would never stop at the break; re-record it from a ready state prepared for recording (or give no --until)");
+            }
+        }
+
         if (icount < start)
         {
             throw new ReplayException(string.Create(CultureInfo.InvariantCulture,

@@ -95,7 +95,7 @@ public static class Replayer
         {
             try
             {
-                await ReplayUntil.ArmAsync(machine, icount, from, cancellationToken).ConfigureAwait(false);
+                await ReplayUntil.ArmAsync(machine, manifest, icount, from, cancellationToken).ConfigureAwait(false);
             }
             catch
             {

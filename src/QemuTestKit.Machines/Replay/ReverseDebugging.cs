@@ -20,13 +20,14 @@ namespace QemuTestKit.Machines.Replay;
 /// <item>No <c>kvmvapic</c> device (x86's default): loading a snapshot while the replay runs deadlocks QEMU 7.2, as the
 /// device's post_load waits for the vCPU thread, which waits for the replay lock the loading thread holds. Machines to
 /// be debugged backwards are recorded with <c>-global apic-common.vapic=off</c> (harmless for Linux guests: it only
-/// serves 32-bit Windows XP).</item>
+/// serves 32-bit Windows XP); the command-line builder adds it to every record and replay run of an x86 machine.</item>
 /// <item>A replay counter that agrees with the machine's instruction count. QEMU 7.2 accounts instructions in
 /// <c>int</c> steps (<c>replay_advance_current_icount</c>); a recording started from a snapshot saved outside any
 /// recording at icount R ≥ 2^31 begins with one step of R, truncated to 32 bits, so the log's counter runs 2^32·k
 /// behind (and when R mod 2^32 ≥ 2^31 the recording aborts at once: "Assertion `diff >= 0' failed"). Its breaks never
 /// fire: <c>replay-break</c>, <c>replay-seek</c> and reverse steps spin at the target instruction without stopping.
-/// A recording of a cold boot, or from a snapshot saved in record mode, has no such offset.</item>
+/// A recording of a cold boot, or from a snapshot saved in record mode, has no such offset: ready states for recording
+/// are prepared that way (<see cref="ReadyState.PrepareAsync"/>), so only bundles recorded before that are affected.</item>
 /// </list>
 /// </summary>
 public static class ReverseDebugging
@@ -55,7 +56,7 @@ public static class ReverseDebugging
         if (facts.HasKvmvapic)
         {
             problems.Add("the machine has QEMU's kvmvapic device (the x86 default), and QEMU 7.2 deadlocks when a reverse step loads a snapshot " +
-                $"with it; record the machine with '{string.Join(' ', NoVapicArguments)}' among its arguments");
+                $"with it; record it again with this QemuTestKit (recorded x86 machines get '{string.Join(' ', NoVapicArguments)}')");
         }
 
         if (facts.StartSnapshot is { } start && !facts.StartSnapshotHasIcount && facts.StartIcountAtMost >= FirstStepLimit)

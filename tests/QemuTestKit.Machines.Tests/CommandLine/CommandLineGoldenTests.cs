@@ -115,6 +115,20 @@ public sealed class CommandLineGoldenTests(X86CatalogFixture fixture) : IClassFi
     }
 
     [Fact]
+    public void Recorded_x86_machines_go_without_kvmvapic_and_normal_runs_keep_it()
+    {
+        // kvmvapic deadlocks QEMU 7.2 when a replay loads a snapshot while running (reverse steps, replay-seek).
+        string[] noVapic = ["-global", "apic-common.vapic=off"];
+
+        QemuCommandLine.Build(Diskless, fixture.Catalog, Files, new CommandLineOptions { Mode = RunMode.Record }).Should().ContainInConsecutiveOrder(noVapic);
+        QemuCommandLine.Build(Diskless, fixture.Catalog, Files, new CommandLineOptions { Mode = RunMode.Replay }).Should().ContainInConsecutiveOrder(noVapic);
+        QemuCommandLine.Build(Diskless, fixture.Catalog, Files).Should().NotContain("apic-common.vapic=off");
+        var chosen = Diskless with { ExtraArguments = ["-global", "apic-common.vapic=on"] };
+        QemuCommandLine.Build(chosen, fixture.Catalog, Files, new CommandLineOptions { Mode = RunMode.Record }).Should().NotContain("apic-common.vapic=off",
+            "a spec that sets it itself keeps its choice");
+    }
+
+    [Fact]
     public void Record_mode_needs_a_replay_log()
     {
         var act = () => QemuCommandLine.Build(Diskless, fixture.Catalog, Files with { ReplayLog = null }, new CommandLineOptions { Mode = RunMode.Record });
