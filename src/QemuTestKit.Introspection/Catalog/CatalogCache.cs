@@ -34,6 +34,8 @@ public sealed class CatalogCache
     /// <summary>How long to wait for another process that is walking the same binary.</summary>
     public TimeSpan LockTimeout { get; init; } = TimeSpan.FromMinutes(3);
 
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, (long FileStamp, QemuCatalog Catalog)> Parsed = new(StringComparer.Ordinal);
+
     public static string DefaultDirectory()
     {
         var overridden = Environment.GetEnvironmentVariable("QEMUTESTKIT_CACHE_DIR");
@@ -93,6 +95,15 @@ public sealed class CatalogCache
             return null;
         }
 
+        // Parsing the ~5 MB file costs tens of milliseconds: a process that asks again (every replay, every start
+        // without a catalog) gets the parsed one while the cache file and the binary are unchanged.
+        var fileStamp = File.GetLastWriteTimeUtc(file).Ticks;
+        if (Parsed.TryGetValue(file, out var memo) && memo.FileStamp == fileStamp && memo.Catalog.Binary == binaryPath
+            && BinaryIdentityReader.Read(binaryPath) == memo.Catalog.BinaryIdentity)
+        {
+            return memo.Catalog with { Source = CatalogSource.Cache };
+        }
+
         QemuCatalog? catalog;
         try
         {
@@ -116,7 +127,13 @@ public sealed class CatalogCache
         }
 
         var now = BinaryIdentityReader.Read(binaryPath);
-        return now == catalog.BinaryIdentity ? catalog with { Source = CatalogSource.Cache } : null;
+        if (now != catalog.BinaryIdentity)
+        {
+            return null;
+        }
+
+        Parsed[file] = (fileStamp, catalog);
+        return catalog with { Source = CatalogSource.Cache };
     }
 
     private void Write(string file, QemuCatalog catalog)
