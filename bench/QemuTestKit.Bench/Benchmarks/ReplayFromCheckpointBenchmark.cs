@@ -52,16 +52,25 @@ internal sealed class ReplayFromCheckpointBenchmark : IBenchmark
                 $"transcript {transcriptLength} bytes, {DirectorySize(bundlePath) / (1024 * 1024)} MiB; failure: {failure}"));
             Say($"{options.Runs} runs per variant, alternating (+{options.Warmup} warmup)");
 
+            var phases = new Dictionary<string, List<(TimeSpan Startup, TimeSpan Replay, TimeSpan Total)>> { [Full] = [], [FromCheckpoint] = [] };
             var stats = await Measure.AlternatingAsync(
                 [
-                    new Variant(Full, ct => ReplayAsync(bundle, null, transcriptLength, ct)),
-                    new Variant(FromCheckpoint, ct => ReplayAsync(bundle, last, transcriptLength - last.TranscriptOffset, ct)),
+                    new Variant(Full, ct => ReplayAsync(bundle, null, transcriptLength, phases[Full], ct)),
+                    new Variant(FromCheckpoint, ct => ReplayAsync(bundle, last, transcriptLength - last.TranscriptOffset, phases[FromCheckpoint], ct)),
                 ],
                 options,
                 cancellationToken,
                 progress).ConfigureAwait(false);
 
             BenchOutput.Table(Name, stats);
+            foreach (var (variant, list) in phases)
+            {
+                static TimeSpan Median(IEnumerable<TimeSpan> values) => values.Order().ElementAt(values.Count() / 2);
+                Say($"  {variant}: medians (warmup included) start {BenchOutput.Duration(Median(list.Select(p => p.Startup)))}, " +
+                    $"replay and verify {BenchOutput.Duration(Median(list.Select(p => p.Replay)))}, " +
+                    $"shutdown {BenchOutput.Duration(Median(list.Select(p => p.Total - p.Startup - p.Replay)))}");
+            }
+
             var ratio = stats.Single(s => s.Name == FromCheckpoint).Median / stats.Single(s => s.Name == Full).Median;
             Say($"  every replay verified identical to the recording; goal <= {Goal.ToString("0.00", CultureInfo.InvariantCulture)}x: {(ratio <= Goal ? "ok" : "MISSED")}");
             Say(string.Create(CultureInfo.InvariantCulture, $"{ratio:0.00}x of full replay"));
@@ -130,9 +139,12 @@ internal sealed class ReplayFromCheckpointBenchmark : IBenchmark
         }
     }
 
-    private static async Task ReplayAsync(ReplayBundle bundle, Checkpoint? from, long expectedBytes, CancellationToken ct)
+    private static async Task ReplayAsync(ReplayBundle bundle, Checkpoint? from, long expectedBytes, List<(TimeSpan Startup, TimeSpan Replay, TimeSpan Total)> phases,
+        CancellationToken ct)
     {
+        var clock = Stopwatch.StartNew();
         var result = await Replayer.ReplayAsync(bundle, new ReplayOptions { FromCheckpoint = from?.Name }, ct).ConfigureAwait(false);
+        phases.Add((result.Startup, result.Elapsed - result.Startup, clock.Elapsed));
         if (!result.Identical)
         {
             throw new BenchFailedException($"replay from {from?.Name ?? "the start"}: {result.Verdict}; recorded '{result.Recorded}', replayed '{result.Replayed}'");

@@ -24,6 +24,7 @@ public static class Replayer
         var stopwatch = Stopwatch.StartNew();
         var session = await StartAsync(bundle, options, cancellationToken).ConfigureAwait(false);
         await using var owned = session.ConfigureAwait(false);
+        var startup = stopwatch.Elapsed;
         var machine = session.Machine;
         var limit = options.Timeout ?? DefaultTimeout(bundle.Manifest);
         if (session.UntilIcount is { } until)
@@ -33,7 +34,7 @@ public static class Replayer
                 .ConfigureAwait(false);
             if (!atBreak.Identical || options.Gdb is null || atBreak.StoppedAtIcount is null)
             {
-                return atBreak with { From = session.From, Elapsed = stopwatch.Elapsed, Binary = session.Binary };
+                return atBreak with { From = session.From, Elapsed = stopwatch.Elapsed, Binary = session.Binary, Startup = startup };
             }
 
             options.Progress?.Invoke(string.Create(CultureInfo.InvariantCulture,
@@ -48,7 +49,7 @@ public static class Replayer
         }
 
         var outcome = await FollowAsync(machine, session.ExpectedTranscript, session.StartOffset, limit, options, stopAt: null, cancellationToken).ConfigureAwait(false);
-        return outcome with { From = session.From, Elapsed = stopwatch.Elapsed, Binary = session.Binary };
+        return outcome with { From = session.From, Elapsed = stopwatch.Elapsed, Binary = session.Binary, Startup = startup };
     }
 
     /// <summary>
@@ -354,6 +355,9 @@ public sealed record ReplayResult(
     TimeSpan Elapsed,
     string Binary)
 {
+    /// <summary>How long it took to get QEMU replaying (binary check, copies of the state image and overlays, start, snapshot load).</summary>
+    public TimeSpan Startup { get; init; }
+
     /// <summary>The icount the replay stopped at (<see cref="ReplayOptions.Until"/>), when it ended there.</summary>
     public long? StoppedAtIcount { get; init; }
 
