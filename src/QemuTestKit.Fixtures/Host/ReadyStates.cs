@@ -70,6 +70,15 @@ internal sealed class ReadyStates : IDisposable
                 ? "the build's ready state was prepared without icount, which recorded runs need"
                 : string.Create(CultureInfo.InvariantCulture, $"the build's ready state counts instructions with shift {built.IcountShift}, this run asks for {icountShift}");
         }
+        else if (icountShift is not null && !built.ForRecording)
+        {
+            why = "the build's ready state was prepared in a normal run (by an earlier QemuTestKit), which QEMU 7.2 cannot record from usefully";
+        }
+        else if (icountShift is null && built.ForRecording)
+        {
+            // QEMU 7.2 loads a snapshot saved in record mode only in record and replay runs.
+            why = "the build's ready state is made for recorded runs, and this run is not recorded";
+        }
         else
         {
             return new Prepared(built, catalog, null);
