@@ -14,7 +14,8 @@ namespace QemuTestKit.Bench.Benchmarks;
 /// starts an instance of the test guest from its ready snapshot, runs a few commands that make the guest work (a shell
 /// loop, <c>seq | md5sum</c>, /dev/urandom through md5sum, a sort, gzip of a binary), checks their output, and shuts the
 /// machine down. Every run counts instructions (<c>-icount shift=5</c>) whether recorded or not, so the difference is
-/// the cost of recording alone. A recorded run ends the way a passing test's does: the machine is disposed and the
+/// the cost of recording alone. The recorded runs start from a ready state prepared for recording (in record mode), the
+/// others from a twin prepared in a normal run: QEMU 7.2 loads each kind only in its own kind of run. A recorded run ends the way a passing test's does: the machine is disposed and the
 /// recording dropped (no bundle is written). Goal: recorded &lt;= 1.3x not recorded (medians).
 /// Last line: <c>record-overhead: &lt;x&gt;x</c>.
 /// </summary>

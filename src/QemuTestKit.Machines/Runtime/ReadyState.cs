@@ -127,14 +127,21 @@ public sealed record ReadyState(
         }, cancellationToken).ConfigureAwait(false);
         await using (rebase.ConfigureAwait(false))
         {
-            await rebase.ShutdownAsync().ConfigureAwait(false);
-            var qemuImg = new QemuImg();
-            foreach (var image in rebase.Files.DiskImages.Where((_, i) => !spec.Disks[i].ReadOnly).Prepend(rebase.Files.StateImage))
+            try
             {
-                await qemuImg.DeleteSnapshotAsync(image, BootSnapshotName, cancellationToken).ConfigureAwait(false);
-            }
+                await rebase.ShutdownAsync().ConfigureAwait(false);
+                var qemuImg = new QemuImg();
+                foreach (var image in rebase.Files.DiskImages.Where((_, i) => !spec.Disks[i].ReadOnly).Prepend(rebase.Files.StateImage))
+                {
+                    await qemuImg.DeleteSnapshotAsync(image, BootSnapshotName, cancellationToken).ConfigureAwait(false);
+                }
 
-            return await StoreAsync(spec, catalog, rebase, stateDirectory, bootSeconds, forRecording: true, cancellationToken).ConfigureAwait(false);
+                return await StoreAsync(spec, catalog, rebase, stateDirectory, bootSeconds, forRecording: true, cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                TryDelete(rebase.RunDirectoryPath); // kept for StoreAsync to move files out of; never left behind
+            }
         }
     }
 
