@@ -30,7 +30,14 @@ internal sealed class AutoCheckpoints : IAsyncDisposable
             for (var n = 1; !ct.IsCancellationRequested; n++)
             {
                 await Task.Delay(interval, ct).ConfigureAwait(false);
-                await machine.CheckpointAsync(string.Create(CultureInfo.InvariantCulture, $"auto-{n}"), ct).ConfigureAwait(false);
+                try
+                {
+                    await machine.CheckpointAsync(string.Create(CultureInfo.InvariantCulture, $"auto-{n}"), ct).ConfigureAwait(false);
+                }
+                catch (MachineCommandException) when (!machine.HasExited)
+                {
+                    // One refused savevm must not end the policy: the next interval tries again (with the next number).
+                }
             }
         }
         catch (Exception e) when (e is OperationCanceledException or QemuTestKitException or QemuTestKit.Introspection.Qmp.QmpException)

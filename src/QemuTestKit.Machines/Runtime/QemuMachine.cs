@@ -329,29 +329,48 @@ public sealed class QemuMachine : IAsyncDisposable
 
         return await GuardAsync(async () =>
         {
-            var mark = Qmp.LastEventSequence;
-            await Qmp.ExecuteAsync("stop", cancellationToken: cancellationToken).ConfigureAwait(false);
-            try
+            // QEMU refuses savevm while recorded events wait in its replay queue ("Try once more later"): the guest
+            // runs a moment so they drain, then the checkpoint is tried again, for up to 10 s.
+            var refusedUntil = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+            for (var attempt = 1; ; attempt++)
             {
-                await Qmp.WaitForEventAsync("STOP", TimeSpan.FromSeconds(30), mark, cancellationToken: cancellationToken).ConfigureAwait(false);
-                // With the guest stopped no more output comes; what it wrote before is in the socket or the transcript.
-                await Console.WaitForInputDrainedAsync(cancellationToken).ConfigureAwait(false);
-                var offset = Console.Transcript.Length;
-                await HumanMonitorAsync($"savevm {name}", cancellationToken).ConfigureAwait(false);
-                var icount = await ReplayIcount.QueryAsync(Qmp, cancellationToken).ConfigureAwait(false) ?? 0;
-                var checkpoint = new Checkpoint(name, icount, offset, DateTimeOffset.UtcNow);
-                lock (_checkpoints)
+                if (attempt > 1)
                 {
-                    _checkpoints.Add(checkpoint);
+                    await Task.Delay(25, cancellationToken).ConfigureAwait(false);
                 }
 
-                return checkpoint;
-            }
-            finally
-            {
-                if (Qmp.IsConnected)
+                var mark = Qmp.LastEventSequence;
+                await Qmp.ExecuteAsync("stop", cancellationToken: cancellationToken).ConfigureAwait(false);
+                try
                 {
-                    await Qmp.ExecuteAsync("cont", cancellationToken: CancellationToken.None).ConfigureAwait(false);
+                    await Qmp.WaitForEventAsync("STOP", TimeSpan.FromSeconds(30), mark, cancellationToken: cancellationToken).ConfigureAwait(false);
+                    // With the guest stopped no more output comes; what it wrote before is in the socket or the transcript.
+                    await Console.WaitForInputDrainedAsync(cancellationToken).ConfigureAwait(false);
+                    var offset = Console.Transcript.Length;
+                    try
+                    {
+                        await HumanMonitorAsync($"savevm {name}", cancellationToken).ConfigureAwait(false);
+                    }
+                    catch (MachineCommandException e) when (e.Message.Contains("once more later", StringComparison.Ordinal) && DateTime.UtcNow < refusedUntil)
+                    {
+                        continue;
+                    }
+
+                    var icount = await ReplayIcount.QueryAsync(Qmp, cancellationToken).ConfigureAwait(false) ?? 0;
+                    var checkpoint = new Checkpoint(name, icount, offset, DateTimeOffset.UtcNow);
+                    lock (_checkpoints)
+                    {
+                        _checkpoints.Add(checkpoint);
+                    }
+
+                    return checkpoint;
+                }
+                finally
+                {
+                    if (Qmp.IsConnected)
+                    {
+                        await Qmp.ExecuteAsync("cont", cancellationToken: CancellationToken.None).ConfigureAwait(false);
+                    }
                 }
             }
         }).ConfigureAwait(false);
