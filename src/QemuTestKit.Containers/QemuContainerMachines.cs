@@ -51,7 +51,9 @@ public static class QemuContainerMachines
         ArgumentNullException.ThrowIfNull(spec);
         ArgumentNullException.ThrowIfNull(options);
         var (endpoint, image, catalog) = await ConnectAsync(options, cancellationToken).ConfigureAwait(false);
-        return await PrepareCoreAsync(spec, stateDirectory, catalog, endpoint, image, options with { Mode = RunMode.Normal }, cancellationToken).ConfigureAwait(false);
+        // As on the host (ReadyState.PrepareAsync): with icount, the state is made in record mode, for recorded runs.
+        var mode = options.IcountShift is null ? RunMode.Normal : RunMode.Record;
+        return await PrepareCoreAsync(spec, stateDirectory, catalog, endpoint, image, options with { Mode = mode }, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>The engine answers (sweeping what crashed runs left there), the image is there, and what its QEMU supports.</summary>
@@ -77,18 +79,22 @@ public static class QemuContainerMachines
             throw new ReadyStateMismatchException($"the ready state of machine '{spec.Name}' was prepared from a different spec; prepare it again");
         }
 
-        if (File.Exists(ready.StateImage) && SameBuild(ready.Binary.Path, image))
+        // QEMU 7.2 loads a state made in record mode only in record/replay runs, and one made in a normal run only there.
+        var forRecording = options.Mode != RunMode.Normal;
+        if (File.Exists(ready.StateImage) && SameBuild(ready.Binary.Path, image) && ready.ForRecording == forRecording)
         {
             return ready;
         }
 
-        var cached = $"{ready.Directory.TrimEnd('/')}.image-{DockerEngine.Short(image.Id)}";
-        if (ReadyState.Load(cached) is { } existing && existing.SpecHash == ready.SpecHash && File.Exists(existing.StateImage))
+        var cached = $"{ready.Directory.TrimEnd('/')}.image-{DockerEngine.Short(image.Id)}{(forRecording ? "-rr" : string.Empty)}";
+        if (ReadyState.Load(cached) is { } existing && existing.SpecHash == ready.SpecHash && File.Exists(existing.StateImage) && existing.ForRecording == forRecording)
         {
             return existing;
         }
 
-        return await PrepareCoreAsync(spec, cached, catalog, endpoint, image, options with { Mode = RunMode.Normal, IcountShift = ready.IcountShift }, ct).ConfigureAwait(false);
+        var shift = forRecording ? ready.IcountShift ?? CommandLineOptions.DefaultRecordIcountShift : ready.ForRecording ? null : ready.IcountShift;
+        return await PrepareCoreAsync(spec, cached, catalog, endpoint, image, options with { Mode = forRecording ? RunMode.Record : RunMode.Normal, IcountShift = shift }, ct)
+            .ConfigureAwait(false);
     }
 
     private static bool SameBuild(string binary, ImageFacts image) =>
@@ -105,20 +111,45 @@ public static class QemuContainerMachines
         var started = DateTime.UtcNow;
         var machine = await LaunchAsync(spec, catalog, endpoint, image, options with { KeepRunDirectory = true }, new Launch(null, null, options.IcountShift), ct)
             .ConfigureAwait(false);
+        var forRecording = options.Mode != RunMode.Normal;
         await using (machine.ConfigureAwait(false))
         {
             await machine.WaitUntilReadyAsync(ct).ConfigureAwait(false);
             var bootSeconds = (DateTime.UtcNow - started).TotalSeconds;
-            await machine.SaveSnapshotAsync(ReadyState.SnapshotName, ct).ConfigureAwait(false);
+            await machine.SaveSnapshotAsync(forRecording ? BootSnapshot : ReadyState.SnapshotName, ct).ConfigureAwait(false);
             await machine.ShutdownAsync().ConfigureAwait(false);
             await machine.Host!.CollectRunFilesAsync(machine.Files, Path.Combine(machine.RunDirectoryPath, RunDirectory.StderrLogName), ct).ConfigureAwait(false);
-            return await ReadyStateStore.StoreAsync(spec, catalog, machine, stateDirectory, bootSeconds, ct).ConfigureAwait(false);
+            if (!forRecording)
+            {
+                return await ReadyStateStore.StoreAsync(spec, catalog, machine, stateDirectory, bootSeconds, forRecording: false, ct).ConfigureAwait(false);
+            }
+
+            // The second half of ReadyState's preparation for recording (why: ReadyState.PrepareForRecordingAsync): a
+            // paused QEMU loads the boot snapshot in record mode and saves 'ready' at the start of a fresh replay log.
+            var overlays = machine.Files.DiskImages.Where((_, i) => !spec.Disks[i].ReadOnly).ToArray();
+            var rebase = await LaunchAsync(spec, catalog, endpoint, image, options with { KeepRunDirectory = true },
+                new Launch(machine.Files.StateImage, overlays, options.IcountShift, BootSnapshot, ReadyState.SnapshotName), ct).ConfigureAwait(false);
+            await using (rebase.ConfigureAwait(false))
+            {
+                await rebase.ShutdownAsync().ConfigureAwait(false);
+                await rebase.Host!.CollectRunFilesAsync(rebase.Files, Path.Combine(rebase.RunDirectoryPath, RunDirectory.StderrLogName), ct).ConfigureAwait(false);
+                var qemuImg = new QemuImg();
+                foreach (var file in rebase.Files.DiskImages.Where((_, i) => !spec.Disks[i].ReadOnly).Prepend(rebase.Files.StateImage))
+                {
+                    await qemuImg.DeleteSnapshotAsync(file, BootSnapshot, ct).ConfigureAwait(false);
+                }
+
+                return await ReadyStateStore.StoreAsync(spec, catalog, rebase, stateDirectory, bootSeconds, forRecording: true, ct).ConfigureAwait(false);
+            }
         }
     }
 
+    private const string BootSnapshot = "qtk-boot";
+
     /// <param name="StateImage">The state image to start from (copied into the container), or null for a fresh one.</param>
     /// <param name="Overlays">Disk overlays to start from, one per writable disk.</param>
-    internal sealed record Launch(string? StateImage, IReadOnlyList<string>? Overlays, int? IcountShift, string? LoadSnapshot = null);
+    /// <param name="ReplaySnapshot">For the second half of preparing for recording: <c>rrsnapshot=</c> (see ReadyState.PrepareAsync).</param>
+    internal sealed record Launch(string? StateImage, IReadOnlyList<string>? Overlays, int? IcountShift, string? LoadSnapshot = null, string? ReplaySnapshot = null);
 
     internal static async Task<QemuMachine> LaunchAsync(MachineSpec spec, QemuCatalog catalog, Uri endpoint, ImageFacts image, ContainerMachineOptions options,
         Launch launch, CancellationToken ct)
@@ -191,6 +222,7 @@ public static class QemuContainerMachines
                 Mode = options.Mode,
                 LoadSnapshot = launch.LoadSnapshot,
                 IcountShift = launch.IcountShift,
+                ReplaySnapshot = launch.ReplaySnapshot,
                 Paused = true,
             }), serialPorts);
 

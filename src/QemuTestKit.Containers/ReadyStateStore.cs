@@ -10,7 +10,7 @@ namespace QemuTestKit.Containers;
 internal static class ReadyStateStore
 {
     public static async Task<ReadyState> StoreAsync(MachineSpec spec, QemuCatalog catalog, QemuMachine machine, string stateDirectory, double bootSeconds,
-        CancellationToken ct)
+        bool forRecording, CancellationToken ct)
     {
         var target = Path.GetFullPath(stateDirectory);
         var parent = Path.GetDirectoryName(target)!;
@@ -35,7 +35,7 @@ internal static class ReadyStateStore
 
             var state = new ReadyState(target, spec.Name, ReadyState.HashOf(spec), catalog.BinaryIdentity, catalog.QemuVersion,
                 Path.Combine(target, "state.qcow2"), overlays.Select(o => Path.Combine(target, o)).ToArray(), Math.Round(bootSeconds, 2), DateTimeOffset.UtcNow,
-                machine.IcountShift);
+                machine.IcountShift, forRecording);
             await File.WriteAllTextAsync(Path.Combine(staging, ReadyState.ManifestFile), JsonSerializer.Serialize(state, ContainerReadyJsonContext.Default.ReadyState), ct)
                 .ConfigureAwait(false);
             if (Directory.Exists(target))

@@ -12,7 +12,7 @@ public sealed class ContainerMachineTests(ContainerGuestFixture fixture) : IClas
     [Fact]
     public async Task A_machine_runs_in_a_container_from_the_ready_snapshot_answers_ExecAsync_and_publishes_ports_on_127_0_0_1_only()
     {
-        await using var machine = await QemuContainerMachines.StartAsync(fixture.Spec, fixture.Ready, ContainerGuestFixture.Options, Ct);
+        await using var machine = await QemuContainerMachines.StartAsync(fixture.Spec, fixture.NormalReady, ContainerGuestFixture.Options, Ct);
 
         machine.Host.Should().NotBeNull();
         machine.Host!.Description.Should().Contain("qemutestkit/qemu:local");
@@ -39,7 +39,7 @@ public sealed class ContainerMachineTests(ContainerGuestFixture fixture) : IClas
     [InlineData(QemuMachineHosts.Container)]
     public async Task The_same_test_passes_with_host_local_and_host_container(string host)
     {
-        await using var machine = await QemuMachineHosts.StartAsync(host, null, fixture.Spec, fixture.Ready, new MachineStartOptions { Catalog = fixture.Catalog },
+        await using var machine = await QemuMachineHosts.StartAsync(host, null, fixture.Spec, fixture.NormalReady, new MachineStartOptions { Catalog = fixture.Catalog },
             ContainerGuestFixture.Options, Ct);
 
         var result = await machine.ExecAsync("cat /proc/cmdline", cancellationToken: Ct);
