@@ -121,7 +121,7 @@ public static class QemuContainerMachines
             await machine.Host!.CollectRunFilesAsync(machine.Files, Path.Combine(machine.RunDirectoryPath, RunDirectory.StderrLogName), ct).ConfigureAwait(false);
             if (!forRecording)
             {
-                return await ReadyStateStore.StoreAsync(spec, catalog, machine, stateDirectory, bootSeconds, forRecording: false, ct).ConfigureAwait(false);
+                return await ReadyState.StoreAsync(spec, catalog, machine, stateDirectory, bootSeconds, forRecording: false, ct).ConfigureAwait(false);
             }
 
             // The second half of ReadyState's preparation for recording (why: ReadyState.PrepareForRecordingAsync): a
@@ -139,7 +139,7 @@ public static class QemuContainerMachines
                     await qemuImg.DeleteSnapshotAsync(file, BootSnapshot, ct).ConfigureAwait(false);
                 }
 
-                return await ReadyStateStore.StoreAsync(spec, catalog, rebase, stateDirectory, bootSeconds, forRecording: true, ct).ConfigureAwait(false);
+                return await ReadyState.StoreAsync(spec, catalog, rebase, stateDirectory, bootSeconds, forRecording: true, ct).ConfigureAwait(false);
             }
         }
     }

@@ -59,8 +59,6 @@ public sealed class GuestMachine : IAsyncDisposable
     /// <summary>Checkpoints taken so far (or, in a replay, the recording's).</summary>
     public IReadOnlyList<Checkpoint> Checkpoints => Machine.Checkpoints;
 
-    internal bool IsStopped => Volatile.Read(ref _stopped) == 1;
-
     internal ITestScope Test => _test;
 
     public Task<ExecResult> ExecAsync(string command, TimeSpan? timeout = null, CancellationToken cancellationToken = default)

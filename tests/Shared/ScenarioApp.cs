@@ -43,7 +43,7 @@ public sealed class ScenarioApp : IDisposable
 
         /// <summary>Anything in the bundle directory that is not a finished bundle (a half-written one would be a .tmp).</summary>
         public IReadOnlyList<string> Leftovers => Directory.Exists(Bundles)
-            ? Directory.GetFileSystemEntries(Bundles).Where(e => !e.EndsWith(".qtkreplay", StringComparison.Ordinal) && !e.EndsWith(".screen.png", StringComparison.Ordinal)).ToArray()
+            ? Directory.GetFileSystemEntries(Bundles).Where(e => !e.EndsWith(".qtkreplay", StringComparison.Ordinal)).ToArray()
             : [];
     }
 

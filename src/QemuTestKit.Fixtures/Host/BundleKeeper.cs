@@ -47,12 +47,6 @@ internal sealed class BundleKeeper
                 return;
             }
 
-            string? screenshot = null;
-            if (!machine.IsStopped && !machine.Machine.HasExited && HasDisplay(machine))
-            {
-                screenshot = await TryScreenshotAsync(machine).ConfigureAwait(false);
-            }
-
             var bundle = await machine.Machine.KeepAsBundleAsync(BundlePath(test, machine),
                 new BundleTest(test.TestName, outcome.ToString(), failureMessage), CancellationToken.None).ConfigureAwait(false);
             test.Attach(Path.Combine(bundle, "bundle.json"), $"replay bundle of machine '{machine.Name}'");
@@ -62,11 +56,11 @@ internal sealed class BundleKeeper
                 test.Attach(transcript, $"console of machine '{machine.Name}'");
             }
 
-            if (screenshot is not null)
+            // The runtime puts the final screen of a machine with a display into the bundle while QEMU still runs.
+            var screen = Path.Combine(bundle, "screenshots", "final.png");
+            if (File.Exists(screen))
             {
-                var kept = bundle + ".screen.png";
-                File.Move(screenshot, kept, overwrite: true);
-                test.Attach(kept, $"display of machine '{machine.Name}' when the test ended");
+                test.Attach(screen, $"display of machine '{machine.Name}' when the test ended");
             }
 
             foreach (var line in KeptLines(test, machine, bundle))
@@ -134,22 +128,6 @@ internal sealed class BundleKeeper
 
         name.Append(string.Create(CultureInfo.InvariantCulture, $".{DateTime.UtcNow:yyyyMMdd-HHmmss}-{Guid.NewGuid().ToString("N")[..6]}"));
         return Path.Combine(_bundleRoot, name.ToString());
-    }
-
-    private static bool HasDisplay(GuestMachine machine) =>
-        machine.Spec.Devices.Any(d => d.Type.Contains("vga", StringComparison.OrdinalIgnoreCase) || d.Type.Contains("gpu", StringComparison.OrdinalIgnoreCase)
-            || d.Type.Contains("bochs", StringComparison.OrdinalIgnoreCase) || d.Type.Contains("ramfb", StringComparison.OrdinalIgnoreCase));
-
-    private static async Task<string?> TryScreenshotAsync(GuestMachine machine)
-    {
-        try
-        {
-            return await machine.ScreenshotAsync(cancellationToken: CancellationToken.None).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is QemuTestKitException or IOException or InvalidOperationException)
-        {
-            return null;
-        }
     }
 
     internal static string Quote(string value) =>

@@ -145,7 +145,8 @@ public sealed record ReadyState(
         }
     }
 
-    private static async Task<ReadyState> StoreAsync(MachineSpec spec, QemuCatalog catalog, QemuMachine machine, string stateDirectory,
+    /// <summary>Moves a prepared machine's state image and overlays into <paramref name="stateDirectory"/> atomically, with ready.json; removes the run directory.</summary>
+    internal static async Task<ReadyState> StoreAsync(MachineSpec spec, QemuCatalog catalog, QemuMachine machine, string stateDirectory,
         double bootSeconds, bool forRecording, CancellationToken cancellationToken)
     {
         var target = Path.GetFullPath(stateDirectory);
