@@ -37,6 +37,11 @@ public sealed class MachineHost : IAsyncDisposable
     /// <summary>How long disposal waits for tests that are still ending (writing bundles).</summary>
     private static readonly TimeSpan EndingGrace = TimeSpan.FromSeconds(60);
 
+    /// <summary>How long disposal waits for tests still running to end themselves (a cancelled body unwinding).</summary>
+    private static readonly TimeSpan AbandonedGrace = TimeSpan.FromSeconds(3);
+
+    internal const string AbandonedMessage = "the test run ended while this test was still running (it timed out or the run was stopped)";
+
     public MachineHost(FixtureSettings settings, string? manifestPath = null, string? resultsDirectory = null, string? runRoot = null)
     {
         ArgumentNullException.ThrowIfNull(settings);
@@ -203,15 +208,33 @@ public sealed class MachineHost : IAsyncDisposable
             return;
         }
 
-        try
+        // A test the framework stopped waiting for (xunit reports a timed-out test and ends the run while its body
+        // still unwinds, and that body may never resume) is ended here as failed after a moment in which it may end
+        // itself, which knows the failure better. Short: xunit force-exits a process whose exit takes over 10 s.
+        var deadline = DateTime.UtcNow + AbandonedGrace;
+        while (!_byTest.IsEmpty && DateTime.UtcNow < deadline)
         {
-            await Task.WhenAll(_ending.Keys).WaitAsync(EndingGrace).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is not OutOfMemoryException)
-        {
-            // A test that ends late reports its own failure; disposal goes on and stops what is left.
+            await Task.Delay(50).ConfigureAwait(false);
         }
 
+        foreach (var test in _byTest.Keys.ToArray())
+        {
+            GuestMachine? first = null;
+            if (_byTest.TryGetValue(test, out var machines))
+            {
+                lock (machines)
+                {
+                    first = machines.FirstOrDefault();
+                }
+            }
+
+            if (first is not null)
+            {
+                _ = EndTestAsync(first.Test, TestOutcome.Failed, AbandonedMessage);
+            }
+        }
+
+        await WaitForEndingAsync().ConfigureAwait(false);
         foreach (var test in _byTest.Keys.ToArray())
         {
             if (_byTest.TryRemove(test, out var machines))
@@ -225,6 +248,18 @@ public sealed class MachineHost : IAsyncDisposable
 
         _ready.Dispose();
         _replay?.Dispose();
+    }
+
+    private async Task WaitForEndingAsync()
+    {
+        try
+        {
+            await Task.WhenAll(_ending.Keys).WaitAsync(EndingGrace).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // A test that ends late reports its own failure; disposal goes on and stops what is left.
+        }
     }
 
     private string? TryProject()

@@ -67,9 +67,12 @@ public sealed class XunitAdapterTests : IDisposable
         run.Output.Should().Contain("Times_out");
         run.Leftovers.Should().BeEmpty();
         // xunit abandons a timed-out test's After hook; the host still finishes the bundle before the process exits.
-        var bundle = run.KeptBundles.Should().ContainSingle("a timed-out test failed").Subject;
+        // The scenario's body is slow to unwind, so the run ends before its After hook: the host ends it instead.
+        var bundle = run.KeptBundles.Should().ContainSingle("a timed-out test failed, even one still unwinding when the run ended:\n{0}", run.Output).Subject;
         await using var opened = await ReplayBundle.OpenAsync(bundle, TestContext.Current.CancellationToken);
         (await opened.VerifyAsync(TestContext.Current.CancellationToken)).IsIntact.Should().BeTrue();
+        opened.Manifest.Test!.Outcome.Should().Be("Failed");
+        opened.Manifest.Test.FailureMessage.Should().Contain("still running", "the run ended before the test's own end");
 
         (await _app.QemuLeftAsync()).Should().BeEmpty();
     }

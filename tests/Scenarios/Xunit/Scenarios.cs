@@ -50,7 +50,16 @@ public sealed class Scenarios(QemuFixture qemu, PidWatch watch) : IClassFixture<
     {
         await using var guest = await qemu.StartAsync("hello");
         watch.Add(guest);
-        await guest.ExecAsync("sleep 120", TimeSpan.FromSeconds(180), TestContext.Current.CancellationToken);
+        try
+        {
+            await guest.ExecAsync("sleep 120", TimeSpan.FromSeconds(180), TestContext.Current.CancellationToken);
+        }
+        finally
+        {
+            // Slow to unwind, as a test with cleanup can be: xunit ends the run long before this body (and so its
+            // After hook) is done, and the host has to end the test itself.
+            await Task.Delay(TimeSpan.FromSeconds(20), CancellationToken.None);
+        }
     }
 
     [Fact]
