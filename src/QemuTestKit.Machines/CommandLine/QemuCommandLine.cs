@@ -83,8 +83,10 @@ public static class QemuCommandLine
             Add("-bios", spec.Firmware);
         }
 
+        // The state image is this run's private copy: what outlives the run (a ready state, a kept bundle) is flushed
+        // to disk once when it is stored, so QEMU's flush after every savevm (0.4-0.8 s here) is skipped.
         Add("-drive", QemuOptionValue.Join(string.Empty, ("if", "none"), ("id", StateDriveId), ("node-name", StateNodeName),
-            ("format", "qcow2"), ("file", files.StateImage)));
+            ("format", "qcow2"), ("cache", "unsafe"), ("file", files.StateImage)));
         AddDisks(spec, files, recorded, pci, catalog, Add);
         AddNics(spec, recorded, pci, catalog, Add);
         foreach (var (device, index) in spec.Devices.Select((d, i) => (d, i)))
@@ -175,6 +177,11 @@ public static class QemuCommandLine
             if (disk.ReadOnly)
             {
                 drive.Add(("readonly", "on"));
+            }
+            else
+            {
+                // The overlay lives as long as the run (or moves into a bundle, flushed then): the guest's flushes need not wait for the disk.
+                drive.Insert(4, ("cache", "unsafe"));
             }
 
             add(["-drive", QemuOptionValue.Join(string.Empty, drive.ToArray())]);

@@ -1,4 +1,5 @@
 using System.Text;
+using QemuTestKit.Machines.Runtime;
 
 namespace QemuTestKit.Machines.Replay;
 
@@ -107,6 +108,7 @@ public static class ReplayBundleWriter
                     {
                         File.Move(source.SourcePath, placed);
                         moved.Add((source.SourcePath, placed));
+                        DiskFlush.File(placed);
                         copied = await BundleHashing.HashFileAsync(placed, cancellationToken).ConfigureAwait(false);
                     }
                     else

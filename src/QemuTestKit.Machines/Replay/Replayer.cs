@@ -249,7 +249,7 @@ public static class Replayer
     /// <summary>The replay copies the state image and overlays: a replay never writes into the bundle.</summary>
     private static async Task CopyRunFilesAsync(ReplayBundle bundle, RunDirectory run, CancellationToken ct)
     {
-        File.Copy(bundle.PathOf("state.qcow2"), run.File("state.qcow2"));
+        ImageCopy.Copy(bundle.PathOf("state.qcow2"), run.File("state.qcow2"));
         var spec = bundle.Manifest.Spec;
         for (var i = 0; i < spec.Disks.Count; i++)
         {
@@ -260,7 +260,7 @@ public static class Replayer
 
             var id = QemuCommandLine.DiskId(spec.Disks[i], i);
             var overlay = run.File($"{id}.overlay.qcow2");
-            File.Copy(bundle.PathOf($"disks/{id}.overlay.qcow2"), overlay);
+            ImageCopy.Copy(bundle.PathOf($"disks/{id}.overlay.qcow2"), overlay);
             var baseRelative = $"disks/{id}.base";
             var basePath = bundle.Manifest.Files.Any(f => f.Path == baseRelative)
                 ? bundle.PathOf(baseRelative)

@@ -599,7 +599,7 @@ public sealed class QemuMachine : IAsyncDisposable
         var state = Path.Combine(run.Path, "state.qcow2");
         if (options.StateImageSource is { } source)
         {
-            File.Copy(source, state);
+            ImageCopy.Copy(source, state);
         }
         else
         {
@@ -621,7 +621,7 @@ public sealed class QemuMachine : IAsyncDisposable
             var overlay = Path.Combine(run.Path, $"{QemuCommandLine.DiskId(disk, i)}.overlay.qcow2");
             if (options.DiskOverlaySources is { } overlays && overlayIndex < overlays.Count)
             {
-                File.Copy(overlays[overlayIndex], overlay);
+                ImageCopy.Copy(overlays[overlayIndex], overlay);
             }
             else
             {

@@ -157,6 +157,7 @@ public sealed record ReadyState(
         try
         {
             File.Move(machine.Files.StateImage, Path.Combine(staging, "state.qcow2"));
+            DiskFlush.File(Path.Combine(staging, "state.qcow2"));
             var overlays = new List<string>();
             for (var i = 0; i < machine.Files.DiskImages.Count; i++)
             {
@@ -167,6 +168,7 @@ public sealed record ReadyState(
 
                 var name = Path.GetFileName(machine.Files.DiskImages[i]);
                 File.Move(machine.Files.DiskImages[i], Path.Combine(staging, name));
+                DiskFlush.File(Path.Combine(staging, name));
                 overlays.Add(name);
             }
 

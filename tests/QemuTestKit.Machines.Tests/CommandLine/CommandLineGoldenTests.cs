@@ -53,7 +53,7 @@ public sealed class CommandLineGoldenTests(X86CatalogFixture fixture) : IClassFi
             "-kernel", "/g/vmlinuz",
             "-initrd", "/g/initramfs.cpio.gz",
             "-append", "console=ttyS0 quiet panic=-1",
-            "-drive", "if=none,id=qtk-state,node-name=qtk-state-fmt,format=qcow2,file=/run/qtk/m/state.qcow2",
+            "-drive", "if=none,id=qtk-state,node-name=qtk-state-fmt,format=qcow2,cache=unsafe,file=/run/qtk/m/state.qcow2",
             "-device", "virtio-rng-pci,id=virtio-rng-pci-0,max-bytes=1024,period=1000,bus=pcie.0,addr=0x02",
             "-loadvm", "ready");
     }
@@ -64,8 +64,8 @@ public sealed class CommandLineGoldenTests(X86CatalogFixture fixture) : IClassFi
         var args = QemuCommandLine.Build(WithDiskAndNic, fixture.Catalog, DiskFiles, new CommandLineOptions { Mode = RunMode.Record, LoadSnapshot = "ready" });
 
         args.SkipWhile(a => a != "-drive").Should().Equal(
-            "-drive", "if=none,id=qtk-state,node-name=qtk-state-fmt,format=qcow2,file=/run/qtk/m/state.qcow2",
-            "-drive", "if=none,id=disk0-image,node-name=disk0-fmt,format=qcow2,file=/run/qtk/m/disk0,,overlay.qcow2",
+            "-drive", "if=none,id=qtk-state,node-name=qtk-state-fmt,format=qcow2,cache=unsafe,file=/run/qtk/m/state.qcow2",
+            "-drive", "if=none,id=disk0-image,node-name=disk0-fmt,format=qcow2,cache=unsafe,file=/run/qtk/m/disk0,,overlay.qcow2",
             "-drive", "if=none,driver=blkreplay,image=disk0-image,id=disk0",
             "-device", "virtio-blk-pci,drive=disk0,id=disk0-dev,bus=pcie.0,addr=0x02,ioeventfd=off",
             "-netdev", "user,id=net0,hostfwd=tcp:127.0.0.1:2222-:22",
@@ -102,7 +102,7 @@ public sealed class CommandLineGoldenTests(X86CatalogFixture fixture) : IClassFi
         var hostile = Files with { StateImage = "/tmp/x,readonly=on,file=/etc/passwd.qcow2" };
         var args = QemuCommandLine.Build(Diskless, fixture.Catalog, hostile);
 
-        args.Should().Contain("if=none,id=qtk-state,node-name=qtk-state-fmt,format=qcow2,file=/tmp/x,,readonly=on,,file=/etc/passwd.qcow2");
+        args.Should().Contain("if=none,id=qtk-state,node-name=qtk-state-fmt,format=qcow2,cache=unsafe,file=/tmp/x,,readonly=on,,file=/etc/passwd.qcow2");
     }
 
     [Fact]
