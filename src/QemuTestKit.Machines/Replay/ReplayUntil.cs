@@ -57,20 +57,41 @@ public sealed record ReplayUntil
     internal async Task<long> ResolveAsync(ReplayBundle bundle, CancellationToken ct) =>
         Icount ?? await TranscriptMap.IcountAfterAsync(bundle, Offset!.Value, ct).ConfigureAwait(false);
 
-    /// <summary>Sets the break on a replay that QEMU holds paused (<c>-S</c>) and lets it run there.</summary>
-    internal static async Task ArmAsync(QemuMachine machine, BundleManifest manifest, long icount, string from, CancellationToken ct)
+    /// <summary>Whether the bundle's start snapshot carries an icount (false for ready states saved outside record mode).</summary>
+    internal static async Task<bool> StartSnapshotHasIcountAsync(ReplayBundle bundle, CancellationToken ct)
     {
+        if (bundle.Manifest.StartSnapshot is not { } snapshot)
+        {
+            return true;
+        }
+
+        var snapshots = await new QemuImg().ListSnapshotsAsync(bundle.PathOf("state.qcow2"), cancellationToken: ct).ConfigureAwait(false);
+        return snapshots.FirstOrDefault(s => s.Name == snapshot) is not { Icount: null };
+    }
+
+    /// <summary>
+    /// Sets the break on a replay and lets it run there. A replay QEMU holds paused (<c>-S</c>) has not begun; a running
+    /// one is stopped first, and false means it had already run past <paramref name="icount"/> (start it again paused).
+    /// </summary>
+    internal static async Task<bool> ArmAsync(QemuMachine machine, long icount, string from, bool paused, bool startSnapshotHasIcount, CancellationToken ct)
+    {
+        if (!paused)
+        {
+            await machine.Qmp.ExecuteAsync("stop", cancellationToken: ct).ConfigureAwait(false);
+        }
+
         var start = await ReplayIcount.QueryAsync(machine.Qmp, ct).ConfigureAwait(false) ?? 0;
-        if (manifest.StartSnapshot is { } snapshot && start >= ReverseDebugging.FirstStepLimit)
+        if (!paused && icount < start)
+        {
+            return false;
+        }
+
+        if (!startSnapshotHasIcount && start >= ReverseDebugging.FirstStepLimit)
         {
             // Bundles recorded before ready states were prepared in record mode: QEMU 7.2 would spin past the break.
-            var snapshots = await new QemuImg().ListSnapshotsAsync(machine.Files.StateImage, cancellationToken: ct).ConfigureAwait(false);
-            if (snapshots.FirstOrDefault(s => s.Name == snapshot) is { Icount: null })
-            {
-                throw new ReplayException(
-                    $"this recording started from snapshot '{snapshot}', saved outside record mode past 2^31 instructions, so QEMU 7.2's replay counter " +
-                    "runs 2^32 behind and would never stop at the break; re-record it from a ready state prepared for recording (or give no --until)");
-            }
+            throw new ReplayException(
+                "this recording started from a snapshot saved outside record mode past 2^31 instructions, so QEMU 7.2's replay counter " +
+                "runs 2^32 behind and would never stop at the break; re-record it from a ready state prepared for recording (or give no --until)");
         }
 
         if (icount < start)
@@ -89,6 +110,7 @@ public sealed record ReplayUntil
         }
 
         await machine.Qmp.ExecuteAsync("cont", cancellationToken: ct).ConfigureAwait(false);
+        return true;
     }
 
     /// <summary>Whether the replay stands paused at <paramref name="icount"/>, its break.</summary>

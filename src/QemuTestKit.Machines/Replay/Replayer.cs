@@ -75,28 +75,23 @@ public static class Replayer
 
         var catalog = await new CatalogCache().GetAsync(binary, cancellationToken).ConfigureAwait(false);
         var untilIcount = options.Until is { } until ? await until.ResolveAsync(bundle, cancellationToken).ConfigureAwait(false) : (long?)null;
-        var run = RunDirectory.Create("replay", options.RunRoot);
-        QemuMachine machine;
-        try
-        {
-            await CopyRunFilesAsync(bundle, run, cancellationToken).ConfigureAwait(false);
-            var arguments = Arguments(bundle.ExpandReplayArguments(run.Path), checkpoint, options, run);
-            var files = new MachineRunFiles(run.QmpSocket, Enumerable.Range(0, Math.Max(1, manifest.Spec.SerialConsoles)).Select(run.SerialSocket).ToArray(),
-                run.File("state.qcow2"), []);
-            machine = await QemuMachine.LaunchAsync(manifest.Spec, catalog, run, files, arguments,
-                new MachineStartOptions { Mode = RunMode.Replay, Catalog = catalog, RunRoot = options.RunRoot }, cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is not MachineStartException)
-        {
-            run.Dispose();
-            throw;
-        }
-
+        // A replay held paused (-S) must be continued quickly: QEMU 7.2 can stall for good when one loaded from a
+        // checkpoint (rrsnapshot) stands paused while its main loop runs (one recording in ~25 here, and only when the
+        // pause lasted tens of milliseconds). So everything slow is done before QEMU starts, and a break from a
+        // checkpoint is set on the running replay, stopped at once; a break it has already run past starts it again paused.
+        var startSnapshotHasIcount = untilIcount is null || await ReplayUntil.StartSnapshotHasIcountAsync(bundle, cancellationToken).ConfigureAwait(false);
+        var paused = options.Gdb is not null || (untilIcount is not null && checkpoint is null);
+        var machine = await LaunchAsync(bundle, catalog, checkpoint, options, paused, cancellationToken).ConfigureAwait(false);
         if (untilIcount is { } icount)
         {
             try
             {
-                await ReplayUntil.ArmAsync(machine, manifest, icount, from, cancellationToken).ConfigureAwait(false);
+                if (!await ReplayUntil.ArmAsync(machine, icount, from, paused, startSnapshotHasIcount, cancellationToken).ConfigureAwait(false))
+                {
+                    await machine.DisposeAsync().ConfigureAwait(false);
+                    machine = await LaunchAsync(bundle, catalog, checkpoint, options, paused: true, cancellationToken).ConfigureAwait(false);
+                    await ReplayUntil.ArmAsync(machine, icount, from, paused: true, startSnapshotHasIcount, cancellationToken).ConfigureAwait(false);
+                }
             }
             catch
             {
@@ -106,6 +101,27 @@ public static class Replayer
         }
 
         return new ReplaySession(machine, checkpoint, from, startOffset, expected, binary, untilIcount);
+    }
+
+    private static async Task<QemuMachine> LaunchAsync(ReplayBundle bundle, QemuCatalog catalog, Checkpoint? checkpoint, ReplayOptions options, bool paused,
+        CancellationToken cancellationToken)
+    {
+        var manifest = bundle.Manifest;
+        var run = RunDirectory.Create("replay", options.RunRoot);
+        try
+        {
+            await CopyRunFilesAsync(bundle, run, cancellationToken).ConfigureAwait(false);
+            var arguments = Arguments(bundle.ExpandReplayArguments(run.Path), checkpoint, options, paused, run);
+            var files = new MachineRunFiles(run.QmpSocket, Enumerable.Range(0, Math.Max(1, manifest.Spec.SerialConsoles)).Select(run.SerialSocket).ToArray(),
+                run.File("state.qcow2"), []);
+            return await QemuMachine.LaunchAsync(manifest.Spec, catalog, run, files, arguments,
+                new MachineStartOptions { Mode = RunMode.Replay, Catalog = catalog, RunRoot = options.RunRoot }, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not MachineStartException)
+        {
+            run.Dispose();
+            throw;
+        }
     }
 
     /// <summary>A stuck replay (QEMU has such bugs, for example issue 2634) must fail, not hang: allow generously more than the recording took.</summary>
@@ -272,7 +288,7 @@ public static class Replayer
         }
     }
 
-    private static List<string> Arguments(IReadOnlyList<string> recorded, Checkpoint? checkpoint, ReplayOptions options, RunDirectory run)
+    private static List<string> Arguments(IReadOnlyList<string> recorded, Checkpoint? checkpoint, ReplayOptions options, bool paused, RunDirectory run)
     {
         var arguments = new List<string>(recorded);
         if (checkpoint is not null)
@@ -293,7 +309,7 @@ public static class Replayer
             arguments.AddRange(["-gdb", gdb.QemuArgument(run)]);
         }
 
-        if (options.Gdb is not null || options.Until is not null)
+        if (paused)
         {
             // Paused at the start: for gdb to attach, or for the replay-break to be set before the first instruction.
             arguments.Add("-S");
