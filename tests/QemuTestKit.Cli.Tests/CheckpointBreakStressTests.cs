@@ -24,17 +24,7 @@ public sealed class CheckpointBreakStressTests : IDisposable
         var ct = TestContext.Current.CancellationToken;
         var trials = int.TryParse(Environment.GetEnvironmentVariable("QTK_STRESS_TRIALS"), NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n > 0 ? n : 3;
         var cache = Path.Combine(_root, "cache");
-        var guest = TestGuest.Load();
-        var spec = new MachineSpec
-        {
-            Name = "cli-break",
-            MachineType = "q35",
-            Cpu = "max",
-            Kernel = guest.Kernel,
-            Initrd = guest.Initrd,
-            Append = guest.Append,
-            Ready = new ReadyCondition(guest.ReadyPattern, 180),
-        };
+        var spec = RecordedSession.Spec("cli-break");
         var options = new MachineStartOptions { Catalog = await new CatalogCache(cache).GetAsync("qemu-system-x86_64", ct) };
         var ready = await ReadyState.PrepareAsync(spec, Path.Combine(_root, "state"), options with { IcountShift = 5 }, ct);
         var failures = new List<string>();
@@ -43,15 +33,12 @@ public sealed class CheckpointBreakStressTests : IDisposable
             string bundle;
             await using (var machine = await ready.StartAsync(spec, options with { Mode = RunMode.Record }, ct))
             {
-                await machine.ExecAsync("echo first-$(head -c4 /dev/urandom | od -An -tx1 | tr -d ' \\n')", TimeSpan.FromSeconds(120), ct);
-                await machine.CheckpointAsync("after-one", ct);
-                await machine.ExecAsync("echo second-$(head -c4 /dev/urandom | od -An -tx1 | tr -d ' \\n')", TimeSpan.FromSeconds(120), ct);
-                bundle = await machine.KeepAsBundleAsync(Path.Combine(_root, $"run-{trial}"), new BundleTest("break stress"), ct);
+                bundle = await RecordedSession.RecordAsync(machine, Path.Combine(_root, $"run-{trial}"), "break stress", ct);
             }
 
             var transcript = await File.ReadAllTextAsync(Path.Combine(bundle, "console.log"), ct);
             var offset = transcript.IndexOf("second-", StringComparison.Ordinal).ToString(CultureInfo.InvariantCulture);
-            var result = await CliRunner.RunAsync(["replay", bundle, "--from", "after-one", "--until", "offset:" + offset, "--timeout", "60"], cache,
+            var result = await CliRunner.RunAsync(["replay", bundle, "--from", RecordedSession.Checkpoint, "--until", "offset:" + offset, "--timeout", "60"], cache,
                 TimeSpan.FromSeconds(120), cancellationToken: ct);
             if (result.ExitCode != 0)
             {

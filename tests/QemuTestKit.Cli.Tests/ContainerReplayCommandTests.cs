@@ -23,25 +23,12 @@ public sealed class ContainerBundleFixture : IAsyncLifetime
     public async ValueTask InitializeAsync()
     {
         var ct = TestContext.Current.CancellationToken;
-        var guest = TestGuest.Load();
-        var spec = new MachineSpec
-        {
-            Name = "cli-ct-replay",
-            MachineType = "q35",
-            Cpu = "max",
-            Kernel = guest.Kernel,
-            Initrd = guest.Initrd,
-            Append = guest.Append,
-            Ready = new ReadyCondition(guest.ReadyPattern, 180),
-        };
+        var spec = RecordedSession.Spec("cli-ct-replay");
         // Engine and image are the first things asked: without them this fails saying how to get them (./build.sh setup).
         var options = new ContainerMachineOptions { Image = Image, IcountShift = 5 };
         var ready = await QemuContainerMachines.PrepareAsync(spec, Path.Combine(Root, "state"), options, ct);
         await using var machine = await QemuContainerMachines.StartAsync(spec, ready, options with { Mode = RunMode.Record }, ct);
-        await machine.ExecAsync("echo first-$(head -c4 /dev/urandom | od -An -tx1 | tr -d ' \\n')", TimeSpan.FromSeconds(120), ct);
-        await machine.CheckpointAsync("after-one", ct);
-        await machine.ExecAsync("echo second-$(head -c4 /dev/urandom | od -An -tx1 | tr -d ' \\n')", TimeSpan.FromSeconds(120), ct);
-        Bundle = await machine.KeepAsBundleAsync(Path.Combine(Root, "run"), new BundleTest("cli container replay fixture"), ct);
+        Bundle = await RecordedSession.RecordAsync(machine, Path.Combine(Root, "run"), "cli container replay fixture", ct);
     }
 
     public ValueTask DisposeAsync()

@@ -20,25 +20,12 @@ public sealed class RecordedBundleFixture : IAsyncLifetime
     public async ValueTask InitializeAsync()
     {
         var ct = TestContext.Current.CancellationToken;
-        var guest = TestGuest.Load();
-        var spec = new MachineSpec
-        {
-            Name = "cli-replay",
-            MachineType = "q35",
-            Cpu = "max",
-            Kernel = guest.Kernel,
-            Initrd = guest.Initrd,
-            Append = guest.Append,
-            Ready = new ReadyCondition(guest.ReadyPattern, 180),
-        };
+        var spec = RecordedSession.Spec("cli-replay");
         var catalog = await new CatalogCache(CacheDir).GetAsync("qemu-system-x86_64", ct);
         var options = new MachineStartOptions { Catalog = catalog };
         var ready = await ReadyState.PrepareAsync(spec, Path.Combine(Root, "state"), options with { IcountShift = 5 }, ct);
         await using var machine = await ready.StartAsync(spec, options with { Mode = RunMode.Record }, ct);
-        await machine.ExecAsync("echo first-$(head -c4 /dev/urandom | od -An -tx1 | tr -d ' \\n')", TimeSpan.FromSeconds(120), ct);
-        await machine.CheckpointAsync("after-one", ct);
-        await machine.ExecAsync("echo second-$(head -c4 /dev/urandom | od -An -tx1 | tr -d ' \\n')", TimeSpan.FromSeconds(120), ct);
-        Bundle = await machine.KeepAsBundleAsync(Path.Combine(Root, "run"), new BundleTest("cli replay fixture"), ct);
+        Bundle = await RecordedSession.RecordAsync(machine, Path.Combine(Root, "run"), "cli replay fixture", ct);
     }
 
     /// <summary>A private copy of the bundle to damage.</summary>
