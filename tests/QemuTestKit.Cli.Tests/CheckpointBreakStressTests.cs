@@ -24,7 +24,7 @@ public sealed class CheckpointBreakStressTests : IDisposable
         var ct = TestContext.Current.CancellationToken;
         var trials = int.TryParse(Environment.GetEnvironmentVariable("QTK_STRESS_TRIALS"), NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n > 0 ? n : 3;
         var cache = Path.Combine(_root, "cache");
-        var spec = RecordedSession.Spec("cli-break");
+        var spec = GuestSpecs.Hello("cli-break");
         var options = new MachineStartOptions { Catalog = await new CatalogCache(cache).GetAsync("qemu-system-x86_64", ct) };
         var ready = await ReadyState.PrepareAsync(spec, Path.Combine(_root, "state"), options with { IcountShift = 5 }, ct);
         var failures = new List<string>();

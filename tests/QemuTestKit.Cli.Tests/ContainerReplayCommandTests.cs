@@ -23,7 +23,7 @@ public sealed class ContainerBundleFixture : IAsyncLifetime
     public async ValueTask InitializeAsync()
     {
         var ct = TestContext.Current.CancellationToken;
-        var spec = RecordedSession.Spec("cli-ct-replay");
+        var spec = GuestSpecs.Hello("cli-ct-replay");
         // Engine and image are the first things asked: without them this fails saying how to get them (./build.sh setup).
         var options = new ContainerMachineOptions { Image = Image, IcountShift = 5 };
         var ready = await QemuContainerMachines.PrepareAsync(spec, Path.Combine(Root, "state"), options, ct);

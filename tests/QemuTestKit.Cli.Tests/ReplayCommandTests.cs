@@ -20,7 +20,7 @@ public sealed class RecordedBundleFixture : IAsyncLifetime
     public async ValueTask InitializeAsync()
     {
         var ct = TestContext.Current.CancellationToken;
-        var spec = RecordedSession.Spec("cli-replay");
+        var spec = GuestSpecs.Hello("cli-replay");
         var catalog = await new CatalogCache(CacheDir).GetAsync("qemu-system-x86_64", ct);
         var options = new MachineStartOptions { Catalog = catalog };
         var ready = await ReadyState.PrepareAsync(spec, Path.Combine(Root, "state"), options with { IcountShift = 5 }, ct);

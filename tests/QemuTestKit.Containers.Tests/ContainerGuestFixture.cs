@@ -30,18 +30,7 @@ public sealed class ContainerGuestFixture : IAsyncLifetime
         // Engine and image first: their errors are the ones a developer without Docker must see.
         await QemuContainerMachines.ConnectAsync(Options, ct);
         Catalog = await new CatalogCache().GetAsync("qemu-system-x86_64", ct);
-        var guest = TestGuest.Load();
-        Spec = new MachineSpec
-        {
-            Name = "ct-guest",
-            MachineType = "q35",
-            Cpu = "max",
-            MemoryMiB = 256,
-            Kernel = guest.Kernel,
-            Initrd = guest.Initrd,
-            Append = guest.Append,
-            Ready = new ReadyCondition(guest.ReadyPattern, TimeoutSeconds: 180),
-        };
+        Spec = GuestSpecs.Hello("ct-guest");
         Ready = await ReadyState.PrepareAsync(Spec, Path.Combine(_root, "state"), new MachineStartOptions { Catalog = Catalog, IcountShift = 5 }, ct);
         // QEMU 7.2 loads the state above (made in record mode) only in recorded runs: normal runs start from this one.
         NormalReady = await ReadyState.PrepareAsync(Spec, Path.Combine(_root, "state-normal"), new MachineStartOptions { Catalog = Catalog }, ct);

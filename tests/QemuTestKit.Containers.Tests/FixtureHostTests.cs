@@ -71,18 +71,7 @@ public sealed class FixtureHostTests : IDisposable
 
     private string WriteManifest(string host, string? image)
     {
-        var guest = TestGuest.Load();
-        var spec = new MachineSpec
-        {
-            Name = "hello",
-            MachineType = "q35",
-            Cpu = "max",
-            MemoryMiB = 256,
-            Kernel = guest.Kernel,
-            Initrd = guest.Initrd,
-            Append = guest.Append,
-            Ready = new ReadyCondition(guest.ReadyPattern, TimeoutSeconds: 180),
-        };
+        var spec = GuestSpecs.Hello("hello");
         var root = new JsonObject
         {
             ["schemaVersion"] = 1,

@@ -1,7 +1,5 @@
 using QemuTestKit.Machines.Replay;
 using QemuTestKit.Machines.Runtime;
-using QemuTestKit.Machines.Specs;
-using QemuTestKit.Machines.Tests.Support;
 
 namespace QemuTestKit.Cli.Tests.Support;
 
@@ -12,22 +10,6 @@ namespace QemuTestKit.Cli.Tests.Support;
 internal static class RecordedSession
 {
     public const string Checkpoint = "after-one";
-
-    /// <summary>The test guest as a machine named <paramref name="name"/>.</summary>
-    public static MachineSpec Spec(string name)
-    {
-        var guest = TestGuest.Load();
-        return new MachineSpec
-        {
-            Name = name,
-            MachineType = "q35",
-            Cpu = "max",
-            Kernel = guest.Kernel,
-            Initrd = guest.Initrd,
-            Append = guest.Append,
-            Ready = new ReadyCondition(guest.ReadyPattern, 180),
-        };
-    }
 
     /// <summary>Runs the session on a recorded machine and keeps it as a bundle at <paramref name="bundle"/>; returns the bundle's path.</summary>
     public static async Task<string> RecordAsync(QemuMachine machine, string bundle, string testName, CancellationToken ct)

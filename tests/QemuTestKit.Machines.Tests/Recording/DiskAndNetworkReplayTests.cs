@@ -7,7 +7,7 @@ using QemuTestKit.Machines.CommandLine;
 using QemuTestKit.Machines.Replay;
 using QemuTestKit.Machines.Runtime;
 using QemuTestKit.Machines.Specs;
-using QemuTestKit.Machines.Tests.Runtime;
+using QemuTestKit.Machines.Tests.Support;
 
 namespace QemuTestKit.Machines.Tests.Recording;
 

@@ -39,23 +39,3 @@ public sealed class ReadyGuestFixture : IAsyncLifetime
         return ValueTask.CompletedTask;
     }
 }
-
-/// <summary>Specs of the test guest.</summary>
-internal static class GuestSpecs
-{
-    public static MachineSpec Hello(string name, string? kernel = null, string? initrd = null)
-    {
-        var guest = TestGuest.Load();
-        return new MachineSpec
-        {
-            Name = name,
-            MachineType = "q35",
-            Cpu = "max",
-            MemoryMiB = 256,
-            Kernel = kernel ?? guest.Kernel,
-            Initrd = initrd ?? guest.Initrd,
-            Append = guest.Append,
-            Ready = new ReadyCondition(guest.ReadyPattern, TimeoutSeconds: 180),
-        };
-    }
-}
