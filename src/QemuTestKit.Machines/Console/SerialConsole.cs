@@ -268,12 +268,6 @@ public sealed class SerialConsole : IAsyncDisposable
                 var piece = bytes.Slice(start, Math.Min(pace, bytes.Length - start));
                 var baseline = Transcript.TextLength;
                 await SendAsync(piece, cancellationToken).ConfigureAwait(false);
-                if (Nudge is { } nudge)
-                {
-                    // Wake QEMU's main loop at once rather than after a silent tick: it may sleep with the piece unread.
-                    await nudge(cancellationToken).ConfigureAwait(false);
-                }
-
                 await WaitForEchoAsync(piece, baseline, cancellationToken).ConfigureAwait(false);
             }
 
