@@ -70,28 +70,33 @@ public sealed record ReplayUntil
     }
 
     /// <summary>
-    /// Sets the break on a replay and lets it run there. A replay QEMU holds paused (<c>-S</c>) has not begun; a running
-    /// one is stopped first, and false means it had already run past <paramref name="icount"/> (start it again paused).
+    /// Sets the break on a replay and lets it run there. A replay QEMU holds paused (<c>-S</c>) has not begun and is
+    /// continued; a running one gets the break as it runs (QEMU checks it against the current count, so it is never
+    /// stopped, which is what stalls it), and false means it had already run past <paramref name="icount"/> (start it
+    /// again paused).
     /// </summary>
     internal static async Task<bool> ArmAsync(QemuMachine machine, long icount, string from, bool paused, bool startSnapshotHasIcount, CancellationToken ct)
     {
-        if (!paused)
-        {
-            await machine.Qmp.ExecuteAsync("stop", cancellationToken: ct).ConfigureAwait(false);
-        }
-
         var start = await ReplayIcount.QueryAsync(machine.Qmp, ct).ConfigureAwait(false) ?? 0;
-        if (!paused && icount < start)
-        {
-            return false;
-        }
-
         if (!startSnapshotHasIcount && start >= ReverseDebugging.FirstStepLimit)
         {
             // Bundles recorded before ready states were prepared in record mode: QEMU 7.2 would spin past the break.
             throw new ReplayException(
                 "this recording started from a snapshot saved outside record mode past 2^31 instructions, so QEMU 7.2's replay counter " +
                 "runs 2^32 behind and would never stop at the break; re-record it from a ready state prepared for recording (or give no --until)");
+        }
+
+        if (!paused)
+        {
+            try
+            {
+                await machine.Qmp.ExecuteAsync("replay-break", new JsonObject { ["icount"] = icount }, cancellationToken: ct).ConfigureAwait(false);
+                return true;
+            }
+            catch (QmpErrorException)
+            {
+                return false; // "in the past": it ran past the break already.
+            }
         }
 
         if (icount < start)

@@ -77,8 +77,9 @@ public static class Replayer
         var untilIcount = options.Until is { } until ? await until.ResolveAsync(bundle, cancellationToken).ConfigureAwait(false) : (long?)null;
         // A replay held paused (-S) must be continued quickly: QEMU 7.2 can stall for good when one loaded from a
         // checkpoint (rrsnapshot) stands paused while its main loop runs (one recording in ~25 here, and only when the
-        // pause lasted tens of milliseconds). So everything slow is done before QEMU starts, and a break from a
-        // checkpoint is set on the running replay, stopped at once; a break it has already run past starts it again paused.
+        // pause lasted tens of milliseconds; a stop and cont right after the start did it too). So everything slow is
+        // done before QEMU starts, and a break from a checkpoint is set on the running replay without stopping it; a
+        // break it has already run past starts it again paused.
         var startSnapshotHasIcount = untilIcount is null || await ReplayUntil.StartSnapshotHasIcountAsync(bundle, cancellationToken).ConfigureAwait(false);
         var paused = options.Gdb is not null || (untilIcount is not null && checkpoint is null);
         var machine = await LaunchAsync(bundle, catalog, checkpoint, options, paused, cancellationToken).ConfigureAwait(false);
