@@ -95,8 +95,11 @@ public sealed class CatalogCacheTests : IDisposable
         var catalogs = await Task.WhenAll(Enumerable.Range(0, 4)
             .Select(_ => Task.Run(() => new CatalogCache(dir).GetAsync(binary, TestContext.Current.CancellationToken))));
 
-        catalogs.Count(c => c.Source == CatalogSource.Qemu).Should().Be(1);
-        (QemuProcess.StartedCount - started).Should().Be(1, "the other lookups waited for the lock and read the result");
+        var walked = catalogs.Should().ContainSingle(c => c.Source == CatalogSource.Qemu).Subject;
+        // A walk restarts QEMU once per device type that kills it, and which types do depends on the packages
+        // installed (Debian's 7.2 dies on the GL display types without their module): count those restarts in.
+        var restarts = walked.UnavailableTypes.Count(u => u.Reason.StartsWith("the emulator", StringComparison.Ordinal));
+        (QemuProcess.StartedCount - started).Should().Be(1 + restarts, "the other lookups waited for the lock and read the result");
         Directory.GetFiles(dir, "*.tmp").Should().BeEmpty();
     }
 
