@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs `./build.sh test` from a fresh clone inside a clean Debian 12 container: what CI's next, never-used machine
 # does. Only Debian 12 (minbase), git, the .NET SDK's own dependencies and the host's .NET SDK (mounted read-only)
-# are there; everything else (QEMU, the test guest, Docker, the QEMU image, NuGet packages) must come from
-# `./build.sh setup`. Not part of `./build.sh test`: run it before saying an issue is resolved.
+# are there; everything else (QEMU, gdb, the test guest, the Docker client, NuGet packages) must come from
+# `./build.sh setup`. The one thing shared with the host is its Docker engine (see below). Not part of `./build.sh test`: run it before saying an issue is resolved.
 #
 #   eng/clean-machine/run.sh [git-ref]      default: HEAD of this repository (committed work only)
 #
@@ -28,7 +28,8 @@ docker version >/dev/null 2>&1 || { err "no Docker engine answers: ./build.sh se
 [[ -x "$dotnet_root/dotnet" ]] || { err "no .NET SDK found on PATH (dotnet)"; exit 1; }
 commit="$(git -C "$repo_root" rev-parse --verify "$ref^{commit}")" || { err "no such git ref: $ref"; exit 1; }
 
-recipe="$( { cat "$here/run.sh"; echo "$suite $mirror $packages"; } | sha256sum | cut -c1-16)"
+# Bump the last word when the image's content changes otherwise (the sources.list below).
+recipe="$(echo "$suite $mirror $packages sources-v1" | sha256sum | cut -c1-16)"
 existing="$(docker image inspect --format '{{ index .Config.Labels "org.qemutestkit.recipe" }}' "$tag" 2>/dev/null || true)"
 if [[ "$existing" != "$recipe" || "${QTK_IMAGE_FORCE:-0}" == 1 ]]; then
     command -v debootstrap >/dev/null 2>&1 || { err "debootstrap is missing: apt-get install debootstrap"; exit 1; }
@@ -62,17 +63,23 @@ mkdir -p "$log_dir"
 log="$log_dir/${commit:0:12}.log"
 echo "clean-machine: ./build.sh test at ${commit:0:12} in a clean Debian 12 container (log: $log)"
 
-# Privileged: build.sh setup starts a Docker engine of its own inside (the container tests need one), and QEMU
-# wants /dev/kvm probing and a real /tmp. /var/lib/docker on a volume: the inner engine's overlays cannot nest.
+# The host's own certificate authorities (/usr/local/share/ca-certificates) go in too: they are this network's, not
+# installed software, and NuGet's and Debian's mirrors are reached through them here.
+# The container tests use this host's engine (its socket, and 127.0.0.1:2375 through the host's network): this
+# sandbox refuses privileged containers, so an engine of the container's own cannot run. Machines' files reach their
+# containers through the engine's API (copies, not bind mounts), so host paths and container paths need not agree.
+# The QEMU image is the engine's, cached by its recipe: setup inside finds it up to date.
 set +e
-docker run --name "$name" --privileged --rm \
+docker run --name "$name" --rm --network host \
+    -v /var/run/docker.sock:/var/run/docker.sock \
     -v "$work/qtk:/work/qtk" \
     -v "$dotnet_root:/usr/share/dotnet:ro" \
-    -v /var/lib/docker \
+    -v /usr/local/share/ca-certificates:/usr/local/share/ca-certificates:ro \
+    -e NUGET_CERT_REVOCATION_MODE \
     -e CI=true -e DOTNET_CLI_TELEMETRY_OPTOUT=1 \
     -w /work/qtk \
     "$tag" \
-    bash -c 'ln -sf /usr/share/dotnet/dotnet /usr/bin/dotnet && exec bash .ci/run' </dev/null 2>&1 | tee "$log"
+    bash -c 'update-ca-certificates >/dev/null && ln -sf /usr/share/dotnet/dotnet /usr/bin/dotnet && exec bash .ci/run' </dev/null 2>&1 | tee "$log"
 rc="${PIPESTATUS[0]}"
 set -e
 exit "$rc"

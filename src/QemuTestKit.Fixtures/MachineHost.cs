@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Globalization;
+using System.Reflection;
 using QemuTestKit.Containers;
 using QemuTestKit.Introspection;
 using QemuTestKit.Machines.CommandLine;
@@ -52,7 +53,7 @@ public sealed class MachineHost : IAsyncDisposable
         _slots = new SemaphoreSlim(settings.MaxMachines, settings.MaxMachines);
         _keeper = new Lazy<BundleKeeper>(() => new BundleKeeper(settings,
             settings.BundleDirectory is { } configured ? Path.GetFullPath(configured) : Path.Combine(resultsDirectory ?? ResultsDirectory.Find(), "qemutestkit"),
-            TryProject()));
+            TryManifest()?.Project, TryManifest()?.Configuration ?? EntryAssemblyConfiguration(), BundleKeeper.RunsUnderVSTest));
         _replay = settings.Replay is { } bundle ? new ReplaySource(bundle, settings.ReplayFrom) : null;
     }
 
@@ -262,17 +263,22 @@ public sealed class MachineHost : IAsyncDisposable
         }
     }
 
-    private string? TryProject()
+    private MachinesManifest? TryManifest()
     {
         try
         {
-            return _manifest.Value.Project;
+            return _manifest.Value;
         }
         catch (FixtureException)
         {
             return null;
         }
     }
+
+    /// <summary>For manifests written before they named the configuration: the test application's own.</summary>
+    private static string? EntryAssemblyConfiguration() => BundleKeeper.RunsUnderVSTest
+        ? null
+        : Assembly.GetEntryAssembly()?.GetCustomAttribute<AssemblyConfigurationAttribute>()?.Configuration;
 
     /// <summary>Ready states prepared by a test run live in a private temporary directory; dead runs' ones are swept.</summary>
     private static class PrivateStateRoot

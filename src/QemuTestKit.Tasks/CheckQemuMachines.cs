@@ -37,6 +37,9 @@ public sealed partial class CheckQemuMachines : QemuTestKitTask
     [Required]
     public string ProjectFile { get; set; } = string.Empty;
 
+    /// <summary>The build's configuration (Debug, Release...): the fixtures print it in the command that reruns a test.</summary>
+    public string? Configuration { get; set; }
+
     /// <summary>The directory of the generated files: spec files, spec hash files, state directories, the intermediate manifest.</summary>
     [Required]
     public string StateRoot { get; set; } = string.Empty;
@@ -226,7 +229,7 @@ public sealed partial class CheckQemuMachines : QemuTestKitTask
         }
 
         ManifestFile = Path.Combine(root, MachineManifest.FileName);
-        if (MachineManifest.WriteIfDifferent(ManifestFile, MachineManifest.Render(Path.GetFullPath(ProjectFile), Generator, manifest)))
+        if (MachineManifest.WriteIfDifferent(ManifestFile, MachineManifest.Render(Path.GetFullPath(ProjectFile), Configuration, Generator, manifest)))
         {
             Normal($"QemuTestKit: wrote {ManifestFile}");
         }

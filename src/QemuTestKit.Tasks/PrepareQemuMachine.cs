@@ -39,6 +39,9 @@ public sealed class PrepareQemuMachine : QemuTestKitTask
     /// <summary>Where the catalogs are cached; the default cache when empty.</summary>
     public string? CacheDirectory { get; set; }
 
+    /// <summary>While the machine boots, a line this often with the time so far and the guest's last console line (0: none).</summary>
+    public int ProgressSeconds { get; set; } = 10;
+
     /// <summary>The files of the saved state (state image, manifest, disk overlays), for FileWrites.</summary>
     [Output]
     public ITaskItem[] StateFiles { get; private set; } = [];
@@ -74,7 +77,13 @@ public sealed class PrepareQemuMachine : QemuTestKitTask
             // Counting instructions from the start: tests record by default, and a recorded run can only start
             // from a ready state that was prepared with icount.
             ready = await ReadyState.PrepareAsync(spec, StateDirectory,
-                new MachineStartOptions { Catalog = catalog, RunRoot = runRoot.Path, IcountShift = CommandLineOptions.DefaultRecordIcountShift },
+                new MachineStartOptions
+                {
+                    Catalog = catalog, RunRoot = runRoot.Path, IcountShift = CommandLineOptions.DefaultRecordIcountShift,
+                    BootProgress = ProgressSeconds <= 0 ? null : p => Normal(string.Create(CultureInfo.InvariantCulture,
+                        $"{p.Machine}: still booting after {p.Elapsed.TotalSeconds:0} s; console: {(p.LastConsoleLine.Length > 0 ? p.LastConsoleLine : "(nothing yet)")}")),
+                    BootProgressInterval = TimeSpan.FromSeconds(Math.Max(1, ProgressSeconds)),
+                },
                 cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is QemuTestKitException || cancellationToken.IsCancellationRequested)

@@ -45,8 +45,10 @@ public sealed class MachineHostTests(MachineHostTests.Host host) : IClassFixture
         var kept = test.Lines.Single(l => l.StartsWith("qemutestkit: kept the recording", StringComparison.Ordinal));
         var bundle = kept[(kept.IndexOf(": /", StringComparison.Ordinal) + 2)..];
         test.Lines.Should().Contain($"qemutestkit: replay it:  qemutestkit replay {bundle} --from middle");
-        test.Lines.Should().Contain(l => l.StartsWith($"qemutestkit: run this test against it:  QEMUTESTKIT_REPLAY={bundle} dotnet test", StringComparison.Ordinal)
-            && l.EndsWith("--filter-method Tests.fails", StringComparison.Ordinal));
+        // Pasted anywhere, it runs in the project's directory (where global.json picks the test platform), with the
+        // build's configuration and absolute paths.
+        test.Lines.Should().Contain(
+            $"qemutestkit: run this test against it:  cd /src/Guest.Tests && QEMUTESTKIT_REPLAY={bundle} dotnet test --project Guest.Tests.csproj -c Debug --filter-method Tests.fails");
         test.Attachments.Select(Path.GetFileName).Should().BeEquivalentTo(["bundle.json", "console.log"]);
         await using var opened = await ReplayBundle.OpenAsync(bundle, TestContext.Current.CancellationToken);
         opened.Manifest.Test.Should().Be(new BundleTest("Tests.fails", "Failed", "expected 1, got 2"));
@@ -109,6 +111,7 @@ public sealed class MachineHostTests(MachineHostTests.Host host) : IClassFixture
             {
                 ["schemaVersion"] = 1,
                 ["project"] = "/src/Guest.Tests/Guest.Tests.csproj",
+                ["configuration"] = "Debug",
                 ["machines"] = new JsonArray(new JsonObject
                 {
                     ["name"] = "hello",

@@ -8,6 +8,7 @@ public sealed class ManifestTests
         {
           "schemaVersion": 1,
           "project": "/src/Guest.Tests/Guest.Tests.csproj",
+          "configuration": "Release",
           "machines": [
             {
               "name": "hello",
@@ -37,6 +38,7 @@ public sealed class ManifestTests
         hello.Image.Should().Be("qemutestkit/qemu:local");
         hello.Record.Should().BeFalse();
         manifest.Project.Should().Be("/src/Guest.Tests/Guest.Tests.csproj");
+        manifest.Configuration.Should().Be("Release");
     }
 
     [Fact]

@@ -61,12 +61,19 @@ public sealed class SettingsTests
     [InlineData(new[] { "app", "--results-directory=/r2", "--report-trx" }, "/r2")]
     public void The_results_directory_is_the_test_platforms(string[] commandLine, string expected)
     {
-        ResultsDirectory.Find(commandLine).Should().Be(expected);
+        ResultsDirectory.Find(commandLine, _ => "/elsewhere").Should().Be(expected);
     }
 
     [Fact]
-    public void Without_one_the_results_directory_is_the_platforms_default()
+    public void Under_dotnet_test_without_one_it_is_TestResults_where_dotnet_test_ran()
     {
-        ResultsDirectory.Find(["app"]).Should().Be(Path.Combine(AppContext.BaseDirectory, "TestResults"));
+        ResultsDirectory.Find(["app"], n => n == "DOTNET_CLI_TEST_COMMAND_WORKING_DIRECTORY" ? "/src/MyTests" : null)
+            .Should().Be("/src/MyTests/TestResults");
+    }
+
+    [Fact]
+    public void A_test_application_run_directly_uses_TestResults_next_to_it()
+    {
+        ResultsDirectory.Find(["app"], _ => null).Should().Be(Path.Combine(AppContext.BaseDirectory, "TestResults"));
     }
 }

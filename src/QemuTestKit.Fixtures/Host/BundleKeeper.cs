@@ -16,13 +16,23 @@ internal sealed class BundleKeeper
     private readonly FixtureSettings _settings;
     private readonly string _bundleRoot;
     private readonly string? _project;
+    private readonly string? _configuration;
+    private readonly bool _underVSTest;
 
-    public BundleKeeper(FixtureSettings settings, string bundleRoot, string? project)
+    /// <param name="project">The test project file (absolute), from the build's manifest.</param>
+    /// <param name="configuration">The configuration the project was built in, from the build's manifest.</param>
+    /// <param name="underVSTest">The tests run in VSTest's testhost, whose <c>dotnet test</c> takes other arguments.</param>
+    public BundleKeeper(FixtureSettings settings, string bundleRoot, string? project, string? configuration, bool underVSTest)
     {
         _settings = settings;
         _bundleRoot = bundleRoot;
         _project = project;
+        _configuration = configuration;
+        _underVSTest = underVSTest;
     }
+
+    /// <summary>True in VSTest's testhost (a test project without Microsoft.Testing.Platform's <c>dotnet test</c>).</summary>
+    public static bool RunsUnderVSTest => Assembly.GetEntryAssembly()?.GetName().Name is "testhost";
 
     public string BundleRoot => _bundleRoot;
 
@@ -89,11 +99,27 @@ internal sealed class BundleKeeper
         var from = machine.Checkpoints.Count > 0 ? $" --from {Quote(machine.Checkpoints[^1].Name)}" : string.Empty;
         yield return $"qemutestkit: kept the recording of machine '{machine.Name}': {bundle}";
         yield return $"qemutestkit: replay it:  qemutestkit replay {Quote(bundle)}{from}";
-        var project = _project is null ? string.Empty : " --project " + Quote(_project);
-        var configuration = Assembly.GetEntryAssembly()?.GetCustomAttribute<AssemblyConfigurationAttribute>()?.Configuration is { Length: > 0 } c
-            ? " -c " + Quote(c)
-            : string.Empty;
-        yield return $"qemutestkit: run this test against it:  {FixtureSettings.ReplayVariable}={Quote(bundle)} dotnet test{project}{configuration} {string.Join(' ', test.FilterArguments.Select(Quote))}";
+        yield return "qemutestkit: run this test against it:  " + RerunCommand(test, bundle);
+    }
+
+    /// <summary>
+    /// A command that works pasted into any shell: it goes into the project's directory first, because that is where
+    /// <c>dotnet test</c> finds the global.json that puts it on Microsoft.Testing.Platform (elsewhere it takes VSTest's
+    /// arguments and rejects <c>--project</c>), and every path in it is absolute.
+    /// </summary>
+    private string RerunCommand(ITestScope test, string bundle)
+    {
+        if (_underVSTest)
+        {
+            return "needs dotnet test on Microsoft.Testing.Platform (this run is VSTest's): add \"test\": { \"runner\": \"Microsoft.Testing.Platform\" } to the global.json next to the solution (docs/fixtures.md)";
+        }
+
+        var configuration = _configuration is { Length: > 0 } c ? " -c " + Quote(c) : string.Empty;
+        var filter = string.Join(' ', test.FilterArguments.Select(Quote));
+        var variable = $"{FixtureSettings.ReplayVariable}={Quote(Path.GetFullPath(bundle))}";
+        return _project is null
+            ? $"{variable} dotnet test{configuration} {filter}"
+            : $"cd {Quote(Path.GetDirectoryName(_project)!)} && {variable} dotnet test --project {Quote(Path.GetFileName(_project))}{configuration} {filter}";
     }
 
     private static string Verdict(GuestMachine machine, ReplaySession replay)

@@ -10,7 +10,8 @@ namespace QemuTestKit.Fixtures.Manifest;
 /// </summary>
 /// <param name="Path">Where it was read from.</param>
 /// <param name="Project">The project that declared the machines.</param>
-public sealed record MachinesManifest(string Path, string? Project, IReadOnlyList<ManifestMachine> Machines)
+/// <param name="Configuration">The configuration it was built in (Debug, Release...), when the build said.</param>
+public sealed record MachinesManifest(string Path, string? Project, string? Configuration, IReadOnlyList<ManifestMachine> Machines)
 {
     public const string FileName = "qemutestkit.machines.json";
     public const int SupportedSchemaVersion = 1;
@@ -79,7 +80,7 @@ public sealed record MachinesManifest(string Path, string? Project, IReadOnlyLis
             machines.Add(ReadMachine(item as JsonObject, index, path));
         }
 
-        return new MachinesManifest(path, obj["project"]?.GetValue<string>(), machines);
+        return new MachinesManifest(path, Text(obj, "project"), Text(obj, "configuration"), machines);
     }
 
     private static ManifestMachine ReadMachine(JsonObject? item, int index, string path)

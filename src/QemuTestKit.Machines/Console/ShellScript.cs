@@ -57,7 +57,8 @@ internal static class ShellScript
 
     public static string EndMarker(string id) => $"\n{EndTag}{id}:";
 
-    public static string SyncMarker(string id) => $"{SyncTag}{id}\n";
+    /// <summary>The id of synchronization attempt <paramref name="number"/> of session id <paramref name="id"/>.</summary>
+    public static string SyncAttempt(string id, string number) => $"{id}r{number}";
 
     /// <summary>Splits a command into single-quoted shell words whose concatenation is the command.</summary>
     internal static IReadOnlyList<string> Quote(string command)

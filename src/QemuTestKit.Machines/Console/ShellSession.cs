@@ -11,8 +11,11 @@ namespace QemuTestKit.Machines.Console;
 /// </summary>
 /// <remarks>
 /// <para>
-/// <b>How.</b> The first command first synchronizes with the shell: it types <c>printf '%s%s\n' QTK-S 'ID'</c> until
-/// <c>QTK-SID</c> comes back (resending with a new id now and then, in case the shell was not reading yet). Each command
+/// <b>How.</b> The first command first synchronizes with the shell: it types <c>printf '%s%s\n' QTK-S 'IDrN'</c> until
+/// any <c>QTK-SIDr</c> comes back (resending now and then with the next attempt number N, in case the shell was not
+/// reading yet). One id serves every attempt, so how many resends a run needed, which depends on the host's timing,
+/// never changes the ids of later commands: a replay, whose host is faster or slower, expects the recording's markers
+/// (a recorded run takes its ids from a deterministic <see cref="IdGenerator"/>). Each command
 /// is then typed as <c>QTK_C='...'; printf BEGIN; command eval "$QTK_C" &lt;/dev/null 2&gt;&amp;1; printf END:$?</c>
 /// (see <see cref="ShellScript"/>) with a fresh random id. The output is the text between the begin marker and the
 /// end marker, which also carries <c>$?</c>. Markers are printed from two printf arguments, so the terminal's echo of
@@ -178,14 +181,16 @@ public sealed partial class ShellSession : IDisposable
     private async Task SyncAsync(CancellationToken cancellationToken)
     {
         var follower = new ConsoleFollower(Console, KernelMessageFilter);
-        var markers = new List<string>();
+        var id = NewId();
+        // The answer to any attempt, including one this host has not sent yet: a replay that runs ahead of the
+        // recording's clock prints the recording's later attempts before this host would have typed them.
+        var answer = ShellScript.SyncTag + ShellScript.SyncAttempt(id, string.Empty);
         var interval = s_firstSyncInterval;
         var searchFrom = 0;
-        while (true)
+        for (var number = 1; ; number++)
         {
-            var id = NewId();
-            markers.Add(ShellScript.SyncMarker(id));
-            await Console.SendAsync(ShellScript.Sync(id), cancellationToken).ConfigureAwait(false);
+            await Console.SendAsync(ShellScript.Sync(ShellScript.SyncAttempt(id, number.ToString(CultureInfo.InvariantCulture))), cancellationToken)
+                .ConfigureAwait(false);
             using var attempt = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             attempt.CancelAfter(interval);
             try
@@ -193,18 +198,14 @@ public sealed partial class ShellSession : IDisposable
                 while (true)
                 {
                     follower.Pull();
-                    foreach (var marker in markers)
+                    if (follower.IndexOf(answer, searchFrom) >= 0)
                     {
-                        var found = follower.IndexOf(marker, searchFrom);
-                        if (found >= 0)
-                        {
-                            _synchronized = true;
-                            Console.SearchStart = follower.RawPosition;
-                            return;
-                        }
+                        _synchronized = true;
+                        Console.SearchStart = follower.RawPosition;
+                        return;
                     }
 
-                    searchFrom = Math.Max(0, follower.Clean.Length - markers[0].Length);
+                    searchFrom = Math.Max(0, follower.Clean.Length - answer.Length);
                     await follower.WaitAsync(attempt.Token).ConfigureAwait(false);
                 }
             }

@@ -55,6 +55,11 @@ public sealed record MachineStartOptions
     /// </summary>
     public bool? PrepareForRecording { get; init; }
 
+    /// <summary>For <see cref="ReadyState.PrepareAsync"/>: told every <see cref="BootProgressInterval"/> while the guest boots.</summary>
+    public Action<BootProgress>? BootProgress { get; init; }
+
+    public TimeSpan BootProgressInterval { get; init; } = TimeSpan.FromSeconds(10);
+
     /// <summary>The snapshot to load is known to carry a replay counter consistent with icount (a ready state for recording).</summary>
     internal bool SnapshotCheckedForRecording { get; init; }
 

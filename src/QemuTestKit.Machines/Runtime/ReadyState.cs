@@ -80,7 +80,8 @@ public sealed record ReadyState(
         var machine = await QemuMachine.StartAsync(spec, options, cancellationToken).ConfigureAwait(false);
         await using (machine.ConfigureAwait(false))
         {
-            await machine.WaitUntilReadyAsync(cancellationToken).ConfigureAwait(false);
+            await BootProgress.WhileAsync(machine, stopwatch, options.BootProgress, options.BootProgressInterval,
+                () => machine.WaitUntilReadyAsync(cancellationToken), cancellationToken).ConfigureAwait(false);
             var bootSeconds = stopwatch.Elapsed.TotalSeconds;
             await machine.SaveSnapshotAsync(forRecording ? BootSnapshotName : SnapshotName, cancellationToken).ConfigureAwait(false);
             await machine.ShutdownAsync().ConfigureAwait(false);

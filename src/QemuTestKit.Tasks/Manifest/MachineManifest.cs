@@ -25,7 +25,7 @@ internal static class MachineManifest
     public const string FileName = "qemutestkit.machines.json";
     public const int SchemaVersion = 1;
 
-    public static string Render(string projectFile, string generator, IEnumerable<ManifestMachine> machines)
+    public static string Render(string projectFile, string? configuration, string generator, IEnumerable<ManifestMachine> machines)
     {
         var list = new JsonArray();
         foreach (var machine in machines)
@@ -50,6 +50,7 @@ internal static class MachineManifest
             ["schemaVersion"] = SchemaVersion,
             ["generator"] = generator,
             ["project"] = projectFile,
+            ["configuration"] = string.IsNullOrEmpty(configuration) ? null : configuration,
             ["machines"] = list,
         };
         return root.ToJsonString(new JsonSerializerOptions { WriteIndented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }) + "\n";

@@ -223,6 +223,31 @@ public sealed class ShellSessionTests : IClassFixture<BootedGuestFixture>
     }
 
     [Fact]
+    public async Task Resent_synchronizations_use_no_ids_of_later_commands()
+    {
+        // A shell busy for 3 s misses the first attempts (sent at 0 s and 1 s) and answers them all afterwards. The
+        // ids later commands get must not depend on how many attempts that took: a replay, slower or faster than its
+        // recording, must expect the recording's markers.
+        var ids = new List<string>();
+        using var session = new ShellSession(_fixture.Guest.Console)
+        {
+            IdGenerator = () =>
+            {
+                var id = $"resync{ids.Count + 1}";
+                ids.Add(id);
+                return id;
+            },
+        };
+        await _fixture.Guest.Console.SendAsync("sleep 3\n", Ct);
+
+        (await session.ExecAsync("echo after-resync", s_timeout, Ct)).Output.Should().Be("after-resync");
+        (await session.ExecAsync("echo next", s_timeout, Ct)).Output.Should().Be("next");
+
+        ids.Should().Equal(["resync1", "resync2", "resync3"], "one id for the synchronization, whatever its attempts, then one per command");
+        _fixture.Guest.Console.Transcript.Text.Should().Contain("QTK-Sresync1r2", "the shell was busy during the first attempt, so a second one was sent");
+    }
+
+    [Fact]
     public async Task Timings()
     {
         await Exec("true");

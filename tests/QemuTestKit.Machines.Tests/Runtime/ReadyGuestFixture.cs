@@ -24,13 +24,29 @@ public sealed class ReadyGuestFixture : IAsyncLifetime
 
     public ReadyState Ready { get; private set; } = null!;
 
+    /// <summary>What the preparing boot reported while it waited for the ready pattern (every second here).</summary>
+    public IReadOnlyList<BootProgress> BootReports => _bootReports;
+
+    private readonly List<BootProgress> _bootReports = [];
+
     public MachineStartOptions Options => new() { Catalog = Catalog };
 
     public async ValueTask InitializeAsync()
     {
         Catalog = await new CatalogCache(Path.Combine(_root, "cache")).GetAsync("qemu-system-x86_64", TestContext.Current.CancellationToken);
         Spec = GuestSpecs.Hello("ready-guest");
-        Ready = await ReadyState.PrepareAsync(Spec, Path.Combine(_root, "state"), Options with { IcountShift = _icountShift }, TestContext.Current.CancellationToken);
+        Ready = await ReadyState.PrepareAsync(Spec, Path.Combine(_root, "state"), Options with
+        {
+            IcountShift = _icountShift,
+            BootProgress = p =>
+            {
+                lock (_bootReports)
+                {
+                    _bootReports.Add(p);
+                }
+            },
+            BootProgressInterval = TimeSpan.FromSeconds(1),
+        }, TestContext.Current.CancellationToken);
     }
 
     public ValueTask DisposeAsync()

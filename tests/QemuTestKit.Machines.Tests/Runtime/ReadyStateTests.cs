@@ -17,6 +17,27 @@ public sealed class ReadyStateTests(ReadyGuestFixture fixture) : IClassFixture<R
     }
 
     [Fact]
+    public void Preparing_reports_the_boot_while_it_waits_and_stops_when_ready()
+    {
+        // The test guest takes 8 s or more to become ready under TCG; reports came every second until then.
+        var reports = fixture.BootReports;
+        reports.Count.Should().BeGreaterThan(2);
+        reports.Should().OnlyContain(r => r.Machine == fixture.Spec.Name);
+        reports.Select(r => r.Elapsed).Should().BeInAscendingOrder();
+        reports[^1].Elapsed.TotalSeconds.Should().BeLessThanOrEqualTo(fixture.Ready.BootSeconds + 0.5, "no report after the ready pattern");
+        reports.Should().Contain(r => r.LastConsoleLine.Length > 0, "the guest prints while it boots");
+    }
+
+    [Theory]
+    [InlineData("[    1.234] Run /init\r\n\u001b[1;32mOK\u001b[0m started\r\n\r\n", "OK started")]
+    [InlineData("", "")]
+    [InlineData("\r\n\r\n", "")]
+    public void The_last_console_line_is_printable_text(string tail, string expected)
+    {
+        BootProgress.LastLine(System.Text.RegularExpressions.Regex.Unescape(tail)).Should().Be(expected);
+    }
+
+    [Fact]
     public async Task Recording_from_a_snapshot_saved_outside_record_mode_is_refused_before_qemu_starts()
     {
         // QEMU 7.2 would account the snapshot's ~6.3e9 instructions as one 32-bit step: an abort, or breaks that never stop.

@@ -26,15 +26,17 @@ public sealed class LifecycleTests(ProductFeed feed)
         await CreateDiskAsync(Path.Combine(project.Directory, "data.qcow2"));
 
         // 1. The first build boots "hello" once and saves its ready state; "plain" is validated, not prepared.
-        var first = await project.BuildAsync();
+        var first = await project.BuildAsync("-p:QemuTestKitBootProgressSeconds=1");
         first.Succeeded.Should().BeTrue(first.ToString());
         first.Output.Should().Contain("hello: booting (q35, 256 MiB)").And.MatchRegex(@"hello: ready in \d+\.\d s, state saved");
+        first.Output.Should().MatchRegex(@"hello: still booting after \d+ s; console: ", "a boot of several seconds reports every second at -v:n");
         first.Output.Should().NotContain("plain: booting");
         File.Exists(project.StateImage("hello")).Should().BeTrue();
         ReadyState.Load(Path.GetDirectoryName(project.StateImage("hello"))!).Should().NotBeNull();
         (await QemuProcesses.LeftUnderAsync(project.Directory, TimeSpan.FromSeconds(2))).Should().BeEmpty();
 
         var manifest = JsonNode.Parse(File.ReadAllText(project.Manifest))!;
+        ((string?)manifest["configuration"]).Should().Be("Debug", "the fixtures print it in the command that reruns a test");
         var machines = manifest["machines"]!.AsArray();
         machines.Select(m => (string?)m!["name"]).Should().Equal("hello", "plain");
         var hello = machines[0]!;

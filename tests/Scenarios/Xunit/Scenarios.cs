@@ -29,6 +29,23 @@ public sealed class Scenarios(QemuFixture qemu, PidWatch watch) : IClassFixture<
     }
 
     [Fact]
+    public async Task Fails_after_a_long_command_between_checkpoints()
+    {
+        await using var guest = await qemu.StartAsync("hello");
+        watch.Add(guest);
+        // The shell is busy when the first command synchronizes with it, so the host resends its synchronization,
+        // as it does whenever a loaded machine is slow to answer; how often depends on the host's clock.
+        await guest.SendLineAsync("sleep 2");
+        await guest.CheckpointAsync("before-loop");
+        var loop = (await guest.ExecAsync("i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; echo $i", TimeSpan.FromMinutes(3))).Output;
+        await guest.CheckpointAsync("after-loop");
+        var random = (await guest.ExecAsync("od -An -N4 -tu4 /dev/urandom")).Output.Trim();
+        // Fails every time, with a message only the recorded execution can repeat (the random number), and a loop
+        // count that shows whether each command got its own output.
+        Assert.Fail($"loop {loop}, random {random}");
+    }
+
+    [Fact]
     public async Task Forgets_to_dispose_and_fails()
     {
         var guest = await qemu.StartAsync("hello");
