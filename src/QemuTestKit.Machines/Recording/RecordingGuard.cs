@@ -1,4 +1,5 @@
 using System.Globalization;
+using QemuTestKit.Introspection.Catalog;
 using QemuTestKit.Introspection.Images;
 using QemuTestKit.Machines.CommandLine;
 using QemuTestKit.Machines.Runtime;
@@ -14,6 +15,18 @@ namespace QemuTestKit.Machines.Recording;
 /// </summary>
 internal static class RecordingGuard
 {
+    /// <summary>A recording that could never be replayed is not made: it would cost a recording's time for nothing.</summary>
+    public static void CheckReplayable(MachineSpec spec, QemuCatalog catalog, MachineStartOptions options)
+    {
+        if (options.Mode != RunMode.Record || ReplayLimits.Of(spec, catalog) is not { Count: > 0 } limits)
+        {
+            return;
+        }
+
+        throw new MachineStartException($"{Validation.MachineSpecErrorCodes.DoesNotReplay}: " + string.Join("; and ",
+            limits.Select(l => $"machine '{spec.Name}': {l.Field} '{l.Device}' {l.Problem($"{spec.QemuBinary} {catalog.QemuVersion}")}")));
+    }
+
     public static async Task CheckStartSnapshotAsync(MachineSpec spec, MachineRunFiles files, MachineStartOptions options, CancellationToken ct)
     {
         if (options.Mode != RunMode.Record || options.LoadSnapshot is not { } name || options.SnapshotCheckedForRecording)

@@ -136,6 +136,7 @@ public sealed class QemuMachine : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(spec);
         options ??= new MachineStartOptions();
         var catalog = options.Catalog ?? await new CatalogCache().GetAsync(spec.QemuBinary, cancellationToken).ConfigureAwait(false);
+        RecordingGuard.CheckReplayable(spec, catalog, options);
         var run = RunDirectory.Create(spec.Name, options.RunRoot);
         MachineRunFiles files;
         try

@@ -37,6 +37,7 @@ public static class MachineSpecErrorCodes
     public const string SerialConsolesOutOfRange = "QTK1025";
     public const string MalformedDeviceArgument = "QTK1026";
     public const string DeprecatedCpuModel = "QTK1027";
+    public const string DoesNotReplay = "QTK1028";
 
     /// <summary>Every code the validator can emit.</summary>
     public static IReadOnlyList<MachineSpecErrorCode> All { get; } =
@@ -68,6 +69,7 @@ public static class MachineSpecErrorCodes
         new(SerialConsolesOutOfRange, "Serial console count out of range", MachineSpecSeverity.Error),
         new(MalformedDeviceArgument, "Malformed -device argument", MachineSpecSeverity.Error),
         new(DeprecatedCpuModel, "Deprecated CPU model", MachineSpecSeverity.Warning),
+        new(DoesNotReplay, "Device this QEMU cannot replay", MachineSpecSeverity.Warning),
     ];
 
     public static MachineSpecErrorCode Find(string code) =>

@@ -21,6 +21,7 @@ public static class MachineSpecValidator
         IdChecks.Check,
         BusChecks.Check,
         ConsoleChecks.Check,
+        ReplayChecks.Check,
     ];
 
     /// <summary>Every problem of <paramref name="spec"/>, errors and warnings, in a stable order (check by check); empty when it is fine.</summary>

@@ -64,7 +64,7 @@ public sealed class BusTests(ValidationFixture fixture)
             MachineType = "isapc",
             Cpu = null,
             Disks = [new DiskSpec(fixture.DiskImage)],
-            Nics = [new NicSpec("virtio-net-pci"), new NicSpec("ne2k_isa")],
+            Nics = [new NicSpec("e1000"), new NicSpec("ne2k_isa")],
             ExtraArguments = ["-device", "e1000,id=nic9", "-device", "isa-serial,id=com2"],
         };
 

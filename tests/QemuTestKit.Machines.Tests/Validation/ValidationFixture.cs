@@ -48,7 +48,8 @@ public sealed class ValidationFixture : IAsyncLifetime
         Kernel = Kernel,
         Initrd = Initrd,
         Append = "console=ttyS0 quiet panic=-1",
-        Nics = [new NicSpec("virtio-net-pci", [new HostForward("tcp", 2222, 22)])],
+        // e1000: this QEMU (7.2) replays it; virtio-net-pci would draw the QTK1028 warning.
+        Nics = [new NicSpec("e1000", [new HostForward("tcp", 2222, 22)])],
         Devices = [new DeviceSpec("virtio-rng-pci", new Dictionary<string, string> { ["max-bytes"] = "1024" })],
         Ready = new ReadyCondition("^READY$", 60),
     };
