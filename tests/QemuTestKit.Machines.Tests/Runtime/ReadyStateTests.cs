@@ -25,7 +25,8 @@ public sealed class ReadyStateTests(ReadyGuestFixture fixture) : IClassFixture<R
         reports.Should().OnlyContain(r => r.Machine == fixture.Spec.Name);
         reports.Select(r => r.Elapsed).Should().BeInAscendingOrder();
         reports[^1].Elapsed.TotalSeconds.Should().BeLessThanOrEqualTo(fixture.Ready.BootSeconds + 0.5, "no report after the ready pattern");
-        reports.Should().Contain(r => r.LastConsoleLine.Length > 0, "the guest prints while it boots");
+        // The test guest boots quiet: its console may stay empty until the ready line, so what a report says of it is
+        // proven by The_last_console_line_is_printable_text, not here.
     }
 
     [Theory]
