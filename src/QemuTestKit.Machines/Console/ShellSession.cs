@@ -74,6 +74,12 @@ public sealed partial class ShellSession : IDisposable
     /// </summary>
     public Func<string> IdGenerator { get; set; } = static () => Guid.NewGuid().ToString("N")[..16];
 
+    /// <summary>
+    /// A command run once, right after the first synchronization and before the caller's command (its output and exit
+    /// code are dropped); asked for when it runs, so it can carry the time of that moment. Null: none.
+    /// </summary>
+    public Func<string>? SetupCommand { get; set; }
+
     /// <summary>True once the shell answered the synchronization.</summary>
     public bool IsSynchronized => _synchronized;
 
@@ -202,6 +208,11 @@ public sealed partial class ShellSession : IDisposable
                     {
                         _synchronized = true;
                         Console.SearchStart = follower.RawPosition;
+                        if (SetupCommand is { } setup)
+                        {
+                            await ExecCoreAsync(setup(), cancellationToken).ConfigureAwait(false);
+                        }
+
                         return;
                     }
 

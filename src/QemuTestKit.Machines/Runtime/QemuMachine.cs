@@ -46,6 +46,14 @@ public sealed class QemuMachine : IAsyncDisposable
         Arguments = arguments;
         _options = options;
         _shell = new ShellSession(consoles[0]);
+        // A guest loaded from a snapshot wakes at the snapshot's time, minutes or days behind. A normal run gets the
+        // host's time before its first command; a recorded run keeps the recording's own clock, which its replay
+        // repeats exactly (docs/fixtures.md, "The guest's clock").
+        if (options.Mode == RunMode.Normal && options.LoadSnapshot is not null)
+        {
+            _shell.SetupCommand = static () => string.Create(CultureInfo.InvariantCulture,
+                $"date -u -s @{DateTimeOffset.UtcNow.ToUnixTimeSeconds()} >/dev/null 2>&1");
+        }
         // Record mode loses serial input beyond the UART's 16-byte FIFO: QEMU queues recorded input as events and keeps
         // reading the socket meanwhile. So there, input waits for the guest's echo, half a FIFO at a time.
         if (options.Mode == RunMode.Record)

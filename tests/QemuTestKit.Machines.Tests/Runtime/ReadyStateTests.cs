@@ -39,6 +39,19 @@ public sealed class ReadyStateTests(ReadyGuestFixture fixture) : IClassFixture<R
     }
 
     [Fact]
+    public async Task A_normal_run_from_the_snapshot_runs_on_the_hosts_time_not_the_snapshots()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        // The snapshot's clock stopped when it was saved; let it fall clearly behind.
+        await Task.Delay(TimeSpan.FromSeconds(8), ct);
+        await using var machine = await fixture.Ready.StartAsync(fixture.Spec, fixture.Options, ct);
+
+        var guest = long.Parse((await machine.ExecAsync("date -u +%s", TimeSpan.FromSeconds(120), ct)).Output, System.Globalization.CultureInfo.InvariantCulture);
+
+        guest.Should().BeCloseTo(DateTimeOffset.UtcNow.ToUnixTimeSeconds(), 4, "the guest's clock was set from the host's before the first command");
+    }
+
+    [Fact]
     public async Task Recording_from_a_snapshot_saved_outside_record_mode_is_refused_before_qemu_starts()
     {
         // QEMU 7.2 would account the snapshot's ~6.3e9 instructions as one 32-bit step: an abort, or breaks that never stop.
