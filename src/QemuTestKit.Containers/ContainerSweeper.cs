@@ -10,6 +10,12 @@ namespace QemuTestKit.Containers;
 /// on an engine removes the containers whose owner on this host is gone (a test host killed by SIGKILL cannot clean up
 /// after itself; the next start does).
 /// </summary>
+/// <remarks>
+/// "This host" is the machine name and the PID namespace: a process id means something only in its own namespace.
+/// CI jobs that run in containers sharing one engine (the host's socket mounted in) often share the machine name too
+/// (<c>--network host</c> gives a container the host's), and one job's sweep would otherwise take the other's live
+/// processes for dead ones and remove their machines mid-test.
+/// </remarks>
 public static class ContainerSweeper
 {
     public const string ManagedLabel = "org.qemutestkit.managed";
@@ -17,8 +23,11 @@ public static class ContainerSweeper
 
     private static readonly HashSet<string> s_swept = new(StringComparer.Ordinal);
 
-    /// <summary>host/pid/start-time-in-ms of this process.</summary>
-    public static string ThisOwner { get; } = OwnerOf(Environment.ProcessId) ?? $"{Environment.MachineName}/{Environment.ProcessId}/0";
+    /// <summary>The machine name and the PID namespace of this process: <c>name@pidns</c>.</summary>
+    public static string ThisHost { get; } = $"{Environment.MachineName}@{PidNamespace()}";
+
+    /// <summary>host/pid/start-time-in-s of this process.</summary>
+    public static string ThisOwner { get; } = OwnerOf(Environment.ProcessId) ?? $"{ThisHost}/{Environment.ProcessId}/0";
 
     /// <summary>Sweeps <paramref name="endpoint"/> once per process.</summary>
     internal static async Task SweepOnceAsync(Uri endpoint, CancellationToken cancellationToken)
@@ -71,13 +80,28 @@ public static class ContainerSweeper
     internal static bool IsOrphan(string owner)
     {
         var parts = owner.Split('/');
-        if (parts.Length != 3 || parts[0] != Environment.MachineName
+        if (parts.Length != 3 || parts[0] != ThisHost
             || !int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var pid))
         {
-            return false; // another host's container: its own sweep removes it
+            return false; // another host's (or PID namespace's) container: its own sweep removes it
         }
 
         return OwnerOf(pid) != owner;
+    }
+
+    /// <summary>The inode of this process's PID namespace (<c>/proc/self/ns/pid</c> links to <c>pid:[4026531836]</c>).</summary>
+    private static string PidNamespace()
+    {
+        try
+        {
+            var target = new FileInfo("/proc/self/ns/pid").LinkTarget ?? string.Empty;
+            var digits = new string(target.Where(char.IsAsciiDigit).ToArray());
+            return digits.Length > 0 ? digits : "0";
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return "0";
+        }
     }
 
     private static string? OwnerOf(int pid)
@@ -86,7 +110,7 @@ public static class ContainerSweeper
         {
             using var process = Process.GetProcessById(pid);
             var started = new DateTimeOffset(process.StartTime.ToUniversalTime()).ToUnixTimeMilliseconds() / 1000;
-            return string.Create(CultureInfo.InvariantCulture, $"{Environment.MachineName}/{pid}/{started}");
+            return string.Create(CultureInfo.InvariantCulture, $"{ThisHost}/{pid}/{started}");
         }
         catch (Exception e) when (e is ArgumentException or InvalidOperationException or System.ComponentModel.Win32Exception)
         {
