@@ -9,7 +9,9 @@ namespace QemuTestKit.Fixtures.Xunit.Tests;
 /// The product's promise under the conditions users' CI has: a failing test, rerun against its recording
 /// (<c>QEMUTESTKIT_REPLAY</c>) while every core is busy, fails with the recorded message every time. The replay runs
 /// slower than the recording did, so anything the host side decides by the clock (a resent synchronization, say)
-/// would hand a command another command's output. QTK_STRESS_TRIALS sets the number of reruns (2 in CI).
+/// would hand a command another command's output. Each trial replays from the start and from the last checkpoint
+/// (QEMUTESTKIT_REPLAY_FROM), where the test's earlier commands must find their output in the recording's console.
+/// QTK_STRESS_TRIALS sets the number of trials (2 in CI).
 /// </summary>
 public sealed class ReplayUnderLoadTests : IDisposable
 {
@@ -35,12 +37,21 @@ public sealed class ReplayUnderLoadTests : IDisposable
         using var load = new BusyCores();
         for (var trial = 1; trial <= trials; trial++)
         {
-            var replayed = await _app.RunAsync(["--filter-method", Test],
-                new Dictionary<string, string> { ["QEMUTESTKIT_REPLAY"] = bundle }, $"replayed-{trial}");
+            foreach (var from in (string?[])[null, "after-loop"])
+            {
+                var environment = new Dictionary<string, string> { ["QEMUTESTKIT_REPLAY"] = bundle };
+                if (from is not null)
+                {
+                    environment["QEMUTESTKIT_REPLAY_FROM"] = from;
+                }
 
-            replayed.ExitCode.Should().Be(2, $"trial {trial}: {replayed.Output}");
-            replayed.Trx.Should().Contain(message, $"trial {trial} of {trials} must fail with the recorded message");
-            replayed.Trx.Should().Contain("console bytes identical to the recording", $"trial {trial}");
+                var what = $"trial {trial} of {trials}, from {from ?? "the start"}";
+                var replayed = await _app.RunAsync(["--filter-method", Test], environment, $"replayed-{trial}-{from ?? "start"}");
+
+                replayed.ExitCode.Should().Be(2, $"{what}: {replayed.Output}");
+                replayed.Trx.Should().Contain(message, $"{what} must fail with the recorded message");
+                replayed.Trx.Should().Contain($"from {from ?? "ready"}: ", what).And.Contain("console bytes identical to the recording", what);
+            }
         }
     }
 

@@ -124,7 +124,9 @@ internal sealed class BundleKeeper
 
     private static string Verdict(GuestMachine machine, ReplaySession replay)
     {
-        var replayed = machine.Console.Transcript.GetBytes();
+        // The console may start with the recording's output before the checkpoint (ConsoleOffset 0): only what QEMU
+        // printed, from StartOffset on, is the replay's.
+        var replayed = machine.Console.Transcript.GetBytes(replay.StartOffset - replay.ConsoleOffset);
         var expected = replay.ExpectedTranscript;
         var start = replay.StartOffset;
         for (var i = 0; i < replayed.Length && start + i < expected.Length; i++)

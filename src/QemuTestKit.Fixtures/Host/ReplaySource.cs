@@ -45,7 +45,7 @@ internal sealed class ReplaySource : IDisposable
 
         try
         {
-            return await Replayer.StartAsync(bundle, new ReplayOptions { FromCheckpoint = _from, RunRoot = runRoot }, cancellationToken).ConfigureAwait(false);
+            return await Replayer.StartAsync(bundle, new ReplayOptions { FromCheckpoint = _from, RunRoot = runRoot, ConsoleFromStart = true }, cancellationToken).ConfigureAwait(false);
         }
         catch (ReplayException e)
         {

@@ -207,7 +207,7 @@ public sealed partial class ShellSession : IDisposable
                     if (follower.IndexOf(answer, searchFrom) >= 0)
                     {
                         _synchronized = true;
-                        Console.SearchStart = follower.RawPosition;
+                        Console.SearchStart = follower.RawEndOf(answer);
                         if (SetupCommand is { } setup)
                         {
                             await ExecCoreAsync(setup(), cancellationToken).ConfigureAwait(false);
@@ -270,7 +270,7 @@ public sealed partial class ShellSession : IDisposable
     [GeneratedRegex(@"\[ *\d+\.\d{6}\] [^\n]*\n", RegexOptions.CultureInvariant)]
     private static partial Regex KernelMessagePattern();
 
-    /// <summary>Follows the console from the current end of its transcript, keeping a cleaned copy of what arrives.</summary>
+    /// <summary>Follows the console from its search start, keeping a cleaned copy of what arrives.</summary>
     private sealed class ConsoleFollower
     {
         private readonly SerialConsole _console;
@@ -281,7 +281,10 @@ public sealed partial class ShellSession : IDisposable
         {
             _console = console;
             _cleaner = new ConsoleLineCleaner(filter);
-            _rawStart = console.Transcript.TextLength;
+            // From where the last command (or match) ended, not from the end: what the guest printed since belongs to
+            // what comes next, and a replay from a checkpoint shows the recording's earlier output all at once
+            // (markers are unique, so nothing older is mistaken for this command's).
+            _rawStart = Math.Min(console.SearchStart, console.Transcript.TextLength);
             RawPosition = _rawStart;
         }
 

@@ -11,6 +11,8 @@ namespace QemuTestKit.Machines.Replay;
 /// <param name="ExpectedTranscript">The whole recorded transcript (the replay shows it from <paramref name="StartOffset"/>).</param>
 /// <param name="Binary">The QEMU binary replaying (checked to be the recorded build).</param>
 /// <param name="UntilIcount">The icount of the replay-break set from <see cref="ReplayOptions.Until"/>, if any: the machine pauses there.</param>
+/// <param name="ConsoleOffset">The recording's transcript offset of the replaying console's first byte: <paramref name="StartOffset"/>,
+/// or 0 when the console starts with the recording's earlier output (<see cref="ReplayOptions.ConsoleFromStart"/>).</param>
 public sealed record ReplaySession(
     QemuTestKit.Machines.Runtime.QemuMachine Machine,
     Checkpoint? Checkpoint,
@@ -18,7 +20,8 @@ public sealed record ReplaySession(
     long StartOffset,
     byte[] ExpectedTranscript,
     string Binary,
-    long? UntilIcount = null) : IAsyncDisposable
+    long? UntilIcount = null,
+    long ConsoleOffset = 0) : IAsyncDisposable
 {
     public ValueTask DisposeAsync() => Machine.DisposeAsync();
 }

@@ -82,7 +82,8 @@ public static class Replayer
         // break it has already run past starts it again paused.
         var startSnapshotHasIcount = untilIcount is null || await ReplayUntil.StartSnapshotHasIcountAsync(bundle, cancellationToken).ConfigureAwait(false);
         var paused = options.Gdb is not null || (untilIcount is not null && checkpoint is null);
-        var machine = await LaunchAsync(bundle, catalog, checkpoint, options, paused, cancellationToken).ConfigureAwait(false);
+        var prefix = options.ConsoleFromStart && startOffset > 0 ? expected[..(int)startOffset] : null;
+        var machine = await LaunchAsync(bundle, catalog, checkpoint, options, paused, prefix, cancellationToken).ConfigureAwait(false);
         if (untilIcount is { } icount)
         {
             try
@@ -90,7 +91,7 @@ public static class Replayer
                 if (!await ReplayUntil.ArmAsync(machine, icount, from, paused, startSnapshotHasIcount, cancellationToken).ConfigureAwait(false))
                 {
                     await machine.DisposeAsync().ConfigureAwait(false);
-                    machine = await LaunchAsync(bundle, catalog, checkpoint, options, paused: true, cancellationToken).ConfigureAwait(false);
+                    machine = await LaunchAsync(bundle, catalog, checkpoint, options, paused: true, prefix, cancellationToken).ConfigureAwait(false);
                     await ReplayUntil.ArmAsync(machine, icount, from, paused: true, startSnapshotHasIcount, cancellationToken).ConfigureAwait(false);
                 }
             }
@@ -101,11 +102,11 @@ public static class Replayer
             }
         }
 
-        return new ReplaySession(machine, checkpoint, from, startOffset, expected, binary, untilIcount);
+        return new ReplaySession(machine, checkpoint, from, startOffset, expected, binary, untilIcount, ConsoleOffset: prefix is null ? startOffset : 0);
     }
 
     private static async Task<QemuMachine> LaunchAsync(ReplayBundle bundle, QemuCatalog catalog, Checkpoint? checkpoint, ReplayOptions options, bool paused,
-        CancellationToken cancellationToken)
+        byte[]? consolePrefix, CancellationToken cancellationToken)
     {
         var manifest = bundle.Manifest;
         var run = RunDirectory.Create("replay", options.RunRoot);
@@ -116,7 +117,8 @@ public static class Replayer
             var files = new MachineRunFiles(run.QmpSocket, Enumerable.Range(0, Math.Max(1, manifest.Spec.SerialConsoles)).Select(run.SerialSocket).ToArray(),
                 run.File("state.qcow2"), []);
             return await QemuMachine.LaunchAsync(manifest.Spec, catalog, run, files, arguments,
-                new MachineStartOptions { Mode = RunMode.Replay, Catalog = catalog, RunRoot = options.RunRoot }, cancellationToken).ConfigureAwait(false);
+                new MachineStartOptions { Mode = RunMode.Replay, Catalog = catalog, RunRoot = options.RunRoot, ConsolePrefix = consolePrefix },
+                cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is not MachineStartException)
         {
@@ -339,6 +341,12 @@ public sealed record ReplayOptions
     public ReplayUntil? Until { get; init; }
 
     public string? RunRoot { get; init; }
+
+    /// <summary>
+    /// From a checkpoint: the replaying console's transcript starts with what the recording printed before it, at the
+    /// recording's offsets, so a test that runs its commands from its start finds the earlier ones' output there.
+    /// </summary>
+    public bool ConsoleFromStart { get; init; }
 
     /// <summary>Lines for the user while the replay runs (for example the gdb command).</summary>
     public Action<string>? Progress { get; init; }

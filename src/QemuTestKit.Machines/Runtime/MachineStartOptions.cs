@@ -55,6 +55,12 @@ public sealed record MachineStartOptions
     /// </summary>
     public bool? PrepareForRecording { get; init; }
 
+    /// <summary>
+    /// What the first console's transcript holds before QEMU prints anything: a replay from a checkpoint passes the
+    /// recording's output up to it, so host code reading the console from its start finds the earlier commands.
+    /// </summary>
+    public byte[]? ConsolePrefix { get; init; }
+
     /// <summary>For <see cref="ReadyState.PrepareAsync"/>: told every <see cref="BootProgressInterval"/> while the guest boots.</summary>
     public Action<BootProgress>? BootProgress { get; init; }
 

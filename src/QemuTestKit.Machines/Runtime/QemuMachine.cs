@@ -184,7 +184,14 @@ public sealed class QemuMachine : IAsyncDisposable
         {
             foreach (var socket in files.SerialSockets)
             {
-                consoles.Add(SerialConsole.Listen(socket));
+                ConsoleTranscript? transcript = null;
+                if (consoles.Count == 0 && options.ConsolePrefix is { Length: > 0 } prefix)
+                {
+                    transcript = new ConsoleTranscript();
+                    transcript.Append(prefix);
+                }
+
+                consoles.Add(SerialConsole.Listen(socket, transcript));
             }
 
             process = QemuProcess.Start(new QemuProcessStartInfo(catalog.Binary, arguments)
