@@ -1,49 +1,58 @@
 using System.Collections;
+using System.Text.RegularExpressions;
 using System.Xml.Linq;
 using QemuTestKit.Tasks.Tests.Support;
 
 namespace QemuTestKit.Tasks.Tests.EndToEnd;
 
 /// <summary>
-/// The README's "Use it in your project", done as a user does it: a project made by <c>dotnet new</c>, the packages
-/// added with <c>dotnet add package</c> from the local feed of this build, the README's global.json, QemuMachine item
-/// and test code, then <c>dotnet build</c> and <c>dotnet test</c>. Each fresh project costs about a minute on two
-/// cores, so one run per framework holds both a passing and a failing guest test.
+/// The README's "Use it in your project", done as a user does it and taken from the README itself: its shell lines
+/// (dotnet new, rm, dotnet add package from the local feed of this build), its global.json, its QemuMachine item and
+/// its test code, then dotnet build and the README's dotnet test. Each fresh project costs about a minute on two
+/// cores, so one run per framework holds both the README's passing guest test and a failing one added next to it.
 /// </summary>
 /// <remarks>
 /// The feed itself comes from the run's nuget.config above the projects (<see cref="ProductFeed"/>), which also keeps
-/// the packages folder private; the README's nuget.config only adds the same local source.
+/// the packages folder private; the README's nuget.config step only adds the same local source.
 /// </remarks>
-public sealed class TemplateProjectPackagingTests(ProductFeed feed)
+public sealed partial class TemplateProjectPackagingTests(ProductFeed feed)
 {
     private const string Passing = "The_guest_runs_Linux";
-    private const string Failing = "The_guest_runs_Windows";
+    private const string Failing = "The_guest_fails_on_purpose";
+    private const string GuestPlaceholder = "/path/to/qemutestkit/artifacts/guest/";
+
+    private static readonly Lazy<string> Section = new(() =>
+    {
+        var readme = File.ReadAllText(Path.Combine(ProductFeed.RepositoryRoot(), "README.md"));
+        var start = readme.IndexOf("## Use it in your project", StringComparison.Ordinal);
+        start.Should().BeGreaterThanOrEqualTo(0, "the README has a section 'Use it in your project'");
+        var end = readme.IndexOf("\n## ", start + 1, StringComparison.Ordinal);
+        return end < 0 ? readme[start..] : readme[start..end];
+    });
+
+    [Fact]
+    public void The_READMEs_pack_line_packs_every_package_and_its_machine_has_the_guests_command_line()
+    {
+        var pack = Blocks("sh").Single(b => b.Contains("dotnet pack", StringComparison.Ordinal));
+        var names = PackLoop().Match(pack).Groups[1].Value.Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(n => "QemuTestKit." + n);
+        names.Should().BeEquivalentTo(ProductFeed.PackedProjects);
+
+        Machine().Attribute("Append")!.Value.Should().Be(feed.GuestAppend, "the README's machine boots the test guest with the command line it is built for");
+        Machine().Attribute("ReadyPattern")!.Value.Should().Be(feed.GuestReadyPattern);
+    }
 
     [Fact]
     public async Task A_dotnet_new_mstest_project_passes_a_guest_test_and_keeps_the_failing_ones_bundle_next_to_its_TRX()
     {
-        var solution = NewSolutionDirectory("mstest");
-        await RunAsync(solution, "new", "mstest", "-n", "GuestTests", "-o", "GuestTests");
-        var project = Path.Combine(solution, "GuestTests");
-        await RunAsync(project, "add", "package", "QemuTestKit.Tasks");
-        await RunAsync(project, "add", "package", "QemuTestKit.Fixtures.MSTest");
-        AddMachine(project);
-        File.WriteAllText(Path.Combine(project, "HelloGuestTests.cs"), $$"""
+        var project = await CreateAsync("mstest", "dotnet new mstest", "QemuTestKit.Fixtures.MSTest");
+        File.WriteAllText(Path.Combine(project, "FailingGuestTests.cs"), $$"""
             using QemuTestKit.Fixtures.MSTest;
 
             namespace GuestTests;
 
             [TestClass]
-            public sealed class HelloGuestTests : QemuTestClass
+            public sealed class FailingGuestTests : QemuTestClass
             {
-                [TestMethod]
-                public async Task {{Passing}}()
-                {
-                    await using var guest = await StartAsync("hello");
-                    await guest.CheckpointAsync("booted");
-                    Assert.AreEqual("Linux", (await guest.ExecAsync("uname -s")).Output);
-                }
-
                 [TestMethod]
                 public async Task {{Failing}}()
                 {
@@ -60,34 +69,17 @@ public sealed class TemplateProjectPackagingTests(ProductFeed feed)
     [Fact]
     public async Task An_xunit_v3_project_passes_a_guest_test_and_keeps_the_failing_ones_bundle_next_to_its_TRX()
     {
-        // No xunit.v3 template is installed with the SDK (and xunit.v3.templates is not served): the README's way is
+        // No xunit.v3 template comes with the SDK (and xunit.v3.templates is not served here): the README starts from
         // a class library with the xunit.v3 package, which QemuTestKit.Fixtures.Xunit makes an executable.
-        var solution = NewSolutionDirectory("xunit");
-        await RunAsync(solution, "new", "classlib", "-n", "GuestTests", "-o", "GuestTests");
-        var project = Path.Combine(solution, "GuestTests");
-        foreach (var package in new[] { "xunit.v3", "Microsoft.Testing.Extensions.TrxReport", "QemuTestKit.Tasks", "QemuTestKit.Fixtures.Xunit" })
-        {
-            await RunAsync(project, "add", "package", package);
-        }
-
-        AddMachine(project);
-        File.WriteAllText(Path.Combine(project, "HelloGuestTests.cs"), $$"""
+        var project = await CreateAsync("xunit", "dotnet new classlib", "QemuTestKit.Fixtures.Xunit");
+        File.WriteAllText(Path.Combine(project, "FailingGuestTests.cs"), $$"""
             using QemuTestKit.Fixtures.Xunit;
             using Xunit;
 
             namespace GuestTests;
 
-            public sealed class HelloGuestTests(QemuFixture qemu) : IClassFixture<QemuFixture>
+            public sealed class FailingGuestTests(QemuFixture qemu) : IClassFixture<QemuFixture>
             {
-                [Fact]
-                public async Task {{Passing}}()
-                {
-                    var ct = TestContext.Current.CancellationToken;
-                    await using var guest = await qemu.StartAsync("hello", ct);
-                    await guest.CheckpointAsync("booted", ct);
-                    Assert.Equal("Linux", (await guest.ExecAsync("uname -s", cancellationToken: ct)).Output);
-                }
-
                 [Fact]
                 public async Task {{Failing}}()
                 {
@@ -102,31 +94,57 @@ public sealed class TemplateProjectPackagingTests(ProductFeed feed)
         await BuildAndTestAsync(project);
     }
 
-    // The README's global.json: .NET 10's dotnet test runs Microsoft.Testing.Platform applications only with it.
-    private string NewSolutionDirectory(string name)
+    /// <summary>Steps 3 to 6 of the README for one framework; returns the project's directory.</summary>
+    private async Task<string> CreateAsync(string name, string newCommand, string fixturePackage)
     {
-        var directory = Path.Combine(feed.ProjectsDirectory, $"template-{name}");
+        var directory = Path.Combine(feed.ProjectsDirectory, $"readme-{name}");
         Directory.CreateDirectory(directory);
-        File.WriteAllText(Path.Combine(directory, "global.json"), """
-            {
-              "test": { "runner": "Microsoft.Testing.Platform" }
-            }
+        File.WriteAllText(Path.Combine(directory, "global.json"), Blocks("json").Single(b => b.Contains("\"runner\"", StringComparison.Ordinal)));
 
-            """);
+        // The README's shell lines, one by one: cd, rm, and dotnet commands (without their trailing comments).
+        var script = Blocks("sh").Single(b => b.Contains(newCommand, StringComparison.Ordinal));
+        foreach (var line in script.Split('\n').Select(l => l.Split('#')[0].Trim()).Where(l => l.Length > 0))
+        {
+            var words = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            switch (words[0])
+            {
+                case "cd":
+                    directory = Path.Combine(directory, words[1]);
+                    break;
+                case "rm":
+                    File.Delete(Path.Combine(directory, words[1]));
+                    break;
+                case "dotnet":
+                    var result = await feed.RunAsync(directory, words[1..], TimeSpan.FromMinutes(4), environment: CleanEnvironment());
+                    result.Succeeded.Should().BeTrue(result.ToString());
+                    break;
+                default:
+                    throw new InvalidOperationException($"the README's line '{line}' is not one this test knows how to run");
+            }
+        }
+
+        var file = Directory.GetFiles(directory, "*.csproj").Single();
+        var document = XDocument.Load(file);
+        var machine = Machine();
+        foreach (var path in new[] { "Kernel", "Initrd" })
+        {
+            machine.SetAttributeValue(path, machine.Attribute(path)!.Value.Replace(GuestPlaceholder, feed.GuestDirectory + "/", StringComparison.Ordinal));
+        }
+
+        document.Root!.Add(new XElement("ItemGroup", machine));
+        document.Save(file);
+        File.WriteAllText(Path.Combine(directory, "HelloGuestTests.cs"), Blocks("csharp").Single(b => b.Contains($"using {fixturePackage};", StringComparison.Ordinal)));
         return directory;
     }
 
-    // The README's QemuMachine item, pasted into the project file, with the test guest's files and kernel command line.
-    private void AddMachine(string project)
+    private static XElement Machine()
     {
-        var file = Directory.GetFiles(project, "*.csproj").Single();
-        var document = XDocument.Load(file);
-        document.Root!.Add(new XElement("ItemGroup", new XElement("QemuMachine",
-            new XAttribute("Include", "hello"), new XAttribute("MachineType", "q35"), new XAttribute("Cpu", "max"), new XAttribute("Memory", "256M"),
-            new XAttribute("Kernel", feed.Kernel), new XAttribute("Initrd", feed.Initrd), new XAttribute("Append", feed.GuestAppend),
-            new XAttribute("ReadyPattern", feed.GuestReadyPattern), new XAttribute("ReadyTimeout", "120"), new XAttribute("Prepare", "true"))));
-        document.Save(file);
+        var item = Blocks("xml").Single(b => b.Contains("<QemuMachine", StringComparison.Ordinal));
+        return XElement.Parse(item).Element("QemuMachine")!;
     }
+
+    private static string[] Blocks(string language) =>
+        CodeBlock().Matches(Section.Value).Where(m => m.Groups[1].Value == language).Select(m => m.Groups[2].Value).ToArray();
 
     private async Task BuildAndTestAsync(string project)
     {
@@ -135,8 +153,9 @@ public sealed class TemplateProjectPackagingTests(ProductFeed feed)
         build.Lines.Where(l => l.Contains(": warning ", StringComparison.Ordinal)).Should()
             .BeEmpty("a project made the README's way builds without warnings (no NU1608, no xUnit1051)\n{0}", build);
 
-        var test = await feed.RunAsync(project, ["test", "--no-build", "--report-trx", "--results-directory", "TestResults"], TimeSpan.FromMinutes(6),
-            environment: CleanEnvironment());
+        // The README's command, after the build above.
+        var command = Blocks("sh").Single(b => b.TrimStart().StartsWith("dotnet test", StringComparison.Ordinal)).Trim().Split(' ')[1..];
+        var test = await feed.RunAsync(project, [.. command, "--no-build"], TimeSpan.FromMinutes(6), environment: CleanEnvironment());
         test.ExitCode.Should().Be(2, "exit code 2 is 'a test failed' (the failing test), not a crash of the test host\n{0}", test);
 
         var trx = Directory.GetFiles(Path.Combine(project, "TestResults"), "*.trx", SearchOption.AllDirectories).Should().ContainSingle(test.ToString()).Subject;
@@ -161,12 +180,6 @@ public sealed class TemplateProjectPackagingTests(ProductFeed feed)
             .ToArray();
     }
 
-    private async Task RunAsync(string directory, params string[] arguments)
-    {
-        var result = await feed.RunAsync(directory, arguments, TimeSpan.FromMinutes(4), environment: CleanEnvironment());
-        result.Succeeded.Should().BeTrue(result.ToString());
-    }
-
     // The generated project runs as a user's would: none of this test host's testing-platform or QemuTestKit settings
     // (a replay, a bundle directory) may reach it.
     private static Dictionary<string, string?> CleanEnvironment()
@@ -184,4 +197,10 @@ public sealed class TemplateProjectPackagingTests(ProductFeed feed)
 
         return removed;
     }
+
+    [GeneratedRegex(@"^```(\w+)\n(.*?)^```", RegexOptions.Multiline | RegexOptions.Singleline)]
+    private static partial Regex CodeBlock();
+
+    [GeneratedRegex(@"for p in ([\w. ]+); do")]
+    private static partial Regex PackLoop();
 }
