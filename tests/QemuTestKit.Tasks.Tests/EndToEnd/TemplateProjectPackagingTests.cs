@@ -6,14 +6,16 @@ using QemuTestKit.Tasks.Tests.Support;
 namespace QemuTestKit.Tasks.Tests.EndToEnd;
 
 /// <summary>
-/// The README's "Use it in your project", done as a user does it and taken from the README itself: its shell lines
-/// (dotnet new, rm, dotnet add package from the local feed of this build), its global.json, its QemuMachine item and
-/// its test code, then dotnet build and the README's dotnet test. Each fresh project costs about a minute on two
-/// cores, so one run per framework holds both the README's passing guest test and a failing one added next to it.
+/// The README's "Use it in your project", done as a user does it and taken from the README itself: its nuget.config
+/// commands (pointed at the local feed packed from this build), its global.json, its shell lines (dotnet new, rm,
+/// dotnet add package), its QemuMachine item and its test code, then dotnet build and the README's dotnet test.
+/// Each fresh project costs about a minute on two cores, so one run per framework holds both the README's passing
+/// guest test and a failing one added next to it.
 /// </summary>
 /// <remarks>
-/// The feed itself comes from the run's nuget.config above the projects (<see cref="ProductFeed"/>), which also keeps
-/// the packages folder private; the README's nuget.config step only adds the same local source.
+/// The run's nuget.config above the projects (<see cref="ProductFeed"/>) names its sources as the README's does and
+/// maps QemuTestKit.* to the local one; the README's nuget.config clears the sources, so the packages come through
+/// the source it adds. NUGET_PACKAGES keeps the packages folder private.
 /// </remarks>
 public sealed partial class TemplateProjectPackagingTests(ProductFeed feed)
 {
@@ -94,15 +96,34 @@ public sealed partial class TemplateProjectPackagingTests(ProductFeed feed)
         await BuildAndTestAsync(project);
     }
 
-    /// <summary>Steps 3 to 6 of the README for one framework; returns the project's directory.</summary>
+    /// <summary>Steps 2 to 6 of the README for one framework; returns the project's directory.</summary>
     private async Task<string> CreateAsync(string name, string newCommand, string fixturePackage)
     {
         var directory = Path.Combine(feed.ProjectsDirectory, $"readme-{name}");
         Directory.CreateDirectory(directory);
+        var nugetConfig = Blocks("sh").Single(b => b.Contains("dotnet nuget add source", StringComparison.Ordinal));
+        await RunScriptAsync(directory, nugetConfig.Replace("~/qtk-feed", feed.Feed, StringComparison.Ordinal));
         File.WriteAllText(Path.Combine(directory, "global.json"), Blocks("json").Single(b => b.Contains("\"runner\"", StringComparison.Ordinal)));
+        directory = await RunScriptAsync(directory, Blocks("sh").Single(b => b.Contains(newCommand, StringComparison.Ordinal)));
 
-        // The README's shell lines, one by one: cd, rm, and dotnet commands (without their trailing comments).
-        var script = Blocks("sh").Single(b => b.Contains(newCommand, StringComparison.Ordinal));
+        var file = Directory.GetFiles(directory, "*.csproj").Single();
+        var document = XDocument.Load(file);
+        var machine = Machine();
+        foreach (var path in new[] { "Kernel", "Initrd" })
+        {
+            machine.SetAttributeValue(path, machine.Attribute(path)!.Value.Replace(GuestPlaceholder, feed.GuestDirectory + "/", StringComparison.Ordinal));
+        }
+
+        document.Root!.Add(new XElement("ItemGroup", machine));
+        document.Save(file);
+        File.WriteAllText(Path.Combine(directory, "HelloGuestTests.cs"), Blocks("csharp").Single(b => b.Contains($"using {fixturePackage};", StringComparison.Ordinal)));
+        return directory;
+    }
+
+    /// <summary>Runs the README's shell lines one by one: cd, rm, and dotnet commands (without trailing comments).</summary>
+    /// <returns>The directory the lines end in.</returns>
+    private async Task<string> RunScriptAsync(string directory, string script)
+    {
         foreach (var line in script.Split('\n').Select(l => l.Split('#')[0].Trim()).Where(l => l.Length > 0))
         {
             var words = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
@@ -123,17 +144,6 @@ public sealed partial class TemplateProjectPackagingTests(ProductFeed feed)
             }
         }
 
-        var file = Directory.GetFiles(directory, "*.csproj").Single();
-        var document = XDocument.Load(file);
-        var machine = Machine();
-        foreach (var path in new[] { "Kernel", "Initrd" })
-        {
-            machine.SetAttributeValue(path, machine.Attribute(path)!.Value.Replace(GuestPlaceholder, feed.GuestDirectory + "/", StringComparison.Ordinal));
-        }
-
-        document.Root!.Add(new XElement("ItemGroup", machine));
-        document.Save(file);
-        File.WriteAllText(Path.Combine(directory, "HelloGuestTests.cs"), Blocks("csharp").Single(b => b.Contains($"using {fixturePackage};", StringComparison.Ordinal)));
         return directory;
     }
 

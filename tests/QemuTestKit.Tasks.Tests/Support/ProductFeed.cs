@@ -194,7 +194,8 @@ public sealed class ProductFeed : IAsyncLifetime
     }
 
     // Generated projects see only the local feed and nuget.org, a private packages folder, and no Directory.Build.*
-    // files from above the temporary directory.
+    // files from above the temporary directory. The sources are named as the README's nuget.config names them, so
+    // that a project with that nuget.config (which clears the sources) still matches this source mapping.
     private void WriteIsolation()
     {
         File.WriteAllText(Path.Combine(Root, "nuget.config"), $"""
@@ -205,14 +206,14 @@ public sealed class ProductFeed : IAsyncLifetime
               </config>
               <packageSources>
                 <clear />
-                <add key="local" value="{SecurityElement.Escape(Feed)}" />
-                <add key="nuget.org" value="https://api.nuget.org/v3/index.json" />
+                <add key="qtk-local" value="{SecurityElement.Escape(Feed)}" />
+                <add key="nuget" value="https://api.nuget.org/v3/index.json" />
               </packageSources>
               <packageSourceMapping>
-                <packageSource key="local">
+                <packageSource key="qtk-local">
                   <package pattern="QemuTestKit.*" />
                 </packageSource>
-                <packageSource key="nuget.org">
+                <packageSource key="nuget">
                   <package pattern="*" />
                 </packageSource>
               </packageSourceMapping>
