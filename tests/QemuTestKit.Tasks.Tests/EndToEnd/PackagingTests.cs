@@ -51,6 +51,48 @@ public sealed class PackagingTests(ProductFeed feed)
         nuspec.Descendants(nuspec.Root!.Name.Namespace + "packageType").Select(p => p.Attribute("name")?.Value).Should().Contain("DotnetTool");
     }
 
+    [Fact]
+    public void Every_package_packs_without_warnings_and_carries_license_readme_icon_and_repository()
+    {
+        feed.PackWarnings.Should().BeEmpty("dotnet pack of the product must not warn (it warned 'missing a readme' once per package)");
+
+        foreach (var id in ProductFeed.PackedProjects)
+        {
+            using var package = ZipFile.OpenRead(Path.Combine(feed.Feed, $"{id}.{feed.TasksVersion}.nupkg"));
+            var nuspec = Nuspec(package);
+            var ns = nuspec.Root!.Name.Namespace;
+            string? Element(string name) => nuspec.Descendants(ns + name).SingleOrDefault()?.Value;
+
+            var license = nuspec.Descendants(ns + "license").SingleOrDefault();
+            license.Should().NotBeNull(id);
+            license!.Attribute("type")?.Value.Should().Be("expression", id);
+            license.Value.Should().Be("MIT", id);
+            Element("projectUrl").Should().StartWith("https://", id);
+            nuspec.Descendants(ns + "repository").Single().Attribute("url")?.Value.Should().StartWith("https://", id);
+            Element("tags").Should().Contain("qemu", id);
+            var readme = Element("readme");
+            readme.Should().NotBeNullOrEmpty(id);
+            package.Entries.Select(e => e.FullName).Should().Contain([readme!, Element("icon")!], $"{id} names its readme and icon, so it must hold them");
+        }
+    }
+
+    [Fact]
+    public void Libraries_carry_their_symbols_inside_the_assembly()
+    {
+        using var package = ZipFile.OpenRead(Path.Combine(feed.Feed, $"QemuTestKit.Machines.{feed.TasksVersion}.nupkg"));
+        var entry = package.Entries.Single(e => e.FullName == "lib/net8.0/QemuTestKit.Machines.dll");
+        using var stream = new MemoryStream();
+        using (var source = entry.Open())
+        {
+            source.CopyTo(stream);
+        }
+
+        stream.Position = 0;
+        using var reader = new System.Reflection.PortableExecutable.PEReader(stream);
+        reader.ReadDebugDirectory().Should().Contain(d => d.Type == System.Reflection.PortableExecutable.DebugDirectoryEntryType.EmbeddedPortablePdb,
+            "stack traces of a package user show file and line without a symbol server");
+    }
+
     private static XDocument Nuspec(ZipArchive package)
     {
         using var stream = package.Entries.Single(e => e.FullName.EndsWith(".nuspec", StringComparison.Ordinal)).Open();

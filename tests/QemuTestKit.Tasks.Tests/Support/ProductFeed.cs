@@ -8,15 +8,20 @@ using QemuTestKit.Machines.Tests.Support;
 namespace QemuTestKit.Tasks.Tests.Support;
 
 /// <summary>
-/// Once per test run: packs the product (QemuTestKit.Introspection, .Machines, .Tasks and the CLI tool) from this
-/// build's outputs into a local feed in a private temporary directory, and offers generated projects that consume
-/// QemuTestKit.Tasks from there, the way a user's project does. Everything a build writes stays under <see cref="Root"/>:
+/// Once per test run: packs the whole product (all 8 packages) from this build's outputs into a local feed in a
+/// private temporary directory, and offers generated projects that consume the packages from there, the way a user's
+/// project does. Everything a build writes stays under <see cref="Root"/>:
 /// NuGet packages (a private folder, so no stale QemuTestKit.Tasks 0.1.0 from the global cache is used), the QEMU
 /// catalog cache, QEMU run directories, the projects. Builds run at most two at a time (2-core CI).
 /// </summary>
 public sealed class ProductFeed : IAsyncLifetime
 {
-    public static readonly string[] PackedProjects = ["QemuTestKit.Introspection", "QemuTestKit.Machines", "QemuTestKit.Tasks", "QemuTestKit.Cli"];
+    /// <summary>Every package of the product: what the README's pack line packs.</summary>
+    public static readonly string[] PackedProjects =
+    [
+        "QemuTestKit.Introspection", "QemuTestKit.Machines", "QemuTestKit.Tasks", "QemuTestKit.Fixtures", "QemuTestKit.Fixtures.Xunit",
+        "QemuTestKit.Fixtures.MSTest", "QemuTestKit.Containers", "QemuTestKit.Cli",
+    ];
 
     private readonly SemaphoreSlim _builds = new(2, 2);
     private readonly SemaphoreSlim _slotOrder = new(1, 1);
@@ -56,6 +61,9 @@ public sealed class ProductFeed : IAsyncLifetime
 
     public TimeSpan PackTime { get; private set; }
 
+    /// <summary>The warnings dotnet pack printed for all the packages (a package must pack without any).</summary>
+    public IReadOnlyList<string> PackWarnings { get; private set; } = [];
+
     /// <summary>The test guest's kernel command line.</summary>
     public string GuestAppend { get; } = TestGuest.Load().Append;
 
@@ -94,13 +102,16 @@ public sealed class ProductFeed : IAsyncLifetime
             ["pack", Path.Combine(repository, "src", project, project + ".csproj"), "--no-build", "-c", Configuration, "-o", Feed,
                 "-nodeReuse:false", "--disable-build-servers", "-tl:off", "-v:m"],
             repository, Environment, TimeSpan.FromMinutes(5)));
-        foreach (var result in await Task.WhenAll(packs))
+        var results = await Task.WhenAll(packs);
+        foreach (var result in results)
         {
             if (!result.Succeeded)
             {
                 throw new InvalidOperationException($"packing the product failed (build the solution in {Configuration} first):\n{result}");
             }
         }
+
+        PackWarnings = results.SelectMany(r => r.Lines).Where(l => l.Contains(": warning ", StringComparison.Ordinal)).Distinct(StringComparer.Ordinal).ToArray();
 
         PackTime = stopwatch.Elapsed;
         var tasks = Directory.GetFiles(Feed, "QemuTestKit.Tasks.*.nupkg").Single();
@@ -149,8 +160,10 @@ public sealed class ProductFeed : IAsyncLifetime
 
     /// <summary>Runs one dotnet command on a generated project, at most two at a time.</summary>
     /// <param name="slots">How many of the two build slots the command takes (a build with -m:2 takes both).</param>
+    /// <param name="environment">Variables set (or, when null, removed) on top of <see cref="Environment"/>.</param>
     public async Task<DotnetResult> RunAsync(string directory, IReadOnlyList<string> arguments, TimeSpan? timeout = null,
-        Func<Process, System.Text.StringBuilder, CancellationToken, Task>? whileRunning = null, IReadOnlyList<string>? prefix = null, int slots = 1)
+        Func<Process, System.Text.StringBuilder, CancellationToken, Task>? whileRunning = null, IReadOnlyList<string>? prefix = null, int slots = 1,
+        IReadOnlyDictionary<string, string?>? environment = null)
     {
         // Slots are taken one at a time under a lock, so that two commands that each want both cannot deadlock.
         await _slotOrder.WaitAsync(TestContext.Current.CancellationToken);
@@ -168,7 +181,10 @@ public sealed class ProductFeed : IAsyncLifetime
 
         try
         {
-            return await Dotnet.RunAsync(arguments, directory, Environment, timeout ?? TimeSpan.FromMinutes(5), whileRunning, prefix,
+            var variables = environment is null
+                ? Environment
+                : Environment.Concat(environment).GroupBy(v => v.Key, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Last().Value, StringComparer.Ordinal);
+            return await Dotnet.RunAsync(arguments, directory, variables, timeout ?? TimeSpan.FromMinutes(5), whileRunning, prefix,
                 TestContext.Current.CancellationToken);
         }
         finally
@@ -178,7 +194,8 @@ public sealed class ProductFeed : IAsyncLifetime
     }
 
     // Generated projects see only the local feed and nuget.org, a private packages folder, and no Directory.Build.*
-    // files from above the temporary directory.
+    // files from above the temporary directory. The sources are named as the README's nuget.config names them, so
+    // that a project with that nuget.config (which clears the sources) still matches this source mapping.
     private void WriteIsolation()
     {
         File.WriteAllText(Path.Combine(Root, "nuget.config"), $"""
@@ -189,14 +206,14 @@ public sealed class ProductFeed : IAsyncLifetime
               </config>
               <packageSources>
                 <clear />
-                <add key="local" value="{SecurityElement.Escape(Feed)}" />
-                <add key="nuget.org" value="https://api.nuget.org/v3/index.json" />
+                <add key="qtk-local" value="{SecurityElement.Escape(Feed)}" />
+                <add key="nuget" value="https://api.nuget.org/v3/index.json" />
               </packageSources>
               <packageSourceMapping>
-                <packageSource key="local">
+                <packageSource key="qtk-local">
                   <package pattern="QemuTestKit.*" />
                 </packageSource>
-                <packageSource key="nuget.org">
+                <packageSource key="nuget">
                   <package pattern="*" />
                 </packageSource>
               </packageSourceMapping>
