@@ -18,12 +18,17 @@ internal static class HuntCommand
             Description = "The tests to run: xunit.v3 method name (wildcards *) or query filter (/...); MSTest filter expression or name",
             Required = true,
         };
-        var runs = new Option<int>("--runs") { Description = "Give up after this many runs", DefaultValueFactory = _ => 20 };
-        var parallel = new Option<int>("--parallel") { Description = "Runs at once", DefaultValueFactory = _ => 1 };
+        var runs = new Option<int>("--runs") { Description = "Give up after this many runs", DefaultValueFactory = _ => 20, CustomParser = r => PositiveNumber.Parse(r) };
+        var parallel = new Option<int>("--parallel") { Description = "Runs at once", DefaultValueFactory = _ => 1, CustomParser = r => PositiveNumber.Parse(r) };
         var perturb = new Option<bool>("--perturb") { Description = "Vary the icount shift and the host load between runs to shake out timing-dependent failures" };
         var configuration = new Option<string>("--configuration", "-c") { Description = "Build configuration", DefaultValueFactory = _ => "Release" };
         var output = new Option<string?>("--output") { Description = "Where runs are kept (default: TestResults/hunt-<time>)" };
-        var timeout = new Option<int>("--run-timeout") { Description = "Seconds one run may take", DefaultValueFactory = _ => 600 };
+        var timeout = new Option<int>("--run-timeout")
+        {
+            Description = "Seconds one run may take",
+            DefaultValueFactory = _ => 600,
+            CustomParser = r => PositiveNumber.Parse(r, PositiveNumber.MaxSeconds),
+        };
         var command = new Command("hunt", "Run tests repeatedly, recorded, until one fails; keep its replay bundle")
         {
             project, filter, runs, parallel, perturb, configuration, output, timeout,
@@ -33,12 +38,12 @@ internal static class HuntCommand
             var options = new HuntOptions(
                 parse.GetValue(project)!,
                 parse.GetValue(filter)!,
-                Positive(parse.GetValue(runs), "--runs"),
-                Positive(parse.GetValue(parallel), "--parallel"),
+                parse.GetValue(runs),
+                parse.GetValue(parallel),
                 parse.GetValue(perturb),
                 parse.GetValue(configuration)!,
                 Path.GetFullPath(parse.GetValue(output) ?? Path.Combine("TestResults", $"hunt-{DateTime.Now:yyyyMMdd-HHmmss}")),
-                TimeSpan.FromSeconds(Positive(parse.GetValue(timeout), "--run-timeout")));
+                TimeSpan.FromSeconds(parse.GetValue(timeout)));
             var caught = await new HuntRunner(options, line => Console.WriteLine(line)).RunAsync(ct);
             if (caught is null)
             {
@@ -71,7 +76,4 @@ internal static class HuntCommand
         });
         return command;
     }
-
-    private static int Positive(int value, string option) =>
-        value > 0 ? value : throw new ArgumentException($"{option} must be at least 1 (got {value})");
 }

@@ -25,7 +25,11 @@ internal static class ReplayCommand
         {
             Description = "Stop the replay at an instruction count (N or icount:N) or once the byte at a transcript offset is out (offset:N); with --gdb, wait there for gdb",
         };
-        var timeout = new Option<int?>("--timeout") { Description = "Give up after this many seconds (default: 10x the recorded duration, at least 60)" };
+        var timeout = new Option<int?>("--timeout")
+        {
+            Description = "Give up after this many seconds (default: 10x the recorded duration, at least 60)",
+            CustomParser = r => PositiveNumber.Parse(r, PositiveNumber.MaxSeconds),
+        };
         var qemu = new Option<string?>("--qemu") { Description = "QEMU binary to use instead of the recorded path (must be the recorded build)" };
         var noVerify = new Option<bool>("--no-verify") { Description = "Replay without first checking every file of the bundle against its sha256" };
         var inImage = new Option<bool>("--in-image")
@@ -39,11 +43,6 @@ internal static class ReplayCommand
         command.SetAction(async (parse, ct) =>
         {
             await using var opened = await ReplayBundle.OpenAsync(parse.GetValue(bundle)!, ct);
-            if (parse.GetValue(timeout) is { } seconds && seconds <= 0)
-            {
-                throw new ArgumentException("--timeout must be a positive number of seconds");
-            }
-
             var options = new ReplayOptions
             {
                 FromCheckpoint = parse.GetValue(from),
