@@ -80,6 +80,9 @@ public sealed class HuntCommandTests : IDisposable
         var bundle = failure["bundles"]!.AsArray().Should().ContainSingle().Subject!.GetValue<string>();
         Directory.Exists(bundle).Should().BeTrue();
         failure["replay"]!.GetValue<string>().Should().Be($"qemutestkit replay {bundle} --from uptime-read");
+        // The bundle is named in the failed test's StdOut inside the TRX, where hunt reads it from.
+        System.Xml.Linq.XDocument.Load(failure["trx"]!.GetValue<string>()).Descendants().Where(e => e.Name.LocalName == "StdOut").Select(e => e.Value)
+            .Should().Contain(o => o.Contains($"qemutestkit: kept the recording of machine 'hello': {bundle}", StringComparison.Ordinal));
         hunt.Stderr.Should().Contain("hunt: building ").And.Contain("hunt: run 1/3 FAILED", "the human lines go to stderr with --json");
     }
 
