@@ -36,13 +36,9 @@ internal static class CliErrors
         try
         {
             var parse = root.Parse(args);
-            if (parse.Errors.Count > 0)
+            if (UsageErrors.Find(parse) is { } usage)
             {
-                foreach (var error in parse.Errors)
-                {
-                    await Console.Error.WriteLineAsync($"qemutestkit: {error.Message}").ConfigureAwait(false);
-                }
-
+                await Console.Error.WriteLineAsync($"qemutestkit: {usage}").ConfigureAwait(false);
                 await Console.Error.WriteLineAsync("Run 'qemutestkit --help' for usage.").ConfigureAwait(false);
                 return Usage;
             }

@@ -113,6 +113,44 @@ public sealed class BundleCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task Verify_json_of_an_intact_bundle_is_one_document_with_every_file_ok()
+    {
+        var bundle = await BundleSamples.WriteAsync(_temp);
+
+        var result = await RunAsync("verify", bundle, "--json");
+
+        result.ExitCode.Should().Be(0, result.ToString());
+        result.Stderr.Should().BeEmpty();
+        var json = JsonNode.Parse(result.Stdout)!.AsObject();
+        json["bundle"]!.GetValue<string>().Should().Be(bundle);
+        json["intact"]!.GetValue<bool>().Should().BeTrue();
+        json["verdict"]!.GetValue<string>().Should().Be("bundle: intact (5 files, 361.4 KiB)");
+        json["files"]!.AsArray().Should().HaveCount(5).And.OnlyContain(f => f!["status"]!.GetValue<string>() == "ok");
+        json["problems"]!.AsArray().Should().BeEmpty();
+    }
+
+    [Fact]
+    public async Task Verify_json_of_a_damaged_bundle_names_each_problem_and_exits_1()
+    {
+        var bundle = await BundleSamples.WriteAsync(_temp);
+        File.Delete(Path.Combine(bundle, "replay.bin"));
+        await File.WriteAllTextAsync(Path.Combine(bundle, "stray.txt"), "not listed", Ct);
+
+        var result = await RunAsync("verify", "--json", bundle);
+
+        result.ExitCode.Should().Be(Failure, result.ToString());
+        result.Stderr.Should().BeEmpty("a damaged bundle is a verdict, not an error");
+        var json = JsonNode.Parse(result.Stdout)!.AsObject();
+        json["intact"]!.GetValue<bool>().Should().BeFalse();
+        json["verdict"]!.GetValue<string>().Should().Be("bundle: damaged (1 problem)");
+        json["problems"]!.AsArray().Select(p => p!.GetValue<string>()).Should().Equal("missing: replay.bin (replay-log)");
+        var replayLog = json["files"]!.AsArray().Single(f => f!["path"]!.GetValue<string>() == "replay.bin")!;
+        replayLog["status"]!.GetValue<string>().Should().Be("missing");
+        replayLog["role"]!.GetValue<string>().Should().Be("replay-log");
+        json["unlistedFiles"]!.AsArray().Select(p => p!.GetValue<string>()).Should().Equal("stray.txt");
+    }
+
+    [Fact]
     public async Task Verify_finds_a_moved_external_file_through_search_dir()
     {
         var bundle = await BundleSamples.WriteAsync(_temp, externalKernel: true);

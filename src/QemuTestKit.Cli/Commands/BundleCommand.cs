@@ -1,5 +1,6 @@
 using System.CommandLine;
 using QemuTestKit.Cli.Output;
+using QemuTestKit.Cli.Output.Json;
 using QemuTestKit.Machines.Replay;
 
 namespace QemuTestKit.Cli.Commands;
@@ -46,26 +47,40 @@ internal static class BundleCommand
     private static Command Verify()
     {
         var bundle = BundleArgument();
+        var json = new Option<bool>("--json") { Description = "Print the verdict, every file checked and every problem as one JSON document on stdout" };
         var searchDir = SearchDirOption();
-        var command = new Command("verify", "Check every file of a bundle against its size and sha256; exit 0 only when the bundle is intact") { bundle, searchDir };
+        var command = new Command("verify", "Check every file of a bundle against its size and sha256; exit 0 only when the bundle is intact") { bundle, json, searchDir };
         command.SetAction(async (parse, ct) =>
         {
             var options = new BundleOpenOptions { ExternalSearchDirectories = parse.GetValue(searchDir) ?? [] };
             await using var opened = await ReplayBundle.OpenAsync(parse.GetValue(bundle)!, options, ct);
             var verification = await opened.VerifyAsync(ct);
-            foreach (var problem in verification.Problems)
+            if (parse.GetValue(json))
             {
-                await Console.Out.WriteLineAsync(problem);
+                await JsonOutput.WriteAsync(VerifyReport.From(verification), CliJsonContext.Default.VerifyReport);
+            }
+            else
+            {
+                await PrintAsync(verification);
             }
 
-            foreach (var unlisted in verification.UnlistedFiles)
-            {
-                await Console.Out.WriteLineAsync($"note: {unlisted} is not listed in bundle.json (not part of the bundle; ignored)");
-            }
-
-            await Console.Out.WriteLineAsync(BundleSummary.Verdict(verification));
             return verification.IsIntact ? 0 : CliErrors.Failure;
         });
         return command;
+    }
+
+    private static async Task PrintAsync(BundleVerification verification)
+    {
+        foreach (var problem in verification.Problems)
+        {
+            await Console.Out.WriteLineAsync(problem);
+        }
+
+        foreach (var unlisted in verification.UnlistedFiles)
+        {
+            await Console.Out.WriteLineAsync($"note: {unlisted} is not listed in bundle.json (not part of the bundle; ignored)");
+        }
+
+        await Console.Out.WriteLineAsync(BundleSummary.Verdict(verification));
     }
 }

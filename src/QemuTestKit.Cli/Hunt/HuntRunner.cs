@@ -1,4 +1,6 @@
+using System.Diagnostics;
 using System.Globalization;
+using QemuTestKit.Cli.Progress;
 using QemuTestKit.Machines.Replay;
 
 namespace QemuTestKit.Cli.Hunt;
@@ -7,7 +9,9 @@ namespace QemuTestKit.Cli.Hunt;
 internal sealed record HuntOptions(string Project, string Filter, int Runs, int Parallel, bool Perturb, string Configuration, string Output, TimeSpan RunTimeout);
 
 /// <summary>A failing run and what it kept.</summary>
-internal sealed record HuntCatch(int Run, string Directory, IReadOnlyList<string> FailedTests, IReadOnlyList<string> Bundles, string? Perturbation);
+/// <param name="Trx">The run's TRX file, when the test application wrote one (a run killed at its timeout did not).</param>
+internal sealed record HuntCatch(
+    int Run, string Directory, string? Trx, IReadOnlyList<TrxTestResult> FailedTests, IReadOnlyList<string> Bundles, string? Perturbation, bool TimedOut);
 
 /// <summary>
 /// Runs the selected tests again and again, each run recorded into its own directory, until one fails: that run's
@@ -16,8 +20,11 @@ internal sealed record HuntCatch(int Run, string Directory, IReadOnlyList<string
 internal sealed class HuntRunner
 {
     private static readonly int[] PerturbShifts = [5, 4, 6, 3, 7];
+    private const string TrxFileName = "results.trx";
     private readonly HuntOptions _options;
     private readonly Action<string> _say;
+    private readonly Stopwatch _clock = new();
+    private int _runsDone;
 
     public HuntRunner(HuntOptions options, Action<string> say)
     {
@@ -25,9 +32,13 @@ internal sealed class HuntRunner
         _say = say;
     }
 
+    /// <summary>Runs that have finished.</summary>
+    public int RunsDone => Volatile.Read(ref _runsDone);
+
     /// <summary>The first failing run, or null when all runs passed.</summary>
     public async Task<HuntCatch?> RunAsync(CancellationToken cancellationToken)
     {
+        _clock.Start();
         var project = await TestProject.BuildAsync(_options.Project, _options.Configuration, _say, cancellationToken).ConfigureAwait(false);
         Directory.CreateDirectory(_options.Output);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -104,17 +115,21 @@ internal sealed class HuntRunner
             perturbation = string.Create(CultureInfo.InvariantCulture, $"icount shift {shift}, host load {load}%");
         }
 
+        var what = perturbation is null ? string.Empty : $" [{perturbation}]";
+        _say(string.Create(CultureInfo.InvariantCulture, $"hunt: run {run}/{_options.Runs} starting, {Heartbeat.Seconds(_clock.Elapsed)} into the hunt{what}"));
         ProcessRun.Result result;
         using (new HostLoad(load))
         {
+            await using var heartbeat = Heartbeat.Start(
+                elapsed => string.Create(CultureInfo.InvariantCulture, $"hunt: run {run}/{_options.Runs} still running ({Heartbeat.Seconds(elapsed)})"), _say, ct);
+            // The test application itself, not dotnet test: its own options (--report-trx, filters) whatever runner global.json picks.
             result = await ProcessRun.RunAsync("dotnet",
-                ["test", "--project", project.ProjectFile, "--no-build", "-c", _options.Configuration, "--no-ansi", "--progress", "off",
-                    .. project.FilterArguments(_options.Filter), "--results-directory", directory],
-                // From the project's directory: dotnet test picks its runner from the global.json that directory sees.
+                [project.TestApplication, "--no-ansi", "--no-progress", .. project.FilterArguments(_options.Filter),
+                    "--results-directory", directory, "--report-trx", "--report-trx-filename", TrxFileName],
                 environment, Path.Combine(directory, "output.log"), _options.RunTimeout, ct, Path.GetDirectoryName(project.ProjectFile)).ConfigureAwait(false);
         }
 
-        var what = perturbation is null ? string.Empty : $" [{perturbation}]";
+        Interlocked.Increment(ref _runsDone);
         switch (result.ExitCode)
         {
             case 0:
@@ -124,12 +139,18 @@ internal sealed class HuntRunner
             case 8:
                 throw new HuntException($"the filter '{_options.Filter}' selects no test of {project.ProjectFile}");
             case 2 or -1:
-                var failed = result.Output.Split('\n').Select(l => l.Trim()).Where(l => l.StartsWith("failed ", StringComparison.Ordinal))
-                    .Select(l => System.Text.RegularExpressions.Regex.Replace(l["failed ".Length..], @" \([^()]*\)$", string.Empty)).ToArray();
-                var kept = Directory.Exists(bundles) ? Directory.GetDirectories(bundles, "*.qtkreplay").Order(StringComparer.Ordinal).ToArray() : [];
+                var trx = Path.Combine(directory, TrxFileName);
+                var failed = File.Exists(trx) ? (await TrxResults.ReadAsync(trx, ct).ConfigureAwait(false)).Where(r => r.Failed).ToArray() : [];
+                var kept = failed.SelectMany(TrxResults.Bundles).Distinct(StringComparer.Ordinal).ToArray();
+                if (kept.Length == 0 && Directory.Exists(bundles))
+                {
+                    // A test that failed before it printed where its bundle went (or a run killed at its timeout).
+                    kept = Directory.GetDirectories(bundles, "*.qtkreplay").Order(StringComparer.Ordinal).ToArray();
+                }
+
                 _say(string.Create(CultureInfo.InvariantCulture,
                     $"hunt: run {run}/{_options.Runs} FAILED ({result.Elapsed.TotalSeconds:0.0} s){what}{(result.TimedOut ? ": timed out" : string.Empty)}"));
-                return new HuntCatch(run, directory, failed, kept, perturbation);
+                return new HuntCatch(run, directory, File.Exists(trx) ? trx : null, failed, kept, perturbation, result.TimedOut);
             default:
                 throw new HuntException(string.Create(CultureInfo.InvariantCulture,
                     $"run {run}: the test application exited with {result.ExitCode} (not a test failure); its output is in {directory}/output.log:\n{ProcessRun.Tail(result.Output)}"));

@@ -26,6 +26,7 @@ public static class Replayer
         await using var owned = session.ConfigureAwait(false);
         var startup = stopwatch.Elapsed;
         var machine = session.Machine;
+        options.Started?.Invoke(machine.Console.Transcript);
         var limit = options.Timeout ?? DefaultTimeout(bundle.Manifest);
         if (session.UntilIcount is { } until)
         {
@@ -350,6 +351,12 @@ public sealed record ReplayOptions
 
     /// <summary>Lines for the user while the replay runs (for example the gdb command).</summary>
     public Action<string>? Progress { get; init; }
+
+    /// <summary>
+    /// Called once QEMU is replaying, with the console it prints to: how far the replay has got while it runs, and
+    /// every byte it printed once it has ended (the transcript outlives the machine).
+    /// </summary>
+    public Action<QemuTestKit.Machines.Console.ConsoleTranscript>? Started { get; init; }
 }
 
 /// <summary>A gdb stub on a TCP port of 127.0.0.1, or on a Unix socket (in the run directory when no path is given).</summary>
