@@ -143,8 +143,9 @@ if [ "$(tty)" = /dev/ttyS0 ]; then
     echo QTK-DISTRO-READY
 fi
 EOF
-# bash's own history would be written on exit into the disk overlay: harmless, but not needed.
-printf 'unset HISTFILE\n' >"$root/root/.bashrc"
+# bash's own history would be written on exit into the disk overlay: harmless, but not needed. Bash 5.2 turns
+# bracketed paste on by default, which wraps every prompt's input in escape sequences on the console: off.
+printf 'unset HISTFILE\nbind "set enable-bracketed-paste off" 2>/dev/null\n' >"$root/root/.bashrc"
 
 # systemd-networkd: DHCP on the NIC (QEMU user networking answers with 10.0.2.15).
 mkdir -p "$root/etc/systemd/network"
@@ -158,7 +159,8 @@ EOF
 chroot "$root" systemctl enable systemd-networkd.service >/dev/null 2>&1 \
     || die "cannot enable systemd-networkd in the image"
 # Nothing should wake up during a test on its own: apt's daily timers would run apt at random times.
-for unit in apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer fstrim.timer systemd-networkd-wait-online.service; do
+# proc-sys-fs-binfmt_misc.automount needs autofs4, which is not in the initramfs: its start fails on every boot.
+for unit in proc-sys-fs-binfmt_misc.automount apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer fstrim.timer systemd-networkd-wait-online.service; do
     ln -sfn /dev/null "$root/etc/systemd/system/$unit"
 done
 # The journal lives in RAM: runs do not fill the disk overlay with logs.
