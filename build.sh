@@ -17,6 +17,8 @@ cd "$repo_root"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1
 export DOTNET_NOLOGO=1
 export QEMUTESTKIT_GUEST="$repo_root/artifacts/guest/guest.json"
+# The distro guest (Debian 12 + systemd): a link to its build in the cache outside the clone (eng/guest/build-distro-guest.sh).
+export QEMUTESTKIT_DISTRO_GUEST="$repo_root/artifacts/distro-guest/guest.json"
 
 solution="${QTK_SOLUTION:-QemuTestKit.sln}"
 results_dir="$repo_root/artifacts/TestResults"
@@ -85,6 +87,9 @@ cmd_setup() {
     command -v cpio >/dev/null 2>&1 || missing+=(cpio)
     command -v gdb >/dev/null 2>&1 || missing+=(gdb)
     command -v dpkg-deb >/dev/null 2>&1 || missing+=(dpkg)
+    # The distro guest: debootstrap builds its root, mkfs.ext4 -d turns it into a disk without mounting.
+    { command -v debootstrap || [[ -x /usr/sbin/debootstrap ]]; } >/dev/null 2>&1 || missing+=(debootstrap)
+    { command -v mkfs.ext4 || [[ -x /usr/sbin/mkfs.ext4 || -x /sbin/mkfs.ext4 ]]; } >/dev/null 2>&1 || missing+=(e2fsprogs)
 
     local need_meta=0
     have_kernel_metadata || need_meta=1
@@ -121,6 +126,10 @@ cmd_setup() {
     step "setup: building the test guest"
     "$repo_root/eng/guest/build-guest.sh"
 
+    # As root (debootstrap needs it), cached outside the clone by recipe: a few seconds when the recipe is built.
+    step "setup: building the distro guest"
+    as_root env HOME="$HOME" ${XDG_CACHE_HOME:+XDG_CACHE_HOME="$XDG_CACHE_HOME"} "$repo_root/eng/guest/build-distro-guest.sh"
+
     setup_docker
 }
 
@@ -135,7 +144,7 @@ setup_docker() {
     step "setup: Docker engine"
     local missing=()
     command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
-    command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
+    { command -v debootstrap || [[ -x /usr/sbin/debootstrap ]]; } >/dev/null 2>&1 || missing+=(debootstrap)
     command -v socat >/dev/null 2>&1 || missing+=(socat)
     if (( ${#missing[@]} > 0 )); then
         if ! can_be_root; then
