@@ -45,7 +45,11 @@ internal sealed class ReplaySource : IDisposable
 
         try
         {
-            return await Replayer.StartAsync(bundle, new ReplayOptions { FromCheckpoint = _from, RunRoot = runRoot, ConsoleFromStart = true }, cancellationToken).ConfigureAwait(false);
+            var session = await Replayer.StartAsync(bundle, new ReplayOptions { FromCheckpoint = _from, RunRoot = runRoot, ConsoleFromStart = true }, cancellationToken)
+                .ConfigureAwait(false);
+            // The test reads the console and nothing polls QMP: a replay under load stalled once in a full run without this.
+            session.Machine.NudgeWhileWaiting(TimeSpan.FromMilliseconds(50));
+            return session;
         }
         catch (ReplayException e)
         {

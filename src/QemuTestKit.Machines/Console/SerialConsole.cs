@@ -255,6 +255,12 @@ public sealed class SerialConsole : IAsyncDisposable
     /// </summary>
     public Func<CancellationToken, Task>? Nudge { get; set; }
 
+    /// <summary>
+    /// While something waits for output and none has come for this long, <see cref="Nudge"/> QEMU (null: never). A
+    /// replay under icount can sleep with output pending; the CLI's replay polls QMP, a test reading the console does not.
+    /// </summary>
+    public TimeSpan? NudgeWhileWaiting { get; set; }
+
     /// <summary>How long a paced send waits for the guest's echo before sending the next piece anyway.</summary>
     public TimeSpan InputPaceTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
@@ -383,7 +389,22 @@ public sealed class SerialConsole : IAsyncDisposable
                 throw new ConsoleClosedException($"the serial console {Path.GetFileName(SocketPath)} closed (QEMU exited?)", Transcript.Tail(TailLineCount));
             }
 
-            await Task.WhenAny(Transcript.WhenTextBeyond(textLength), _closed.Task).WaitAsync(cancellationToken).ConfigureAwait(false);
+            var arrived = Task.WhenAny(Transcript.WhenTextBeyond(textLength), _closed.Task);
+            if (NudgeWhileWaiting is { } quiet && Nudge is { } nudge)
+            {
+                try
+                {
+                    await arrived.WaitAsync(quiet, cancellationToken).ConfigureAwait(false);
+                }
+                catch (TimeoutException)
+                {
+                    await nudge(cancellationToken).ConfigureAwait(false);
+                }
+
+                continue;
+            }
+
+            await arrived.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
     }
 

@@ -459,6 +459,16 @@ public sealed class QemuMachine : IAsyncDisposable
         return text;
     }
 
+    /// <summary>
+    /// Wakes QEMU's main loop whenever a wait for console output has seen nothing for <paramref name="quiet"/>: a
+    /// replay that only a test reads (no QMP polling) can otherwise sleep with output pending under load.
+    /// </summary>
+    public void NudgeWhileWaiting(TimeSpan quiet)
+    {
+        Console.Nudge = NudgeAsync;
+        Console.NudgeWhileWaiting = quiet;
+    }
+
     private async Task NudgeAsync(CancellationToken cancellationToken)
     {
         try
