@@ -12,6 +12,7 @@ namespace QemuTestKit.Containers;
 internal sealed class ContainerQemuHost : IQemuHost
 {
     private readonly QemuContainer _container;
+    private readonly string _id;
     private readonly Uri _endpoint;
     private readonly CancellationTokenSource _stop = new();
     private readonly Task<long> _exit;
@@ -21,6 +22,8 @@ internal sealed class ContainerQemuHost : IQemuHost
     public ContainerQemuHost(QemuContainer container, Uri endpoint, ImageFacts image, BundleQemu build)
     {
         _container = container;
+        // Testcontainers forgets the id of a container removed behind its back; disposal still needs it.
+        _id = container.Id;
         _endpoint = endpoint;
         Image = image;
         QemuBuild = build;
@@ -29,9 +32,12 @@ internal sealed class ContainerQemuHost : IQemuHost
 
     public ImageFacts Image { get; }
 
-    public string ContainerId => _container.Id;
+    public string ContainerId => _id;
 
-    public string Description => $"container {DockerEngine.Short(_container.Id)} of image {Image.Name} on {_endpoint}";
+    public string Description => $"container {DockerEngine.Short(_id)} of image {Image.Name} on {_endpoint}";
+
+    /// <summary>The container was removed while QEMU ran in it (docker rm, a pruning job): QEMU did not exit by itself.</summary>
+    public bool Vanished { get; private set; }
 
     public int ProcessId => 0;
 
@@ -65,7 +71,7 @@ internal sealed class ContainerQemuHost : IQemuHost
         using var client = DockerEngine.CreateClient(_endpoint);
         try
         {
-            await client.Containers.KillContainerAsync(_container.Id, new ContainerKillParameters { Signal = "KILL" }).ConfigureAwait(false);
+            await client.Containers.KillContainerAsync(_id, new ContainerKillParameters { Signal = "KILL" }).ConfigureAwait(false);
         }
         catch (Docker.DotNet.DockerApiException)
         {
@@ -114,11 +120,36 @@ internal sealed class ContainerQemuHost : IQemuHost
         {
             await _container.DisposeAsync().ConfigureAwait(false);
         }
+        catch (Exception e) when (Vanished && e is Docker.DotNet.DockerApiException or InvalidOperationException)
+        {
+            // Nothing left to stop.
+        }
         finally
         {
             // Testcontainers removes what it started; make sure of it even when it did not (a stopped container stays otherwise).
-            await RemoveAsync(_endpoint, _container.Id).ConfigureAwait(false);
+            await RemoveAsync(_endpoint, _id).ConfigureAwait(false);
             _stop.Dispose();
+        }
+    }
+
+    /// <summary>Whether the engine still has the container (QEMU's exit does not remove it; only disposal or someone else does).</summary>
+    public async Task<bool> ExistsAsync(CancellationToken cancellationToken)
+    {
+        if (Vanished)
+        {
+            return false;
+        }
+
+        using var client = DockerEngine.CreateClient(_endpoint);
+        try
+        {
+            await client.Containers.InspectContainerAsync(_id, cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (Docker.DotNet.DockerContainerNotFoundException)
+        {
+            Vanished = true;
+            return false;
         }
     }
 
@@ -142,7 +173,18 @@ internal sealed class ContainerQemuHost : IQemuHost
 
     private async Task<long> WatchExitAsync()
     {
-        var code = await _container.GetExitCodeAsync(_stop.Token).ConfigureAwait(false);
+        long code;
+        try
+        {
+            code = await _container.GetExitCodeAsync(_stop.Token).ConfigureAwait(false);
+        }
+        catch (Docker.DotNet.DockerContainerNotFoundException)
+        {
+            Vanished = true;
+            _stderr = $"{Description} was removed while QEMU ran in it";
+            return -1;
+        }
+
         await FetchStderrAsync().ConfigureAwait(false);
         return code;
     }

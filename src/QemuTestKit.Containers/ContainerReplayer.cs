@@ -21,6 +21,9 @@ public sealed record ContainerReplayOptions
 
     /// <summary>The checkpoint to start from (loaded through <c>rrsnapshot</c>, as on the host); null for the start.</summary>
     public string? FromCheckpoint { get; init; }
+
+    /// <summary>Called once QEMU is replaying in its container (as <see cref="ReplayOptions.Started"/> on the host).</summary>
+    public Action<QemuMachine>? Started { get; init; }
 }
 
 /// <param name="Where">Where it replayed: "container image NAME (id ...)".</param>
@@ -66,6 +69,21 @@ public static class ContainerReplayer
     {
         ArgumentNullException.ThrowIfNull(bundle);
         ArgumentNullException.ThrowIfNull(options);
+        try
+        {
+            return await ReplayInContainerAsync(bundle, options, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Docker.DotNet.DockerApiException e)
+        {
+            // The container went away under the replay (docker rm, a pruning job, the engine restarting): the user's
+            // fix is to run it again, not to read Docker.DotNet's exception type.
+            throw new QemuContainerException(
+                $"the Docker engine lost the container replaying {bundle.Source} ({(int)e.StatusCode} {e.StatusCode}: {e.ResponseBody?.Trim()}; removed, or the engine restarted?): replay it again");
+        }
+    }
+
+    private static async Task<ContainerReplayResult> ReplayInContainerAsync(ReplayBundle bundle, ContainerReplayOptions options, CancellationToken cancellationToken)
+    {
         var stopwatch = Stopwatch.StartNew();
         var manifest = bundle.Manifest;
         var recorded = RecordedImage(manifest);
@@ -114,8 +132,14 @@ public static class ContainerReplayer
             }
 
             var expected = transcript[(int)offset..];
+            options.Started?.Invoke(machine);
             var limit = options.Timeout ?? Replayer.DefaultTimeout(manifest);
             var compared = await FollowAsync(machine, expected, limit, cancellationToken).ConfigureAwait(false);
+            if (machine.Host is ContainerQemuHost host && !await host.ExistsAsync(cancellationToken).ConfigureAwait(false))
+            {
+                throw new QemuContainerException($"the container replaying {bundle.Source} was removed while it ran (docker rm, a pruning job, the engine restarting?): replay it again");
+            }
+
             return new ContainerReplayResult(compared == expected.Length && Matches(machine, expected), compared, expected.Length, where, stopwatch.Elapsed,
                 checkpoint?.Name ?? manifest.StartSnapshot ?? "the start");
         }

@@ -73,6 +73,15 @@ public sealed class ContainerMachineTests(ContainerGuestFixture fixture) : IClas
         var result = await ContainerReplayer.ReplayAsync(opened, new ContainerReplayOptions(), Ct);
         result.Identical.Should().BeTrue(result.Verdict);
         result.Where.Should().StartWith("container image");
+
+        // The container removed under the replay (docker rm, a pruning job): one line that says so, not Docker.DotNet's exception.
+        using var client = DockerEngine.CreateClient(DockerEngine.Resolve(null));
+        var removed = () => ContainerReplayer.ReplayAsync(opened, new ContainerReplayOptions
+        {
+            Started = m => client.Containers.RemoveContainerAsync(((ContainerQemuHost)m.Host!).ContainerId, new ContainerRemoveParameters { Force = true }).GetAwaiter().GetResult(),
+        }, Ct);
+        (await removed.Should().ThrowAsync<QemuContainerException>()).Which.Message
+            .Should().Contain("replay it again").And.Contain(bundle).And.NotContain("\n");
     }
 
     [Fact]
