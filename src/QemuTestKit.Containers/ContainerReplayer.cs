@@ -16,7 +16,7 @@ public sealed record ContainerReplayOptions
 
     public Uri? DockerEndpoint { get; init; }
 
-    /// <summary>Give up after this long; null for <see cref="Replayer.DefaultTimeout"/>.</summary>
+    /// <summary>Give up after this long, counted from the call; null for <see cref="Replayer.DefaultTimeout"/>.</summary>
     public TimeSpan? Timeout { get; init; }
 
     /// <summary>The checkpoint to start from (loaded through <c>rrsnapshot</c>, as on the host); null for the start.</summary>
@@ -64,14 +64,24 @@ public static class ContainerReplayer
     }
 
     /// <exception cref="QemuContainerException">The engine or image is missing, or the image holds another QEMU build.</exception>
-    /// <exception cref="ReplayException">The replay got stuck.</exception>
+    /// <exception cref="ReplayStuckException">The replay made no end within <see cref="ContainerReplayOptions.Timeout"/>.</exception>
     public static async Task<ContainerReplayResult> ReplayAsync(ReplayBundle bundle, ContainerReplayOptions options, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(bundle);
         ArgumentNullException.ThrowIfNull(options);
+        // One deadline over the whole replay, as on the host: pulling up the container, starting, following.
+        var limit = options.Timeout ?? Replayer.DefaultTimeout(bundle.Manifest);
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(limit);
+        QemuMachine? started = null;
         try
         {
-            return await ReplayInContainerAsync(bundle, options, cancellationToken).ConfigureAwait(false);
+            return await ReplayInContainerAsync(bundle, options with { Started = m => { started = m; options.Started?.Invoke(m); } }, deadline.Token)
+                .ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            throw Replayer.Stuck(limit, started?.Console.Transcript.Length, bundle.Manifest.Transcript.Length, " in the container");
         }
         catch (Docker.DotNet.DockerApiException e)
         {
@@ -133,8 +143,7 @@ public static class ContainerReplayer
 
             var expected = transcript[(int)offset..];
             options.Started?.Invoke(machine);
-            var limit = options.Timeout ?? Replayer.DefaultTimeout(manifest);
-            var compared = await FollowAsync(machine, expected, limit, cancellationToken).ConfigureAwait(false);
+            var compared = await FollowAsync(machine, expected, cancellationToken).ConfigureAwait(false);
             if (machine.Host is ContainerQemuHost host && !await host.ExistsAsync(cancellationToken).ConfigureAwait(false))
             {
                 throw new QemuContainerException($"the container replaying {bundle.Source} was removed while it ran (docker rm, a pruning job, the engine restarting?): replay it again");
@@ -177,9 +186,8 @@ public static class ContainerReplayer
     }
 
     /// <summary>Waits until the replay log is exhausted (or QEMU exits) and the console is drained; returns the bytes that match.</summary>
-    private static async Task<long> FollowAsync(QemuMachine machine, byte[] expected, TimeSpan limit, CancellationToken ct)
+    private static async Task<long> FollowAsync(QemuMachine machine, byte[] expected, CancellationToken ct)
     {
-        var deadline = DateTime.UtcNow + limit;
         while (true)
         {
             var transcript = machine.Console.Transcript;
@@ -210,12 +218,6 @@ public static class ContainerReplayer
                 }
 
                 return CommonPrefix(machine.Console.Transcript.GetBytes(), expected);
-            }
-
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new ReplayException(string.Create(CultureInfo.InvariantCulture,
-                    $"the replay in the container made no end within {limit.TotalSeconds:0} s ({transcript.Length} of {expected.Length} console bytes replayed): QEMU's replay is stuck"));
             }
 
             await Task.Delay(50, ct).ConfigureAwait(false);

@@ -82,4 +82,48 @@ public sealed class ContainerReplayCommandTests(ContainerBundleFixture fixture) 
         Lines(asked)[0].Should().StartWith($"replaying {fixture.Bundle} in image {ContainerBundleFixture.Image} (--in-image): ");
         Lines(asked)[^1].Should().MatchRegex(@"^replay: identical \(\d+ bytes from ready, in container image");
     }
+
+    /// <summary>
+    /// A container frozen under the replay (docker pause: QEMU answers neither console nor QMP, as a stuck replay can)
+    /// must not hold it past its timeout, counted from the start; and the frozen container is removed.
+    /// </summary>
+    [Fact]
+    public async Task A_replay_in_a_frozen_container_ends_within_its_timeout_and_removes_the_container()
+    {
+        const int timeout = 30;
+        string? container = null;
+        var result = await CliRunner.RunAsync(["replay", fixture.Bundle, "--in-image", "--timeout", $"{timeout}"], fixture.CacheDir, Within,
+            whileRunning: async (_, ct) =>
+            {
+                while ((container = (await DockerAsync(ct, "ps", "-q", "--filter", "label=org.qemutestkit.machine=cli-ct-replay")).Trim()) is "")
+                {
+                    await Task.Delay(100, ct);
+                }
+
+                await Task.Delay(1000, ct);
+                await DockerAsync(ct, "pause", container);
+            },
+            cancellationToken: TestContext.Current.CancellationToken);
+
+        var message = result.ShouldFailCleanly(1, Within);
+        result.Elapsed.Should().BeLessThan(TimeSpan.FromSeconds(timeout + 60), $"the timeout counts from the start\n{result}");
+        message.Should().Contain($"the replay in the container made no end within {timeout} s").And.Contain("--timeout");
+        (await DockerAsync(TestContext.Current.CancellationToken, "ps", "-aq", "--filter", $"id={container}")).Trim()
+            .Should().BeEmpty("the frozen container must be removed with the replay");
+    }
+
+    private static async Task<string> DockerAsync(CancellationToken ct, params string[] args)
+    {
+        var psi = new System.Diagnostics.ProcessStartInfo("docker") { RedirectStandardOutput = true, UseShellExecute = false };
+        foreach (var arg in args)
+        {
+            psi.ArgumentList.Add(arg);
+        }
+
+        using var docker = System.Diagnostics.Process.Start(psi)!;
+        var output = await docker.StandardOutput.ReadToEndAsync(ct);
+        await docker.WaitForExitAsync(ct);
+        docker.ExitCode.Should().Be(0, $"docker {string.Join(' ', args)} must succeed");
+        return output;
+    }
 }

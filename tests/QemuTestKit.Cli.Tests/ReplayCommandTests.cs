@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using QemuTestKit.Cli.Tests.Support;
 using QemuTestKit.Introspection.Catalog;
 using QemuTestKit.Machines.CommandLine;
@@ -129,6 +130,7 @@ public sealed class ReplayCommandTests(RecordedBundleFixture fixture) : IClassFi
         var result = await ReplayAsync(copy, "--no-verify");
         result.ExitCode.Should().Be(1, result.ToString());
         LastLine(result).Should().Be($"replay: diverged at byte {at}");
+        result.Stdout.Should().Contain($"replay: bundle {copy} is damaged (hash mismatch: console.log", "after --no-verify a divergence says what is damaged");
     }
 
     [Fact]
@@ -175,5 +177,122 @@ public sealed class ReplayCommandTests(RecordedBundleFixture fixture) : IClassFi
         var message = (await ReplayAsync(fixture.Bundle, "--from", "nonesuch")).ShouldFailCleanly(1, Within);
 
         message.Should().Contain("nonesuch").And.Contain("after-one");
+    }
+
+    private static string[] ModeArguments(string mode, Checkpoint checkpoint, string root) => mode switch
+    {
+        "plain" => [],
+        "from-checkpoint" => ["--from", checkpoint.Name],
+        "until" => ["--until", $"icount:{checkpoint.Icount}"],
+        "gdb" => ["--gdb", Path.Combine(root, $"gdb-{Guid.NewGuid():N}.sock")],
+        _ => throw new ArgumentOutOfRangeException(nameof(mode), mode, null),
+    };
+
+    /// <summary>
+    /// A replay log cut short makes QEMU end early (a divergence), refuse to start (from a checkpoint), or wait for
+    /// events that never come (with gdb it stands paused): without verification up front, the outcome must still blame
+    /// the damaged log, not QEMU; an error stays one line, a divergence keeps its verdict.
+    /// </summary>
+    [Theory]
+    [InlineData("plain", false)]
+    [InlineData("until", false)]
+    [InlineData("from-checkpoint", true)]
+    [InlineData("gdb", true)]
+    public async Task A_replay_log_cut_short_replayed_without_verification_is_blamed_not_qemu(string mode, bool error)
+    {
+        const int timeout = 15;
+        var copy = fixture.CopyOfBundle();
+        Checkpoint checkpoint;
+        await using (var bundle = await ReplayBundle.OpenAsync(copy, TestContext.Current.CancellationToken))
+        {
+            checkpoint = bundle.Manifest.Checkpoints.Single(c => c.Name == RecordedSession.Checkpoint);
+        }
+
+        using (var log = new FileStream(Path.Combine(copy, "replay.bin"), FileMode.Open, FileAccess.ReadWrite))
+        {
+            log.SetLength(log.Length / 8);
+        }
+
+        var result = await ReplayAsync([copy, "--no-verify", "--timeout", $"{timeout}", .. ModeArguments(mode, checkpoint, fixture.Root)]);
+
+        var blame = $"bundle {copy} is damaged (size mismatch: replay.bin (replay-log)";
+        if (error)
+        {
+            result.ShouldFailCleanly(1, Within).Should().Contain(blame).And.Contain("rather than QEMU");
+        }
+        else
+        {
+            result.ExitCode.Should().Be(1, result.ToString());
+            LastLine(result).Should().StartWith("replay: diverged at byte ");
+            result.Stdout.Should().Contain(blame).And.Contain("rather than QEMU");
+        }
+    }
+
+    /// <summary>
+    /// QEMU stopped dead (SIGSTOP: it answers neither the console nor QMP, as a stuck replay can) must not hold the
+    /// replay past its timeout, counted from the start in every mode, gdb included; and the stopped QEMU is killed.
+    /// </summary>
+    [Theory]
+    [InlineData("plain")]
+    [InlineData("from-checkpoint")]
+    [InlineData("until")]
+    [InlineData("gdb")]
+    public async Task A_replay_whose_qemu_stops_ends_within_its_timeout_and_leaves_no_qemu(string mode)
+    {
+        const int timeout = 20;
+        Checkpoint checkpoint;
+        await using (var bundle = await ReplayBundle.OpenAsync(fixture.Bundle, TestContext.Current.CancellationToken))
+        {
+            checkpoint = bundle.Manifest.Checkpoints.Single(c => c.Name == RecordedSession.Checkpoint);
+        }
+
+        var runRoot = Path.Combine(fixture.Root, $"runs-{Guid.NewGuid():N}");
+        var stopped = 0;
+        var result = await CliRunner.RunAsync(
+            ["replay", fixture.Bundle, "--timeout", $"{timeout}", .. ModeArguments(mode, checkpoint, fixture.Root)],
+            fixture.CacheDir, Within, new Dictionary<string, string?> { ["QEMUTESTKIT_RUN_ROOT"] = runRoot },
+            async (_, ct) => stopped = await StopQemuAsync(runRoot, ct),
+            TestContext.Current.CancellationToken);
+
+        stopped.Should().BePositive("the test must have found QEMU's pid file to stop it");
+        var message = result.ShouldFailCleanly(1, Within);
+        result.Elapsed.Should().BeLessThan(TimeSpan.FromSeconds(timeout + 30), $"the timeout counts from the start, whatever the mode\n{result}");
+        message.Should().Contain($"made no end within {timeout} s").And.Contain("--timeout");
+        IsGone(stopped).Should().BeTrue($"QEMU (pid {stopped}) must not outlive the replay that started it\n{result}");
+    }
+
+    /// <summary>Waits for the replay's QEMU to write its pid, then stops it; returns the pid.</summary>
+    private static async Task<int> StopQemuAsync(string runRoot, CancellationToken ct)
+    {
+        while (true)
+        {
+            var pidFile = Directory.Exists(runRoot)
+                ? Directory.EnumerateFiles(runRoot, RunDirectory.PidFileName, SearchOption.AllDirectories).FirstOrDefault()
+                : null;
+            if (pidFile is not null && int.TryParse(File.ReadAllText(pidFile).Trim(), out var pid))
+            {
+                await Task.Delay(500, ct);
+                using var qemu = Process.GetProcessById(pid);
+                await CliRunner.SignalAsync(qemu, "STOP", ct);
+                return pid;
+            }
+
+            await Task.Delay(20, ct);
+        }
+    }
+
+    private static bool IsGone(int pid)
+    {
+        var stat = $"/proc/{pid}/stat";
+        try
+        {
+            // A zombie waits only for its reaper (this container's init may not reap): it runs no more.
+            var text = File.ReadAllText(stat);
+            return text[(text.LastIndexOf(')') + 2)..].StartsWith('Z');
+        }
+        catch (IOException)
+        {
+            return true;
+        }
     }
 }

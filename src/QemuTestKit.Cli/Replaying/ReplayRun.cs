@@ -2,7 +2,9 @@ using System.Globalization;
 using QemuTestKit.Cli.Output.Json;
 using QemuTestKit.Cli.Progress;
 using QemuTestKit.Containers;
+using QemuTestKit.Introspection;
 using QemuTestKit.Machines.Replay;
+using QemuTestKit.Machines.Runtime;
 using ConsoleTranscript = QemuTestKit.Machines.Console.ConsoleTranscript;
 
 namespace QemuTestKit.Cli.Replaying;
@@ -62,7 +64,8 @@ internal sealed class ReplayRun
                    ? string.Create(CultureInfo.InvariantCulture, $"replay: {console.Length} of {expected} console bytes replayed ({Heartbeat.Seconds(elapsed)})")
                    : $"replay: still starting QEMU ({Heartbeat.Seconds(elapsed)})", _say, ct))
         {
-            result = await Replayer.ReplayAsync(opened, options with { Started = Started }, ct);
+            result = await BlameDamageAsync(opened, () => Replayer.ReplayAsync(opened, options with { Started = Started }, ct),
+                r => r.Identical, ct);
         }
 
         void Started(ConsoleTranscript console)
@@ -115,7 +118,9 @@ internal sealed class ReplayRun
         ContainerReplayResult result;
         await using (Heartbeat.Start(elapsed => $"replay: replaying in the container ({Heartbeat.Seconds(elapsed)})", _say, ct))
         {
-            result = await ContainerReplayer.ReplayAsync(bundle, new ContainerReplayOptions { FromCheckpoint = options.FromCheckpoint, Timeout = options.Timeout }, ct);
+            result = await BlameDamageAsync(bundle,
+                () => ContainerReplayer.ReplayAsync(bundle, new ContainerReplayOptions { FromCheckpoint = options.FromCheckpoint, Timeout = options.Timeout }, ct),
+                r => r.Identical, ct);
         }
 
         _say(result.Verdict);
@@ -144,6 +149,50 @@ internal sealed class ReplayRun
             throw new ReplayException(
                 $"bundle {bundle.Source} is damaged ({string.Join("; ", verification.Problems)}); run 'qemutestkit bundle verify' for details, or --no-verify to replay anyway");
         }
+    }
+
+    /// <summary>
+    /// After --no-verify, a failure may be the damage nobody checked for: a log cut short makes QEMU refuse to start,
+    /// end early, or wait for events that never come. Check then, and blame the files, not QEMU: an error that was
+    /// QEMU's becomes one that names the damaged files; a divergence keeps its verdict, with a line that says why.
+    /// </summary>
+    private async Task<T> BlameDamageAsync<T>(ReplayBundle bundle, Func<Task<T>> replay, Func<T, bool> identical, CancellationToken ct)
+    {
+        if (_request.Verify)
+        {
+            return await replay();
+        }
+
+        T result;
+        try
+        {
+            result = await replay();
+        }
+        catch (QemuTestKitException e) when (e is ReplayException or MachineStartException)
+        {
+            if (await DamageAsync(bundle, ct) is { } damage)
+            {
+                throw new ReplayException($"{(e is ReplayStuckException stuck ? stuck.What : e.Message.TrimEnd('.'))}; {damage}", e);
+            }
+
+            throw;
+        }
+
+        if (!identical(result) && await DamageAsync(bundle, ct) is { } damaged)
+        {
+            _say($"replay: {damaged}");
+        }
+
+        return result;
+    }
+
+    private async Task<string?> DamageAsync(ReplayBundle bundle, CancellationToken ct)
+    {
+        _say("replay: it failed; verifying the bundle it was not checked against (--no-verify)");
+        var verification = await bundle.VerifyAsync(ct);
+        return verification.IsIntact
+            ? null
+            : $"bundle {bundle.Source} is damaged ({string.Join("; ", verification.Problems)}), which explains it rather than QEMU: restore the bundle from a good copy or record the run again";
     }
 
     private static long StartOffset(BundleManifest manifest, string? checkpoint) =>

@@ -6,6 +6,7 @@ using QemuTestKit.Introspection.Catalog;
 using QemuTestKit.Introspection.Images;
 using QemuTestKit.Introspection.Qmp;
 using QemuTestKit.Machines.CommandLine;
+using QemuTestKit.Machines.Console;
 using QemuTestKit.Machines.Recording;
 using QemuTestKit.Machines.Runtime;
 
@@ -18,20 +19,59 @@ namespace QemuTestKit.Machines.Replay;
 public static class Replayer
 {
     /// <exception cref="ReplayException">The binary differs from the recorded one, the checkpoint is unknown, or the replay got stuck.</exception>
+    /// <exception cref="ReplayStuckException">The replay did not end within <see cref="ReplayOptions.Timeout"/>.</exception>
     public static async Task<ReplayResult> ReplayAsync(ReplayBundle bundle, ReplayOptions? options = null, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(bundle);
         options ??= new ReplayOptions();
+        // One deadline over everything (start, break, gdb, following, QMP queries to a QEMU that may no longer answer):
+        // a stuck replay ends within the timeout whatever mode it is in, not only while the console is compared.
+        var limit = Limit(bundle.Manifest, options);
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        if (limit is { } bound)
+        {
+            deadline.CancelAfter(bound);
+        }
+
+        ConsoleTranscript? console = null;
+        try
+        {
+            return await ReplayWithinAsync(bundle, options with { Started = c => { console = c; options.Started?.Invoke(c); } }, deadline.Token)
+                .ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            var mode = options.Gdb is not null ? " (with gdb)" : options.Until is not null ? $" (until {options.Until})" : string.Empty;
+            throw Stuck(limit!.Value, console?.Length, bundle.Manifest.Transcript.Length, mode);
+        }
+    }
+
+    /// <summary>The deadline of a replay: the given timeout, else generous for a replay that checks itself, none for an interactive gdb session.</summary>
+    internal static TimeSpan? Limit(BundleManifest manifest, ReplayOptions options) =>
+        options.Timeout ?? (options.Gdb is null ? DefaultTimeout(manifest) : null);
+
+    /// <summary>The one message of a replay that made no end: what was replayed by then, and the way out.</summary>
+    /// <param name="mode">How it replayed, as words after "the replay" (" (with gdb)", " in the container").</param>
+    public static ReplayStuckException Stuck(TimeSpan limit, long? replayed, long recorded, string mode)
+    {
+        var progress = replayed is { } n
+            ? string.Create(CultureInfo.InvariantCulture, $"{n} console bytes replayed of the recording's {recorded}")
+            : "QEMU was not replaying yet";
+        return new ReplayStuckException(string.Create(CultureInfo.InvariantCulture, $"the replay{mode} made no end within {limit.TotalSeconds:0} s ({progress})"));
+    }
+
+    private static async Task<ReplayResult> ReplayWithinAsync(ReplayBundle bundle, ReplayOptions options, CancellationToken cancellationToken)
+    {
         var stopwatch = Stopwatch.StartNew();
         var session = await StartAsync(bundle, options, cancellationToken).ConfigureAwait(false);
         await using var owned = session.ConfigureAwait(false);
         var startup = stopwatch.Elapsed;
         var machine = session.Machine;
         options.Started?.Invoke(machine.Console.Transcript);
-        var limit = options.Timeout ?? DefaultTimeout(bundle.Manifest);
         if (session.UntilIcount is { } until)
         {
             // To the break first: verified up to there, and without gdb that is the whole verdict.
-            var atBreak = await FollowAsync(machine, session.ExpectedTranscript, session.StartOffset, limit, options with { Gdb = null }, until, cancellationToken)
+            var atBreak = await FollowAsync(machine, session.ExpectedTranscript, session.StartOffset, options with { Gdb = null }, until, cancellationToken)
                 .ConfigureAwait(false);
             if (!atBreak.Identical || options.Gdb is null || atBreak.StoppedAtIcount is null)
             {
@@ -49,7 +89,7 @@ public static class Replayer
                 cancellationToken).ConfigureAwait(false);
         }
 
-        var outcome = await FollowAsync(machine, session.ExpectedTranscript, session.StartOffset, limit, options, stopAt: null, cancellationToken).ConfigureAwait(false);
+        var outcome = await FollowAsync(machine, session.ExpectedTranscript, session.StartOffset, options, stopAt: null, cancellationToken).ConfigureAwait(false);
         return outcome with { From = session.From, Elapsed = stopwatch.Elapsed, Binary = session.Binary, Startup = startup };
     }
 
@@ -140,13 +180,12 @@ public static class Replayer
     /// <paramref name="stopAt"/>). QMP queries every few milliseconds also keep it fast: under icount QEMU's main loop
     /// can sleep with work pending, and any monitor command wakes it (a 2 s recording replays in ~4 s without, ~1.9 s with).
     /// </summary>
-    private static async Task<ReplayResult> FollowAsync(QemuMachine machine, byte[] expected, long startOffset, TimeSpan limit, ReplayOptions options,
+    private static async Task<ReplayResult> FollowAsync(QemuMachine machine, byte[] expected, long startOffset, ReplayOptions options,
         long? stopAt, CancellationToken ct)
     {
         var transcript = machine.Console.Transcript;
         var expectedLength = expected.Length - startOffset;
         var compared = 0L;
-        var deadline = DateTime.UtcNow + limit;
         while (true)
         {
             var replayed = transcript.GetBytes(compared);
@@ -199,12 +238,6 @@ public static class Replayer
                 }
 
                 return atBreak ? Identical(compared) with { StoppedAtIcount = stopAt } : Ended(compared);
-            }
-
-            if (options.Gdb is null && DateTime.UtcNow > deadline)
-            {
-                throw new ReplayException(string.Create(CultureInfo.InvariantCulture,
-                    $"the replay made no end within {limit.TotalSeconds:0} s ({compared} of {expectedLength} console bytes replayed): QEMU's replay is stuck; pass --timeout to wait longer"));
             }
 
             await Task.Delay(5, ct).ConfigureAwait(false);
@@ -329,7 +362,10 @@ public sealed record ReplayOptions
     /// <summary>The checkpoint to start from; null for the recording's start.</summary>
     public string? FromCheckpoint { get; init; }
 
-    /// <summary>Give up after this long; defaults to ten times the recorded duration (at least a minute).</summary>
+    /// <summary>
+    /// Give up after this long, counted from the call, in every mode; defaults to ten times the recorded duration (at least
+    /// a minute), and to no limit with <see cref="Gdb"/> (an interactive session lasts as long as its user).
+    /// </summary>
     public TimeSpan? Timeout { get; init; }
 
     /// <summary>Use this binary instead of the recorded path (it must still be the recorded build).</summary>
@@ -402,7 +438,17 @@ public sealed record ReplayResult(
 }
 
 /// <summary>A replay could not run or did not finish.</summary>
-public sealed class ReplayException : QemuTestKitException
+public class ReplayException : QemuTestKitException
 {
     public ReplayException(string message, Exception? inner = null) : base(message, inner) { }
+}
+
+/// <summary>A replay that made no end within its timeout: QEMU stalled, or its log is damaged.</summary>
+public sealed class ReplayStuckException : ReplayException
+{
+    /// <param name="what">What made no end, and how far it got (the message adds the likely causes and the way out).</param>
+    public ReplayStuckException(string what) : base($"{what}: QEMU's replay is stuck, or its log is damaged; pass --timeout to wait longer") => What = what;
+
+    /// <summary>What made no end and how far it got, without the guess at the cause.</summary>
+    public string What { get; }
 }
