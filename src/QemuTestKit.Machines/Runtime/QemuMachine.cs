@@ -481,10 +481,20 @@ public sealed class QemuMachine : IAsyncDisposable
         }
     }
 
-    /// <summary>Stops the machine: QMP <c>quit</c> first, a kill if QEMU has not exited within the timeout.</summary>
+    /// <summary>
+    /// Stops the machine: QMP <c>quit</c> first, a kill if QEMU has not exited within the timeout (for a recording, at
+    /// least <see cref="RecordingShutdownTimeout"/>).
+    /// </summary>
     public async Task ShutdownAsync(TimeSpan? timeout = null)
     {
         var limit = timeout ?? TimeSpan.FromSeconds(10);
+        if (IsRecording && limit < RecordingShutdownTimeout)
+        {
+            // QEMU writes the end of its replay log only as it exits: a kill cuts the log short, and a kept bundle
+            // would then replay everything but its last output (a distro guest under a loaded CI took more than 10 s).
+            limit = RecordingShutdownTimeout;
+        }
+
         if (!HasExited && Qmp.IsConnected)
         {
             try
@@ -506,6 +516,9 @@ public sealed class QemuMachine : IAsyncDisposable
             await KillAsync().ConfigureAwait(false);
         }
     }
+
+    /// <summary>How long a recording QEMU may take to exit after <c>quit</c> before it is killed.</summary>
+    public static readonly TimeSpan RecordingShutdownTimeout = TimeSpan.FromSeconds(60);
 
     /// <summary>Kills QEMU at once (for tests of crash handling, and for cancellation).</summary>
     public Task KillAsync() => _process?.KillAsync() ?? _host!.KillAsync();
