@@ -1,6 +1,7 @@
 using Docker.DotNet.Models;
 using DotNet.Testcontainers.Builders;
 using DotNet.Testcontainers.Configurations;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace QemuTestKit.Containers;
 
@@ -69,7 +70,10 @@ public sealed class QemuBuilder : ContainerBuilder<QemuBuilder, QemuContainer, Q
         // Ryuk cannot run here (its image cannot be pulled); our own labels and sweep remove what a crash leaves.
         .WithCleanUp(false)
         .WithAutoRemove(false)
-        .WithImagePullPolicy(_ => false);
+        .WithImagePullPolicy(_ => false)
+        // Testcontainers logs to stdout by default: that would land in the middle of a CLI's output (and its --json
+        // document) and of every test's; what goes wrong is reported by our own errors instead.
+        .WithLogger(NullLogger.Instance);
 
     protected override QemuBuilder Clone(IResourceConfiguration<CreateContainerParameters> resourceConfiguration) =>
         Merge(DockerResourceConfiguration, new QemuConfiguration(resourceConfiguration));
