@@ -69,19 +69,14 @@ public static class ContainerReplayer
     {
         ArgumentNullException.ThrowIfNull(bundle);
         ArgumentNullException.ThrowIfNull(options);
-        // One deadline over the whole replay, as on the host: pulling up the container, starting, following.
         var limit = options.Timeout ?? Replayer.DefaultTimeout(bundle.Manifest);
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        deadline.CancelAfter(limit);
         QemuMachine? started = null;
         try
         {
-            return await ReplayInContainerAsync(bundle, options with { Started = m => { started = m; options.Started?.Invoke(m); } }, deadline.Token)
-                .ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
-        {
-            throw Replayer.Stuck(limit, started?.Console.Transcript.Length, bundle.Manifest.Transcript.Length, " in the container");
+            return await ReplayDeadline.RunAsync(limit,
+                ct => ReplayInContainerAsync(bundle, options with { Started = m => { started = m; options.Started?.Invoke(m); } }, ct),
+                () => Replayer.Stuck(limit, started?.Console.Transcript.Length, bundle.Manifest.Transcript.Length, " in the container"),
+                cancellationToken).ConfigureAwait(false);
         }
         catch (Docker.DotNet.DockerApiException e)
         {

@@ -24,26 +24,12 @@ public static class Replayer
     {
         ArgumentNullException.ThrowIfNull(bundle);
         options ??= new ReplayOptions();
-        // One deadline over everything (start, break, gdb, following, QMP queries to a QEMU that may no longer answer):
-        // a stuck replay ends within the timeout whatever mode it is in, not only while the console is compared.
         var limit = Limit(bundle.Manifest, options);
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        if (limit is { } bound)
-        {
-            deadline.CancelAfter(bound);
-        }
-
+        var mode = options.Gdb is not null ? " (with gdb)" : options.Until is not null ? $" (until {options.Until})" : string.Empty;
         ConsoleTranscript? console = null;
-        try
-        {
-            return await ReplayWithinAsync(bundle, options with { Started = c => { console = c; options.Started?.Invoke(c); } }, deadline.Token)
-                .ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
-        {
-            var mode = options.Gdb is not null ? " (with gdb)" : options.Until is not null ? $" (until {options.Until})" : string.Empty;
-            throw Stuck(limit!.Value, console?.Length, bundle.Manifest.Transcript.Length, mode);
-        }
+        return await ReplayDeadline.RunAsync(limit,
+            ct => ReplayWithinAsync(bundle, options with { Started = c => { console = c; options.Started?.Invoke(c); } }, ct),
+            () => Stuck(limit!.Value, console?.Length, bundle.Manifest.Transcript.Length, mode), cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>The deadline of a replay: the given timeout, else generous for a replay that checks itself, none for an interactive gdb session.</summary>
