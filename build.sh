@@ -17,6 +17,9 @@ cd "$repo_root"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1
 export DOTNET_NOLOGO=1
 export QEMUTESTKIT_GUEST="$repo_root/artifacts/guest/guest.json"
+# The same test guest for the other architectures' virt machines (eng/guest/build-guest.sh aarch64|riscv64).
+export QEMUTESTKIT_GUEST_AARCH64="$repo_root/artifacts/guest-aarch64/guest.json"
+export QEMUTESTKIT_GUEST_RISCV64="$repo_root/artifacts/guest-riscv64/guest.json"
 # The distro guest (Debian 12 + systemd): a link to its build in the cache outside the clone (eng/guest/build-distro-guest.sh).
 export QEMUTESTKIT_DISTRO_GUEST="$repo_root/artifacts/distro-guest/guest.json"
 
@@ -31,8 +34,9 @@ usage() {
 Usage: ./build.sh <command> [args]
 
 Commands:
-  setup           Install missing host tools (qemu-system-x86, qemu-utils, busybox-static,
-                  cpio, gdb) with apt-get and build the test guest (artifacts/guest/).
+  setup           Install missing host tools (qemu-system-x86, qemu-system-arm, qemu-system-misc,
+                  qemu-utils, busybox-static, cpio, gdb, gdb-multiarch) with apt-get and build the
+                  test guests (artifacts/guest/, artifacts/guest-aarch64/, artifacts/guest-riscv64/).
   test [args...]  setup, then dotnet test on the solution with TRX reports in
                   artifacts/TestResults; extra args are passed to dotnet test.
                   Last line: "N passed, N failed, N skipped".
@@ -82,10 +86,14 @@ cmd_setup() {
     step "setup: checking host tools"
     local missing=()
     command -v qemu-system-x86_64 >/dev/null 2>&1 || missing+=(qemu-system-x86)
+    command -v qemu-system-aarch64 >/dev/null 2>&1 || missing+=(qemu-system-arm)
+    # qemu-system-misc brings qemu-system-riscv64; OpenSBI, its -bios default, comes with qemu-system-data.
+    command -v qemu-system-riscv64 >/dev/null 2>&1 || missing+=(qemu-system-misc)
     command -v qemu-img >/dev/null 2>&1 || missing+=(qemu-utils)
     [[ -x /bin/busybox ]] || missing+=(busybox-static)
     command -v cpio >/dev/null 2>&1 || missing+=(cpio)
     command -v gdb >/dev/null 2>&1 || missing+=(gdb)
+    command -v gdb-multiarch >/dev/null 2>&1 || missing+=(gdb-multiarch)
     command -v dpkg-deb >/dev/null 2>&1 || missing+=(dpkg)
     # The distro guest: debootstrap builds its root, mkfs.ext4 -d turns it into a disk without mounting.
     { command -v debootstrap || [[ -x /usr/sbin/debootstrap ]]; } >/dev/null 2>&1 || missing+=(debootstrap)
@@ -123,8 +131,11 @@ cmd_setup() {
         exit 1
     fi
 
-    step "setup: building the test guest"
-    "$repo_root/eng/guest/build-guest.sh"
+    step "setup: building the test guests"
+    local arch
+    for arch in x86_64 aarch64 riscv64; do
+        "$repo_root/eng/guest/build-guest.sh" "$arch"
+    done
 
     # As root (debootstrap needs it), cached outside the clone by recipe: a few seconds when the recipe is built.
     step "setup: building the distro guest"

@@ -26,7 +26,7 @@ internal static class ImageCatalog
         {
             throw new QemuContainerException(
                 $"the image {image.Name} holds QEMU {image.QemuPackage} (sha256 {image.QemuSha256[..12]}...), and this host has {(host is null ? "no qemu-system-x86_64" : $"a different build at {host.Value.Path}")}: " +
-                "machines in containers are validated against the same build on the host for now; install the image's package version on the host (apt-get install qemu-system-x86)");
+                $"machines in containers are validated against the same build on the host for now; install the image's package version on the host ({QemuPackages.InstallHint(ImageBinary)})");
         }
 
         return await new CatalogCache().GetAsync(host.Value.Path, cancellationToken).ConfigureAwait(false);

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using QemuTestKit.Introspection;
 using QemuTestKit.Introspection.Catalog;
+using QemuTestKit.Introspection.DeviceTree;
 using QemuTestKit.Introspection.Images;
 using QemuTestKit.Introspection.Qmp;
 using QemuTestKit.Machines.CommandLine;
@@ -209,6 +210,8 @@ public static class QemuContainerMachines
             }
 
             var recorded = options.Mode != RunMode.Normal;
+            // The catalog is the host's build of the image's QEMU (ImageCatalog), so the host reads the same tree.
+            var tree = await new DeviceTreeCache().TryGetAsync(catalog, spec.MachineType, ct).ConfigureAwait(false);
             var containerFiles = new MachineRunFiles($"{inside}/qmp.sock",
                 Enumerable.Range(0, serialPorts).Select(i => string.Create(CultureInfo.InvariantCulture, $"{inside}/serial{i}.sock")).ToArray(),
                 $"{inside}/state.qcow2", containerDisks)
@@ -219,6 +222,7 @@ public static class QemuContainerMachines
             // Started paused: the consoles connect before the guest runs a single instruction, so no output is lost.
             var arguments = TcpEndpoints.Rewrite(QemuCommandLine.Build(spec, catalog, containerFiles, new CommandLineOptions
             {
+                DeviceTree = tree,
                 Mode = options.Mode,
                 LoadSnapshot = launch.LoadSnapshot,
                 IcountShift = launch.IcountShift,
@@ -234,6 +238,7 @@ public static class QemuContainerMachines
                 new MachineStartOptions
                 {
                     Catalog = catalog,
+                    DeviceTree = tree,
                     Mode = options.Mode,
                     LoadSnapshot = launch.LoadSnapshot,
                     IcountShift = launch.IcountShift,

@@ -10,7 +10,7 @@ public abstract class QemuTestKitException : Exception
 public sealed class QemuBinaryNotFoundException : QemuTestKitException
 {
     public QemuBinaryNotFoundException(string requested, string reason)
-        : base($"QEMU binary not found: {reason}. Install it (Debian: apt-get install qemu-system-x86) or pass the full path of a qemu-system-* binary.")
+        : base($"QEMU binary not found: {reason}. Install it ({QemuPackages.InstallHint(requested)}) or pass the full path of a qemu-system-* binary.")
     {
         Requested = requested;
     }

@@ -124,10 +124,14 @@ public sealed partial class CheckQemuMachines : QemuTestKitTask
             {
                 foreach (var machine in group)
                 {
-                    var metadata = machine.Spec.Qemu is not null ? ItemTypes.MachineMetadata.Qemu : ItemTypes.MachineMetadata.Architecture;
-                    var given = machine.Spec.Qemu ?? machine.Spec.Architecture;
+                    var (metadata, given) = (machine.Spec.Qemu, machine.Spec.Architecture) switch
+                    {
+                        ({ } qemu, _) => (ItemTypes.MachineMetadata.Qemu, $"'{qemu}'"),
+                        (null, { } architecture) => (ItemTypes.MachineMetadata.Architecture, $"'{architecture}'"),
+                        _ => (ItemTypes.MachineMetadata.Qemu, "not set, so the default"),
+                    };
                     diagnostics.Add(Diagnostic.Of(TaskErrorCodes.QemuBinaryUnusable, machine.Item, metadata,
-                        $"'{given}' gives no usable QEMU binary ({group.Key}): {e.Message}"));
+                        $"{given} gives no usable QEMU binary ({group.Key}): {e.Message}"));
                 }
             }
         }
@@ -161,7 +165,26 @@ public sealed partial class CheckQemuMachines : QemuTestKitTask
                 kvm = await probes.KvmUsableAsync(catalog, machine.Spec.Kernel, cancellationToken).ConfigureAwait(false);
             }
 
-            var context = new ValidationContext { HostMemoryMiB = hostMemory, DeviceTree = tree, KvmUsable = kvm };
+            Dictionary<string, IReadOnlyList<string>>? controllers = null;
+            if (tree is not null)
+            {
+                controllers = new Dictionary<string, IReadOnlyList<string>>(StringComparer.Ordinal);
+                foreach (var type in MachineSpecValidator.ControllerCandidates(machine.Spec, catalog, tree))
+                {
+                    controllers[type] = await probes.ControllerBusesAsync(catalog, machine.Spec.MachineType, type, Low, cancellationToken).ConfigureAwait(false);
+                }
+            }
+
+            // The image carries qemu-system-x86_64 only (eng/docker/build-image.sh): another target would start the
+            // wrong emulator in the container and fail minutes later, in the test, with a QMP timeout.
+            if (machine.Host == ItemTypes.Hosts.Container && catalog.Target is { Length: > 0 } target && target != ItemTypes.Hosts.ContainerTarget)
+            {
+                diagnostics.Add(Diagnostic.Of(TaskErrorCodes.ArchitectureNotInImage, machine.Item, ItemTypes.MachineMetadata.Host,
+                    $"{Path.GetFileName(catalog.Binary)} emulates {target}, and a machine with Host=\"container\" runs the image's qemu-system-{ItemTypes.Hosts.ContainerTarget}, " +
+                    $"the only emulator the image '{machine.Image}' carries: leave Host out to run it on this host ({QemuPackages.InstallHint(catalog.Binary)})"));
+            }
+
+            var context = new ValidationContext { HostMemoryMiB = hostMemory, DeviceTree = tree, ControllerBuses = controllers, KvmUsable = kvm };
             foreach (var error in MachineSpecValidator.Validate(machine.Spec, catalog, context))
             {
                 if (SpecErrorMapper.Map(error, machine) is { } diagnostic)
@@ -192,12 +215,15 @@ public sealed partial class CheckQemuMachines : QemuTestKitTask
         {
             var catalog = catalogs.GetValueOrDefault(machine.Spec.QemuBinary);
             var binary = catalog?.Binary ?? TryResolve(machine.Spec.QemuBinary);
+
+            // What the tests, the ready state and every bundle read: with the binary's own architecture when none is declared.
+            var spec = catalog is null ? machine.Spec : machine.Spec.WithTargetOf(catalog);
             var specFile = Path.Combine(root, $"{machine.Name}.spec.json");
             var hashFile = Path.Combine(root, $"{machine.Name}.spec.sha256");
             var stateDirectory = Path.Combine(root, machine.Name);
             var stateImage = Path.Combine(stateDirectory, "state.qcow2");
-            var hash = ReadyState.HashOf(machine.Spec);
-            MachineManifest.WriteIfDifferent(specFile, MachineSpecJson.Serialize(machine.Spec) + "\n");
+            var hash = ReadyState.HashOf(spec);
+            MachineManifest.WriteIfDifferent(specFile, MachineSpecJson.Serialize(spec) + "\n");
 
             var state = new TaskItem(machine.Name);
             state.SetMetadata("SpecFile", specFile);
@@ -210,7 +236,7 @@ public sealed partial class CheckQemuMachines : QemuTestKitTask
             state.SetMetadata("QemuVersion", catalog?.QemuVersion ?? string.Empty);
             state.SetMetadata("DefiningFile", machine.Item.DefiningFile);
             states.Add(state);
-            manifest.Add(new ManifestMachine(machine.Spec, binary, catalog?.QemuVersion, machine.Prepare,
+            manifest.Add(new ManifestMachine(spec, binary, catalog?.QemuVersion, machine.Prepare,
                 machine.PreparedByBuild ? stateDirectory : null, machine.PreparedByBuild ? stateImage : null, hash, machine.Host, machine.Image));
 
             if (Prepare && machine.PreparedByBuild)

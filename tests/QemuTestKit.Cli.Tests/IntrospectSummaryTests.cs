@@ -37,6 +37,23 @@ public sealed class IntrospectSummaryTests : IDisposable
     }
 
     [Fact]
+    public async Task A_riscv64_summary_lists_cpu_models_from_qom_and_no_empty_lists()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var cache = _temp.File("cache");
+        _ = QemuTestKit.Introspection.Processes.ExecutableSearch.Find("qemu-system-riscv64")
+            ?? throw new InvalidOperationException("qemu-system-riscv64 is not installed: run ./build.sh setup (it installs Debian's qemu-system-misc)");
+
+        var run = await CliRunner.RunAsync(["introspect", "--qemu", "qemu-system-riscv64", "--cache-dir", cache], cache, cancellationToken: ct);
+
+        run.ExitCode.Should().Be(0, run.ToString());
+        run.Stdout.Split('\n')[0].Should().MatchRegex(@"^QEMU \d+\.\d+\.\d+.*, target riscv64$");
+        run.Stdout.Should().MatchRegex(@"(?m)^machines: +\d+ \(default spike\)$", "a binary without aliases has no empty alias list");
+        run.Stdout.Should().MatchRegex(@"(?m)^cpus: +[1-9]\d* \(.*\brv64\b.*\bsifive-u54\b.*; from qom-list-types, as the binary has no query-cpu-definitions\)$");
+        run.Stdout.Should().NotContain("()").And.NotContain("(including )").And.NotContain("; )");
+    }
+
+    [Fact]
     public async Task Help_lists_the_introspect_command()
     {
         var ct = TestContext.Current.CancellationToken;

@@ -40,7 +40,7 @@ internal static class BundleSummary
         var container = q.ContainerImage is null ? string.Empty : $", container {q.ContainerImage}";
         Line($"qemu:        {q.Version}{package}, {q.Binary}, sha256 {Short(q.Sha256)}{container}");
         var s = m.Spec;
-        Line(string.Create(inv, $"machine:     {s.Name}, {s.MachineType}, {s.MemoryMiB} MiB ({s.Architecture}, {s.Accelerator.ToString().ToLowerInvariant()}, icount shift {m.IcountShift})"));
+        Line(string.Create(inv, $"machine:     {s.Name}, {s.MachineType}, {s.MemoryMiB} MiB ({s.Architecture ?? "architecture not recorded"}, {s.Accelerator.ToString().ToLowerInvariant()}, icount shift {m.IcountShift})"));
         Line(m.StartSnapshot is null ? "start:       power-on (no start snapshot)" : $"start:       snapshot '{m.StartSnapshot}'");
 
         Line(string.Create(inv, $"checkpoints: {m.Checkpoints.Count}"));

@@ -9,6 +9,7 @@ namespace QemuTestKit.Cli.Output;
 internal static class CatalogSummary
 {
     private static readonly string[] NotableCpus = ["max", "host", "qemu64", "base"];
+    private const int ListedCpus = 6;
 
     public static string Format(QemuCatalog catalog, MachineDeviceTree? tree)
     {
@@ -24,10 +25,10 @@ internal static class CatalogSummary
         Line($"binary:       {catalog.Binary} ({source})");
 
         var defaultMachine = catalog.Machines.FirstOrDefault(m => m.IsDefault);
-        var aliases = catalog.Machines.Where(m => m.Alias is not null).Select(m => $"{m.Alias} -> {m.Name}");
-        Line(string.Create(inv, $"machines:     {catalog.Machines.Count} (default {defaultMachine?.Name ?? "none"}; {string.Join(", ", aliases)})"));
-        var notable = NotableCpus.Where(n => catalog.FindCpu(n) is not null);
-        Line(string.Create(inv, $"cpus:         {catalog.Cpus.Count} (including {string.Join(", ", notable)})"));
+        var aliases = catalog.Machines.Where(m => m.Alias is not null).Select(m => $"{m.Alias} -> {m.Name}").ToArray();
+        var machineNotes = new[] { $"default {defaultMachine?.Name ?? "none"}" }.Concat(aliases.Length > 0 ? [string.Join(", ", aliases)] : []);
+        Line(string.Create(inv, $"machines:     {catalog.Machines.Count} ({string.Join("; ", machineNotes)})"));
+        Line(string.Create(inv, $"cpus:         {catalog.Cpus.Count}{CpuNotes(catalog)}"));
         Line(string.Create(inv, $"devices:      {catalog.DeviceTypes.Count} described, {catalog.UnavailableTypes.Count} unavailable"));
         foreach (var unavailable in catalog.UnavailableTypes)
         {
@@ -51,6 +52,22 @@ internal static class CatalogSummary
         }
 
         return text.ToString();
+    }
+
+    // The notable models when the binary has them, else the first few; and where the models came from when not the usual place.
+    private static string CpuNotes(QemuCatalog catalog)
+    {
+        if (catalog.Cpus.Count == 0)
+        {
+            return " (none listed: a Cpu of a machine is not checked)";
+        }
+
+        var notable = NotableCpus.Where(n => catalog.FindCpu(n) is not null).ToArray();
+        var named = notable.Length > 0
+            ? $"including {string.Join(", ", notable)}"
+            : string.Join(", ", catalog.Cpus.Take(ListedCpus).Select(c => c.Name)) + (catalog.Cpus.Count > ListedCpus ? ", ..." : string.Empty);
+        var from = catalog.CpusFrom == CpuModelSources.CpuDefinitions ? string.Empty : $"; from {catalog.CpusFrom}, as the binary has no {CpuModelSources.CpuDefinitions}";
+        return $" ({named}{from})";
     }
 
     private static void WriteBus(QomBusNode bus, int depth, Action<string> line)

@@ -31,7 +31,8 @@ public sealed class CatalogSourceConverter : JsonConverter<CatalogSource>
 public sealed record QemuCatalog
 {
     /// <summary>Bumped whenever the shape or the meaning of the catalog changes; older cache files are rebuilt.</summary>
-    public const int CurrentSchemaVersion = 2;
+    /// <remarks>3: CPU models of targets without <c>query-cpu-definitions</c> are read from QOM types (<see cref="CpusFrom"/>).</remarks>
+    public const int CurrentSchemaVersion = 3;
 
     public int SchemaVersion { get; init; } = CurrentSchemaVersion;
 
@@ -56,6 +57,9 @@ public sealed record QemuCatalog
     public required IReadOnlyList<MachineType> Machines { get; init; }
 
     public required IReadOnlyList<CpuModel> Cpus { get; init; }
+
+    /// <summary>Where <see cref="Cpus"/> came from: one of <see cref="CpuModelSources"/>.</summary>
+    public string CpusFrom { get; init; } = CpuModelSources.CpuDefinitions;
 
     /// <summary>Accelerators compiled into the binary (tcg, kvm, qtest, ...). Compiled in is not the same as usable.</summary>
     public required IReadOnlyList<string> Accelerators { get; init; }
@@ -105,7 +109,17 @@ public sealed record MachineType(
     string? DefaultCpuType,
     string? DefaultRamId);
 
-/// <summary>A CPU model (<c>query-cpu-definitions</c>).</summary>
+/// <summary>The QMP commands a catalog's CPU models can come from.</summary>
+public static class CpuModelSources
+{
+    /// <summary>The target's own list of models, with their static and deprecated flags.</summary>
+    public const string CpuDefinitions = "query-cpu-definitions";
+
+    /// <summary>The CPU types among <c>qom-list-types</c> (<see cref="QomCpuModels"/>), for targets without that list.</summary>
+    public const string QomTypes = "qom-list-types";
+}
+
+/// <summary>A CPU model (<c>query-cpu-definitions</c>, or a CPU type of <c>qom-list-types</c>).</summary>
 public sealed record CpuModel(string Name, string? TypeName, bool Static, bool Deprecated);
 
 /// <summary>A QOM type with its parent (<c>qom-list-types</c>).</summary>

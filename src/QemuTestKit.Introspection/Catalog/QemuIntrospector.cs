@@ -19,7 +19,7 @@ public sealed record IntrospectionOptions
 
 /// <summary>
 /// Builds a <see cref="QemuCatalog"/> by asking the binary itself: started as <c>-machine none -nodefaults -S</c>
-/// with QMP, it answers for its machines, CPUs, QOM types, device properties and QMP schema.
+/// with QMP, it answers for its target, machines, CPUs, QOM types, device properties and QMP schema.
 /// </summary>
 public sealed class QemuIntrospector
 {
@@ -74,6 +74,10 @@ public sealed class QemuIntrospector
             var (deviceTypes, unavailable) = await DescribeDevicesAsync(binary, session, devices, ct).ConfigureAwait(false);
             session = null;
 
+            var qomTypes = allTypes
+                .Select(t => new QomType(t.Name, t.Parent, t.Abstract ?? false))
+                .OrderBy(t => t.Name, StringComparer.Ordinal)
+                .ToArray();
             return new QemuCatalog
             {
                 QemuVersion = $"{version.Qemu.Major}.{version.Qemu.Minor}.{version.Qemu.Micro}",
@@ -86,16 +90,14 @@ public sealed class QemuIntrospector
                         m.Deprecated ?? false, m.DefaultCpuType, m.DefaultRamId))
                     .OrderBy(m => m.Name, StringComparer.Ordinal)
                     .ToArray(),
-                Cpus = cpus,
+                Cpus = cpus ?? QomCpuModels.From(qomTypes),
+                CpusFrom = cpus is null ? CpuModelSources.QomTypes : CpuModelSources.CpuDefinitions,
                 Accelerators = accelerators
                     .Where(t => t.Name != "accel")
                     .Select(t => t.Name.EndsWith("-accel", StringComparison.Ordinal) ? t.Name[..^"-accel".Length] : t.Name)
                     .Order(StringComparer.Ordinal)
                     .ToArray(),
-                QomTypes = allTypes
-                    .Select(t => new QomType(t.Name, t.Parent, t.Abstract ?? false))
-                    .OrderBy(t => t.Name, StringComparer.Ordinal)
-                    .ToArray(),
+                QomTypes = qomTypes,
                 DeviceTypes = deviceTypes,
                 UnavailableTypes = unavailable,
                 QmpSchemaHash = schemaHash,
@@ -168,7 +170,8 @@ public sealed class QemuIntrospector
     private static Task<QemuProbeSession> StartAsync(QemuBinary binary, CancellationToken ct)
         => QemuProbeSession.StartAsync(binary.Path, ProbeMachine, TimeSpan.FromSeconds(30), ct);
 
-    private static async Task<CpuModel[]> QueryCpusAsync(QmpClient qmp, CancellationToken ct)
+    /// <summary>The CPU models from <c>query-cpu-definitions</c>, or null when the target has no such command.</summary>
+    private static async Task<CpuModel[]?> QueryCpusAsync(QmpClient qmp, CancellationToken ct)
     {
         try
         {
@@ -180,8 +183,8 @@ public sealed class QemuIntrospector
         }
         catch (QmpErrorException e) when (e.ErrorClass == "CommandNotFound")
         {
-            // Some targets have no CPU model list; validation then accepts no -cpu at all.
-            return [];
+            // riscv64 on QEMU 7.2, among others: the models are then read from the QOM types.
+            return null;
         }
     }
 

@@ -1,3 +1,5 @@
+using QemuTestKit.Introspection.DeviceTree;
+
 namespace QemuTestKit.Machines.CommandLine;
 
 /// <summary>Normal runs, record runs and replay runs of the same spec differ only where they must.</summary>
@@ -49,6 +51,12 @@ public sealed record CommandLineOptions
 
     /// <summary>Start with the CPUs stopped (<c>-S</c>), for a debugger to attach first.</summary>
     public bool Paused { get; init; }
+
+    /// <summary>
+    /// The machine type's real device tree (<c>DeviceTreeCache</c>): added devices get explicit buses and addresses on
+    /// the buses it shows. Without it, QEMU places them (its first-free choice).
+    /// </summary>
+    public MachineDeviceTree? DeviceTree { get; init; }
 
     /// <summary>A gdb stub on a TCP port of 127.0.0.1 instead of the Unix socket in <see cref="MachineRunFiles.GdbSocket"/>.</summary>
     public int? GdbTcpPort { get; init; }

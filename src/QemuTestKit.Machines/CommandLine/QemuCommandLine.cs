@@ -39,7 +39,7 @@ public static class QemuCommandLine
 
         var args = new List<string>();
         void Add(params string[] values) => args.AddRange(values);
-        var pci = new PciSlotAllocator(PciLayout.For(spec.MachineType, catalog));
+        var pci = new PciSlotAllocator(BusLayout.From(options.DeviceTree, catalog));
 
         Add("-name", QemuOptionValue.Join(string.Empty, ("guest", spec.Name)));
         Add("-machine", QemuOptionValue.Join(string.Empty,
@@ -195,8 +195,7 @@ public static class QemuCommandLine
             switch (disk.Interface)
             {
                 case "ide-hd" or "ide-cd":
-                    var layout = PciLayout.For(spec.MachineType, catalog);
-                    device.AddRange(layout.IdeBus(ideUnit++));
+                    device.AddRange(pci.Layout.IdeBus(ideUnit++));
                     break;
                 case "scsi-hd" or "scsi-cd":
                     if (!scsiController)

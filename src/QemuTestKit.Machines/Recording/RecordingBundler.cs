@@ -44,7 +44,8 @@ internal static class RecordingBundler
     public static async Task<string> WriteAsync(QemuMachine machine, RunDirectory run, string bundleDirectory, BundleTest? test, string? screenshot,
         CancellationToken ct)
     {
-        var spec = machine.Spec;
+        // The bundle says what ran: a spec that declares no architecture gets the binary's target.
+        var spec = machine.Spec.WithTargetOf(machine.Catalog);
         var files = machine.Files;
         var sources = new List<BundleSource>
         {
@@ -110,6 +111,7 @@ internal static class RecordingBundler
         };
         var arguments = QemuCommandLine.Build(replaySpec, machine.Catalog, replayFiles, new CommandLineOptions
         {
+            DeviceTree = machine.DeviceTree,
             Mode = RunMode.Replay,
             LoadSnapshot = machine.StartSnapshot,
             IcountShift = machine.IcountShift,

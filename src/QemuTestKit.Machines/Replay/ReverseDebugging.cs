@@ -5,6 +5,7 @@ using QemuTestKit.Introspection.Images;
 using QemuTestKit.Introspection.Qmp;
 using QemuTestKit.Machines.Recording;
 using QemuTestKit.Machines.Runtime;
+using QemuTestKit.Machines.Specs;
 
 namespace QemuTestKit.Machines.Replay;
 
@@ -39,14 +40,23 @@ public static class ReverseDebugging
     public static IReadOnlyList<string> NoVapicArguments { get; } = ["-global", "apic-common.vapic=off"];
 
     /// <summary>
-    /// The shell command that attaches gdb to a replay's stub (<c>host:port</c> or a Unix socket path). It raises gdb's
-    /// packet timeout: QEMU answers the first packet only after saving its <c>start_debugging</c> snapshot.
+    /// The shell command that attaches gdb to a replay's stub (<c>host:port</c> or a Unix socket path) of a QEMU whose
+    /// target is <paramref name="target"/> (<c>query-target</c>). It raises gdb's packet timeout: QEMU answers the first
+    /// packet only after saving its <c>start_debugging</c> snapshot.
     /// </summary>
-    public static string AttachCommand(string endpoint)
+    public static string AttachCommand(string endpoint, string target = MachineSpec.DefaultArchitecture)
     {
         ArgumentException.ThrowIfNullOrEmpty(endpoint);
-        return $"gdb -ex 'set remotetimeout 60' -ex 'target remote {endpoint.Replace("'", "'\\''", StringComparison.Ordinal)}'";
+        return $"{Debugger(target)} -ex 'set remotetimeout 60' -ex 'target remote {endpoint.Replace("'", "'\\''", StringComparison.Ordinal)}'";
     }
+
+    /// <summary>
+    /// The gdb that can debug <paramref name="target"/>. Debian's plain gdb knows only the host's x86 family: on QEMU's
+    /// aarch64 stub it fails ("Truncated register 37 in remote 'g' packet"). gdb-multiarch (package gdb-multiarch) takes
+    /// the architecture from the stub's target description (measured: aarch64 for cortex-a57, arm for cortex-a15,
+    /// riscv:rv64), so it needs no <c>set architecture</c>, which would be wrong for a 32-bit CPU on qemu-system-aarch64.
+    /// </summary>
+    public static string Debugger(string target) => target is "x86_64" or "i386" ? "gdb" : "gdb-multiarch";
 
     /// <summary>Why reverse execution cannot work on a replay with these facts; empty when it can.</summary>
     public static IReadOnlyList<string> Problems(ReverseDebuggingFacts facts)
@@ -104,7 +114,7 @@ public static class ReverseDebugging
             return;
         }
 
-        progress($"replay paused; attach with: {AttachCommand(endpoint)}");
+        progress($"replay paused; attach with: {AttachCommand(endpoint, machine.Catalog.Target)}");
         IReadOnlyList<string> problems;
         try
         {

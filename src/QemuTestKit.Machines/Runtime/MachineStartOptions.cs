@@ -1,4 +1,5 @@
 using QemuTestKit.Introspection.Catalog;
+using QemuTestKit.Introspection.DeviceTree;
 using QemuTestKit.Machines.CommandLine;
 
 namespace QemuTestKit.Machines.Runtime;
@@ -8,6 +9,10 @@ public sealed record MachineStartOptions
 {
     /// <summary>The catalog of the spec's binary; fetched through the default <see cref="CatalogCache"/> when null.</summary>
     public QemuCatalog? Catalog { get; init; }
+
+    /// <summary>The machine type's real device tree, for placing devices on its buses; read through the default
+    /// <see cref="DeviceTreeCache"/> when null.</summary>
+    public MachineDeviceTree? DeviceTree { get; init; }
 
     public RunMode Mode { get; init; } = RunMode.Normal;
 

@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using QemuTestKit.Introspection;
 using QemuTestKit.Introspection.Catalog;
+using QemuTestKit.Introspection.DeviceTree;
 using QemuTestKit.Introspection.Images;
 using QemuTestKit.Introspection.Processes;
 using QemuTestKit.Introspection.Qmp;
@@ -113,6 +114,9 @@ public sealed class QemuMachine : IAsyncDisposable
     /// <summary>The snapshot this run started from, if any.</summary>
     public string? StartSnapshot => _options.LoadSnapshot;
 
+    /// <summary>The device tree its devices were placed by, so that a replay of it places them alike.</summary>
+    internal MachineDeviceTree? DeviceTree => _options.DeviceTree;
+
     /// <summary>The icount shift this run uses (the record/replay default when it counts only because it records).</summary>
     public int? IcountShift => _options.IcountShift ?? (_options.Mode == RunMode.Normal ? null : CommandLineOptions.DefaultRecordIcountShift);
 
@@ -144,6 +148,7 @@ public sealed class QemuMachine : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(spec);
         options ??= new MachineStartOptions();
         var catalog = options.Catalog ?? await new CatalogCache().GetAsync(spec.QemuBinary, cancellationToken).ConfigureAwait(false);
+        options = options with { DeviceTree = options.DeviceTree ?? await new DeviceTreeCache().TryGetAsync(catalog, spec.MachineType, cancellationToken).ConfigureAwait(false) };
         RecordingGuard.CheckReplayable(spec, catalog, options);
         var run = RunDirectory.Create(spec.Name, options.RunRoot);
         MachineRunFiles files;
@@ -160,6 +165,7 @@ public sealed class QemuMachine : IAsyncDisposable
 
         var arguments = QemuCommandLine.Build(spec, catalog, files, new CommandLineOptions
         {
+            DeviceTree = options.DeviceTree,
             Mode = options.Mode,
             LoadSnapshot = options.LoadSnapshot,
             IcountShift = options.IcountShift,

@@ -15,8 +15,12 @@ public sealed record MachineSpec
     /// <summary>The QEMU binary: a name on PATH or a path. When null, derived from <see cref="Architecture"/>.</summary>
     public string? Qemu { get; init; }
 
-    /// <summary>Target architecture (x86_64, aarch64, riscv64): selects <c>qemu-system-ARCH</c> when <see cref="Qemu"/> is null.</summary>
-    public string Architecture { get; init; } = "x86_64";
+    /// <summary>
+    /// Target architecture as QEMU's <c>query-target</c> names it (x86_64, aarch64, riscv64): selects <c>qemu-system-ARCH</c>
+    /// when <see cref="Qemu"/> is null, and must match the binary's target. Null means "whatever the binary is": the build
+    /// and the bundle writer fill it in from the catalog (<see cref="MachineSpecArchitecture.WithTargetOf"/>).
+    /// </summary>
+    public string? Architecture { get; init; }
 
     /// <summary>Machine type or alias as QEMU names it (q35, pc, virt, pc-q35-7.2).</summary>
     public required string MachineType { get; init; }
@@ -62,9 +66,12 @@ public sealed record MachineSpec
     /// <summary>Escape hatch: arguments appended as given. The validator still checks <c>-device</c> types among them.</summary>
     public IReadOnlyList<string> ExtraArguments { get; init; } = [];
 
-    /// <summary>The binary to run: <see cref="Qemu"/>, or <c>qemu-system-</c> plus the architecture.</summary>
+    /// <summary>The binary to run: <see cref="Qemu"/>, or <c>qemu-system-</c> plus the architecture (<see cref="DefaultArchitecture"/> when unset).</summary>
     [JsonIgnore]
-    public string QemuBinary => Qemu ?? $"qemu-system-{Architecture}";
+    public string QemuBinary => Qemu ?? $"qemu-system-{Architecture ?? DefaultArchitecture}";
+
+    /// <summary>The architecture whose binary runs a machine that names neither <see cref="Qemu"/> nor <see cref="Architecture"/>.</summary>
+    public const string DefaultArchitecture = "x86_64";
 
     private static readonly IReadOnlyDictionary<string, string> Empty = new Dictionary<string, string>();
 }

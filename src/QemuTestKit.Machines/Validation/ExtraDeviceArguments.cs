@@ -44,8 +44,7 @@ internal static class ExtraDeviceArguments
 
     private static ExtraDeviceArgument ParseValue(int index, string text)
     {
-        string? problem = null;
-        var properties = text.TrimStart().StartsWith('{') ? ParseJson(text, out problem) : ParseKeyValues(text);
+        var properties = ParseOptions(text, out var problem);
         if (properties is null)
         {
             return new(index, text, null, problem);
@@ -58,6 +57,14 @@ internal static class ExtraDeviceArguments
 
         var field = string.Create(CultureInfo.InvariantCulture, $"ExtraArguments[{index}]");
         return new(index, text, new DeviceUse(DeviceRole.ExtraArgument, field, type, properties, field + "."), null);
+    }
+
+    /// <summary>The keys and values of one option's value, in either form QEMU takes (the leading bare item is "driver");
+    /// null, with the problem, for JSON that cannot be read.</summary>
+    internal static Dictionary<string, string>? ParseOptions(string text, out string? problem)
+    {
+        problem = null;
+        return text.TrimStart().StartsWith('{') ? ParseJson(text, out problem) : ParseKeyValues(text);
     }
 
     private static Dictionary<string, string>? ParseJson(string text, out string? problem)

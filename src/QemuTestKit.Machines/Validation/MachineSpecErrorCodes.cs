@@ -38,6 +38,17 @@ public static class MachineSpecErrorCodes
     public const string MalformedDeviceArgument = "QTK1026";
     public const string DeprecatedCpuModel = "QTK1027";
     public const string DoesNotReplay = "QTK1028";
+    public const string ArchitectureMismatch = "QTK1029";
+    public const string CpuModelsUnknown = "QTK1030";
+
+    // Device property values, judged against the property's type in the catalog.
+    public const string PropertyValueNotOfType = "QTK1040";
+    public const string PropertyValueOutOfRange = "QTK1041";
+    public const string PropertyValueNotInEnum = "QTK1042";
+    public const string LinkToUnknownId = "QTK1043";
+
+    // QTK1050-QTK1059: buses, judged by the machine's real device tree.
+    public const string NoRoomOnBus = "QTK1050";
 
     /// <summary>Every code the validator can emit.</summary>
     public static IReadOnlyList<MachineSpecErrorCode> All { get; } =
@@ -70,6 +81,14 @@ public static class MachineSpecErrorCodes
         new(MalformedDeviceArgument, "Malformed -device argument", MachineSpecSeverity.Error),
         new(DeprecatedCpuModel, "Deprecated CPU model", MachineSpecSeverity.Warning),
         new(DoesNotReplay, "Device this QEMU cannot replay", MachineSpecSeverity.Warning),
+        new(ArchitectureMismatch, "Architecture is not the binary's target", MachineSpecSeverity.Error),
+        new(CpuModelsUnknown, "CPU model not checked", MachineSpecSeverity.Warning),
+
+        new(PropertyValueNotOfType, "Device property value not of its type", MachineSpecSeverity.Error),
+        new(PropertyValueOutOfRange, "Device property value out of range", MachineSpecSeverity.Error),
+        new(PropertyValueNotInEnum, "Device property value not one of its values", MachineSpecSeverity.Error),
+        new(LinkToUnknownId, "Link to an id the spec does not declare", MachineSpecSeverity.Error),
+        new(NoRoomOnBus, "No room left on the machine's buses", MachineSpecSeverity.Error),
     ];
 
     public static MachineSpecErrorCode Find(string code) =>

@@ -1,4 +1,5 @@
 using QemuTestKit.Introspection.Catalog;
+using QemuTestKit.Introspection.DeviceTree;
 using QemuTestKit.Machines.Specs;
 using QemuTestKit.Machines.Validation.Checks;
 
@@ -17,9 +18,11 @@ public static class MachineSpecValidator
         BootFileChecks.Check,
         DiskChecks.Check,
         DeviceTypeChecks.Check,
+        PropertyValueChecks.Check,
         NicChecks.Check,
         IdChecks.Check,
         BusChecks.Check,
+        BusRoomChecks.Check,
         ConsoleChecks.Check,
         ReplayChecks.Check,
     ];
@@ -45,7 +48,6 @@ public static class MachineSpecValidator
     {
         Name = spec.Name ?? string.Empty,
         MachineType = spec.MachineType ?? string.Empty,
-        Architecture = spec.Architecture ?? "x86_64",
         MachineOptions = spec.MachineOptions ?? new Dictionary<string, string>(),
         Disks = spec.Disks ?? [],
         Nics = spec.Nics ?? [],
@@ -53,6 +55,19 @@ public static class MachineSpecValidator
         Ready = spec.Ready ?? new ReadyCondition(),
         ExtraArguments = spec.ExtraArguments ?? [],
     };
+
+    /// <summary>
+    /// The device types of <paramref name="spec"/> to ask QEMU which buses they bring (<c>ControllerBuses.ReadAsync</c>),
+    /// for <see cref="ValidationContext.ControllerBuses"/>: empty unless a device needs a kind of bus <paramref name="tree"/> lacks.
+    /// </summary>
+    public static IReadOnlyList<string> ControllerCandidates(MachineSpec spec, QemuCatalog catalog, MachineDeviceTree tree)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        ArgumentNullException.ThrowIfNull(catalog);
+        ArgumentNullException.ThrowIfNull(tree);
+        spec = WithoutNulls(spec);
+        return BusChecks.ControllerCandidates(new ValidationRun(spec, catalog, new ValidationContext(), new ErrorList(spec, catalog)), tree);
+    }
 
     /// <summary>Validates and throws when there is any error; returns the warnings for the caller to show.</summary>
     /// <exception cref="MachineSpecValidationException">The spec has at least one error (the exception lists them all, warnings too).</exception>

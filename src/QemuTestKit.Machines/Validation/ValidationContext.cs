@@ -14,6 +14,13 @@ public sealed record ValidationContext
     /// <summary>The machine type's real bus/device tree, for checking the buses devices are plugged into.</summary>
     public MachineDeviceTree? DeviceTree { get; init; }
 
+    /// <summary>
+    /// The bus types each device type of the spec brings to the machine (<see cref="QemuTestKit.Introspection.DeviceTree.ControllerBuses"/>), so that a
+    /// device whose bus the machine lacks is accepted when the spec declares a controller for it. A type missing here
+    /// brings no bus.
+    /// </summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<string>>? ControllerBuses { get; init; }
+
     /// <summary>How to tell whether a file exists; defaults to <see cref="File.Exists(string)"/> (tests pass a fake).</summary>
     public Func<string, bool>? FileExists { get; init; }
 

@@ -26,6 +26,7 @@ public static class TaskErrorCodes
     public const string PrepareCancelled = "QTK2015";
     public const string UnsupportedMSBuild = "QTK2016";
     public const string UnknownHost = "QTK2017";
+    public const string ArchitectureNotInImage = "QTK2018";
 
     /// <summary>Every code of the MSBuild layer, with its title as in docs/errors.md.</summary>
     public static IReadOnlyList<MachineSpecErrorCode> All { get; } =
@@ -47,6 +48,7 @@ public static class TaskErrorCodes
         new(PrepareCancelled, "Prepare cancelled", MachineSpecSeverity.Error),
         new(UnsupportedMSBuild, "MSBuild on .NET Framework is not supported", MachineSpecSeverity.Warning),
         new(UnknownHost, "Unknown host", MachineSpecSeverity.Error),
+        new(ArchitectureNotInImage, "Architecture the container image does not emulate", MachineSpecSeverity.Error),
     ];
 
     public static MachineSpecErrorCode Find(string code) =>

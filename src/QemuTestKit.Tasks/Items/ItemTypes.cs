@@ -43,6 +43,9 @@ internal static class ItemTypes
         /// <summary>The image a container machine uses when it names none (what <c>build.sh setup</c> builds).</summary>
         public const string DefaultImage = "qemutestkit/qemu:local";
 
+        /// <summary>The one target a container runs: the image carries qemu-system-x86_64 only (eng/docker/build-image.sh).</summary>
+        public const string ContainerTarget = "x86_64";
+
         public static IReadOnlyList<string> All { get; } = [Local, Container];
     }
 

@@ -12,7 +12,7 @@ namespace QemuTestKit.Tasks.Probes;
 
 /// <summary>
 /// What validation asks QEMU beyond the catalog, cached next to the catalogs so that a no-op build starts no QEMU:
-/// the device/bus tree of a machine type (for bus checks), keyed by the binary's identity; and whether KVM runs a guest
+/// the device/bus tree of a machine type and the buses a controller brings to it (for bus checks), keyed by the binary's identity; and whether KVM runs a guest
 /// on this host (only asked for machines that want KVM), keyed by the binary, the kernel and the host's boot.
 /// </summary>
 internal sealed class ProbeCache
@@ -24,27 +24,45 @@ internal sealed class ProbeCache
         _directory = directory ?? CatalogCache.DefaultDirectory();
     }
 
-    /// <summary>The device tree of <paramref name="machineType"/>, or null when QEMU could not build it (bus checks are then skipped).</summary>
+    /// <summary>The device tree of <paramref name="machineType"/> (<see cref="DeviceTreeCache"/>), or null when QEMU could not build it (bus checks are then skipped).</summary>
     public async Task<MachineDeviceTree?> DeviceTreeAsync(QemuCatalog catalog, string machineType, Action<string> note, CancellationToken cancellationToken)
     {
-        var file = FileFor("devicetree", catalog, machineType);
-        if (Read(file, ProbeJsonContext.Default.DeviceTreeEntry) is { } cached && cached.Binary == catalog.BinaryIdentity && cached.MachineType == machineType)
-        {
-            return cached.Tree;
-        }
-
         try
         {
-            var tree = await DeviceTreeReader.ReadAsync(catalog.Binary, machineType, timeout: TimeSpan.FromSeconds(60), cancellationToken: cancellationToken)
-                .ConfigureAwait(false);
-            Write(file, new DeviceTreeEntry(catalog.BinaryIdentity, machineType, tree), ProbeJsonContext.Default.DeviceTreeEntry);
-            return tree;
+            return await new DeviceTreeCache(_directory).GetAsync(catalog, machineType, cancellationToken).ConfigureAwait(false);
         }
         catch (QemuTestKitException e)
         {
             note($"the device tree of machine type '{machineType}' could not be read, so bus checks are skipped: {e.Message}");
             return null;
         }
+    }
+
+    /// <summary>The bus types a device of <paramref name="deviceType"/> brings to <paramref name="machineType"/>
+    /// (<see cref="ControllerBuses"/>); none when QEMU refuses the device there alone.</summary>
+    public async Task<IReadOnlyList<string>> ControllerBusesAsync(QemuCatalog catalog, string machineType, string deviceType, Action<string> note,
+        CancellationToken cancellationToken)
+    {
+        var file = FileFor("controllerbuses", catalog, $"{machineType}|{deviceType}");
+        if (Read(file, ProbeJsonContext.Default.ControllerBusesEntry) is { } cached && cached.Binary == catalog.BinaryIdentity
+            && cached.MachineType == machineType && cached.DeviceType == deviceType)
+        {
+            return cached.BusTypes;
+        }
+
+        IReadOnlyList<string> busTypes;
+        try
+        {
+            busTypes = await ControllerBuses.ReadAsync(catalog.Binary, machineType, deviceType, TimeSpan.FromSeconds(60), cancellationToken).ConfigureAwait(false);
+        }
+        catch (QemuTestKitException e)
+        {
+            note($"QEMU would not add a lone '{deviceType}' to machine type '{machineType}', so it counts as bringing no bus: {e.Message}");
+            busTypes = [];
+        }
+
+        Write(file, new ControllerBusesEntry(catalog.BinaryIdentity, machineType, deviceType, busTypes), ProbeJsonContext.Default.ControllerBusesEntry);
+        return busTypes;
     }
 
     /// <summary>Whether a KVM guest of the catalog's binary runs here (<see cref="KvmProbe"/>), remembered until the binary, kernel or host boot change.</summary>
@@ -119,11 +137,11 @@ internal sealed class ProbeCache
     }
 }
 
-internal sealed record DeviceTreeEntry(BinaryIdentity Binary, string MachineType, MachineDeviceTree Tree);
+internal sealed record ControllerBusesEntry(BinaryIdentity Binary, string MachineType, string DeviceType, IReadOnlyList<string> BusTypes);
 
 internal sealed record KvmEntry(BinaryIdentity Binary, bool Usable);
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]
-[JsonSerializable(typeof(DeviceTreeEntry))]
 [JsonSerializable(typeof(KvmEntry))]
+[JsonSerializable(typeof(ControllerBusesEntry))]
 internal sealed partial class ProbeJsonContext : JsonSerializerContext;

@@ -10,6 +10,14 @@ internal static class TestQemu
     public static string Binary => ExecutableSearch.Find(X86)
         ?? throw new InvalidOperationException($"{X86} is not installed: run ./build.sh setup (it installs Debian's qemu-system-x86 and qemu-utils)");
 
+    /// <summary>The <c>qemu-system-TARGET</c> binary of another architecture (aarch64, riscv64), with the package that installs it.</summary>
+    public static string For(string target)
+    {
+        var name = $"qemu-system-{target}";
+        return ExecutableSearch.Find(name)
+            ?? throw new InvalidOperationException($"{name} is not installed: run ./build.sh setup (it installs Debian's {QemuPackages.ForTarget(target)})");
+    }
+
     public static string QemuImg => ExecutableSearch.Find("qemu-img")
         ?? throw new InvalidOperationException("qemu-img is not installed: run ./build.sh setup (it installs Debian's qemu-utils)");
 }

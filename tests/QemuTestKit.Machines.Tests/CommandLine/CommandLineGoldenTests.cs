@@ -1,4 +1,5 @@
 using QemuTestKit.Introspection.Catalog;
+using QemuTestKit.Introspection.DeviceTree;
 using QemuTestKit.Machines.CommandLine;
 using QemuTestKit.Machines.Specs;
 
@@ -37,7 +38,7 @@ public sealed class CommandLineGoldenTests(X86CatalogFixture fixture) : IClassFi
     [Fact]
     public void A_diskless_machine_in_normal_mode()
     {
-        var args = QemuCommandLine.Build(Diskless, fixture.Catalog, Files, new CommandLineOptions { LoadSnapshot = "ready" });
+        var args = QemuCommandLine.Build(Diskless, fixture.Catalog, Files, new CommandLineOptions { LoadSnapshot = "ready", DeviceTree = fixture.Q35 });
 
         args.Should().Equal(
             "-name", "guest=hello",
@@ -61,7 +62,7 @@ public sealed class CommandLineGoldenTests(X86CatalogFixture fixture) : IClassFi
     [Fact]
     public void A_machine_with_a_disk_and_a_nic_in_record_mode()
     {
-        var args = QemuCommandLine.Build(WithDiskAndNic, fixture.Catalog, DiskFiles, new CommandLineOptions { Mode = RunMode.Record, LoadSnapshot = "ready" });
+        var args = QemuCommandLine.Build(WithDiskAndNic, fixture.Catalog, DiskFiles, new CommandLineOptions { Mode = RunMode.Record, LoadSnapshot = "ready", DeviceTree = fixture.Q35 });
 
         args.SkipWhile(a => a != "-drive").Should().Equal(
             "-drive", "if=none,id=qtk-state,node-name=qtk-state-fmt,format=qcow2,cache=unsafe,file=/run/qtk/m/state.qcow2",
@@ -136,16 +137,19 @@ public sealed class CommandLineGoldenTests(X86CatalogFixture fixture) : IClassFi
     }
 }
 
-/// <summary>The real catalog of qemu-system-x86_64, through a private cache.</summary>
+/// <summary>The real catalog of qemu-system-x86_64 and the tree of its q35 machine, through a private cache.</summary>
 public sealed class X86CatalogFixture : IAsyncLifetime
 {
     private readonly string _cacheDir = Directory.CreateTempSubdirectory("qtk-catalog-").FullName;
 
     public QemuCatalog Catalog { get; private set; } = null!;
 
+    public MachineDeviceTree Q35 { get; private set; } = null!;
+
     public async ValueTask InitializeAsync()
     {
         Catalog = await new CatalogCache(_cacheDir).GetAsync("qemu-system-x86_64", TestContext.Current.CancellationToken);
+        Q35 = await new DeviceTreeCache(_cacheDir).GetAsync(Catalog, "q35", TestContext.Current.CancellationToken);
     }
 
     public ValueTask DisposeAsync()

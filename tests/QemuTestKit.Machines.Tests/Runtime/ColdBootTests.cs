@@ -39,6 +39,8 @@ public sealed class ColdBootTests
                 var cmdline = await machine.ExecAsync("cat /proc/cmdline", TimeSpan.FromSeconds(120), ct);
                 cmdline.Output.Trim().Should().Be(guest.Append);
                 machine.Arguments.Should().Contain(kernel).And.Contain(initrd);
+                machine.Arguments.Should().Contain(a => a.StartsWith("virtio-blk-pci,", StringComparison.Ordinal) && a.Contains(",bus=pcie.0,addr=0x02,", StringComparison.Ordinal),
+                    "the disk is placed on the root bus of q35's real tree, read and cached when the machine starts");
 
                 var before = await machine.ExecAsync("dd if=/dev/vda bs=8 count=1 2>/dev/null", TimeSpan.FromSeconds(120), ct);
                 before.Output.Should().Be("QTK-BASE", "the guest reads the base image through its overlay");

@@ -20,4 +20,22 @@ internal static class GuestSpecs
             Ready = new ReadyCondition(guest.ReadyPattern, TimeoutSeconds: 180),
         };
     }
+
+    /// <summary>The test guest of another architecture on the machine it is built for.</summary>
+    public static MachineSpec For(string architecture, string name)
+    {
+        var guest = TestGuest.Load(architecture);
+        return new MachineSpec
+        {
+            Name = name,
+            Architecture = guest.Architecture,
+            MachineType = guest.MachineType,
+            Cpu = guest.Cpu,
+            MemoryMiB = 256,
+            Kernel = guest.Kernel,
+            Initrd = guest.Initrd,
+            Append = guest.Append,
+            Ready = new ReadyCondition(guest.ReadyPattern, TimeoutSeconds: 300),
+        };
+    }
 }

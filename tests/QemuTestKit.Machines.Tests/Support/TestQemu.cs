@@ -7,6 +7,14 @@ internal static class TestQemu
 {
     public const string X86 = "qemu-system-x86_64";
 
-    public static string Binary => ExecutableSearch.Find(X86)
-        ?? throw new InvalidOperationException($"{X86} is not installed: run ./build.sh setup (it installs Debian's qemu-system-x86 and qemu-utils)");
+    public static string Binary => For("x86_64");
+
+    /// <summary>qemu-system-ARCH, from the Debian package that ./build.sh setup installs for it.</summary>
+    public static string For(string architecture)
+    {
+        var name = $"qemu-system-{architecture}";
+        var package = architecture == "x86_64" ? "qemu-system-x86 and qemu-utils" : QemuTestKit.Introspection.QemuPackages.ForTarget(architecture);
+        return ExecutableSearch.Find(name)
+            ?? throw new InvalidOperationException($"{name} is not installed: run ./build.sh setup (it installs Debian's {package})");
+    }
 }

@@ -77,7 +77,33 @@ public sealed class BusTests(ValidationFixture fixture)
             (MachineSpecErrorCodes.BusNotOnMachine, "Devices[0].Type"),
             (MachineSpecErrorCodes.BusNotOnMachine, "ExtraArguments[1]"),
         });
-        errors[0].Message.Should().Contain("is a PCI device, but machine type 'isapc' has no PCI bus");
+        errors[0].Message.Should().Contain("'virtio-blk-pci' needs a PCI bus (PCI), but machine type 'isapc' has none (its buses: ");
+    }
+
+    [Fact]
+    public void More_pci_devices_than_free_slots_on_pcie_0_is_an_error_on_the_first_that_does_not_fit()
+    {
+        // q35 leaves slots 2 to 0x1e (29) for added devices; the spec's NIC and first device take two of them.
+        var spec = fixture.ValidSpec with { Devices = [.. fixture.ValidSpec.Devices, .. Enumerable.Range(0, 28).Select(_ => new DeviceSpec("virtio-rng-pci"))] };
+
+        var error = MachineSpecValidator.Validate(spec, fixture.Catalog, Q35).Should().ContainSingle().Subject;
+
+        error.Code.Should().Be(MachineSpecErrorCodes.NoRoomOnBus);
+        error.Field.Should().Be("Devices[28].Type");
+        error.Message.Should().Contain("is PCI device number 30 of the spec, but bus 'pcie.0' of machine type 'q35' has 29 free slots");
+    }
+
+    [Fact]
+    public void Ide_disks_past_the_built_in_ports_are_fine_when_the_spec_declares_an_ide_controller()
+    {
+        var spec = fixture.ValidSpec with
+        {
+            Disks = Enumerable.Range(0, 7).Select(_ => new DiskSpec(fixture.DiskImage, Interface: "ide-hd")).ToArray(),
+            Devices = [new DeviceSpec("ich9-ahci")],
+        };
+
+        MachineSpecValidator.Validate(spec, fixture.Catalog, Q35 with { ControllerBuses = new Dictionary<string, IReadOnlyList<string>> { ["ich9-ahci"] = ["IDE"] } })
+            .Should().BeEmpty();
     }
 
     [Fact]

@@ -7,6 +7,9 @@ public sealed class ErrorDocsTests
 {
     private static readonly Lazy<string> Docs = new(() => File.ReadAllText(Path.Combine(RepositoryRoot(), "docs", "errors.md")));
 
+    /// <summary>The text of docs/errors.md.</summary>
+    internal static string Text => Docs.Value;
+
     public static TheoryData<string> Codes => new(MachineSpecErrorCodes.All.Select(c => c.Code));
 
     [Theory]

@@ -33,6 +33,15 @@ public sealed class BadDeclarationTests(ProductFeed feed)
                 <QemuMachine Include="m" MachineType="q35" />
                 <QemuDevice Include="virtio-rng-pci" Machine="m" Properties="max-bytez=1024" />
             """, "QTK1021", "QemuDevice 'virtio-rng-pci' of machine 'm'", "metadata Properties", AlsoInOutput: "'max-bytes'"),
+        new("property-value-not-of-its-type", """
+                <QemuMachine Include="m" MachineType="q35" />
+                <QemuDevice Include="virtio-rng-pci" Machine="m" Properties="max-bytes=lots,period=-5" />
+            """, "QTK1040", "QemuDevice 'virtio-rng-pci' of machine 'm'", "metadata Properties",
+            AlsoInOutput: "'lots' is not an integer: property 'max-bytes' (uint64) of 'virtio-rng-pci' takes an integer from 0 to"),
+        new("nic-mac-not-a-mac", """
+                <QemuMachine Include="m" MachineType="q35" />
+                <QemuNic Include="net0" Machine="m" Model="e1000" Mac="52:54:00:12:34" />
+            """, "QTK1040", "QemuNic 'net0' of machine 'm'", "metadata Mac", AlsoInOutput: "such as 52:54:00:12:34:56"),
         new("memory-over-host", string.Create(CultureInfo.InvariantCulture, $"""<QemuMachine Include="huge" MachineType="q35" Memory="{hostMemoryMiB + 1024}M" />"""),
             "QTK1005", "QemuMachine 'huge'", "metadata Memory"),
         new("missing-kernel", """<QemuMachine Include="no-kernel" MachineType="q35" Kernel="no/such/vmlinuz" />""",
@@ -65,6 +74,21 @@ public sealed class BadDeclarationTests(ProductFeed feed)
             "QTK2007", "QemuMachine 'typeless'", "metadata MachineType"),
         new("unknown-qemu-binary", """<QemuMachine Include="nonesuch" Qemu="qemu-system-nonesuch" MachineType="q35" />""",
             "QTK2011", "QemuMachine 'nonesuch'", "metadata Qemu"),
+        new("missing-riscv64-binary", """<QemuMachine Include="board" Qemu="/nonexistent/qemu-system-riscv64" MachineType="virt" />""",
+            "QTK2011", "QemuMachine 'board'", "metadata Qemu", AlsoInOutput: "apt-get install qemu-system-misc"),
+        // 'arm' names only the binary: no Architecture default may make it disagree (only 'mixed' is reported).
+        new("architecture-not-the-binarys", """
+                <QemuMachine Include="arm" Qemu="qemu-system-aarch64" MachineType="virt" Cpu="cortex-a57" />
+                <QemuMachine Include="mixed" Qemu="qemu-system-aarch64" Architecture="riscv64" MachineType="virt" />
+            """, "QTK1029", "QemuMachine 'mixed'", "metadata Architecture", AlsoInOutput: "which emulates aarch64"),
+        new("x86-cpu-on-riscv64-virt", """<QemuMachine Include="rv" Qemu="qemu-system-riscv64" MachineType="virt" Cpu="Skylake-Client" />""",
+            "QTK1004", "QemuMachine 'rv'", "metadata Cpu", AlsoInOutput: "is not a CPU model of qemu-system-riscv64"),
+        new("i2c-device-on-aarch64-virt", """
+                <QemuMachine Include="arm" Qemu="qemu-system-aarch64" MachineType="virt" Cpu="cortex-a57" />
+                <QemuDevice Include="tmp105" Machine="arm" />
+            """, "QTK1022", "QemuDevice 'tmp105' of machine 'arm'", "Include", AlsoInOutput: "needs an I2C bus"),
+        new("aarch64-in-a-container", """<QemuMachine Include="arm" Qemu="qemu-system-aarch64" MachineType="virt" Cpu="cortex-a57" Host="container" />""",
+            "QTK2018", "QemuMachine 'arm'", "metadata Host", AlsoInOutput: "qemu-system-aarch64 emulates aarch64"),
         new("prepare-without-ready-pattern", """<QemuMachine Include="patternless" MachineType="q35" Prepare="true" />""",
             "QTK2012", "QemuMachine 'patternless'", "metadata ReadyPattern"),
 
@@ -121,6 +145,18 @@ public sealed class BadDeclarationTests(ProductFeed feed)
         result.Succeeded.Should().BeTrue(result.ToString());
         result.Output.Should().NotContain("QTK1002");
         File.Exists(project.Manifest).Should().BeTrue();
+    }
+
+    [Fact]
+    public async Task A_machine_that_names_only_a_non_x86_binary_takes_the_binarys_architecture()
+    {
+        var matrix = await Matrix();
+        var project = matrix.Projects["architecture-not-the-binarys"];
+
+        matrix.Result.Diagnostics("QTK1029").Where(l => l.StartsWith(project.ProjectFile, StringComparison.Ordinal))
+            .Should().ContainSingle(matrix.Result.ToString()).Which.Should().Contain("QemuMachine 'mixed'");
+        matrix.Result.Lines.Where(l => l.Contains(project.ProjectFile, StringComparison.Ordinal) && l.Contains("QemuMachine 'arm'", StringComparison.Ordinal))
+            .Should().BeEmpty("a machine naming only qemu-system-aarch64 is valid");
     }
 
     [Fact]

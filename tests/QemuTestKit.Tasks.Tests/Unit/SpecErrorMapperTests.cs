@@ -29,6 +29,7 @@ public sealed class SpecErrorMapperTests
     [InlineData("Nics[0].Id", "QemuNic", "Include")]
     [InlineData("Nics[0].Model", "QemuNic", "Model")]
     [InlineData("Nics[0].HostForwards[1]", "QemuNic", "HostForwards")]
+    [InlineData("Nics[0].Mac", "QemuNic", "Mac")]
     [InlineData("Devices[0].Type", "QemuDevice", "Include")]
     [InlineData("Devices[0].Properties.speed", "QemuDevice", "Properties")]
     [InlineData("Devices[0].Properties.bus", "QemuDevice", "Properties")]

@@ -105,6 +105,35 @@ public sealed class TaskTests(ProductFeed feed) : IDisposable
     }
 
     [Fact]
+    public void A_machine_naming_only_the_aarch64_binary_is_aarch64_in_its_spec_and_the_manifest()
+    {
+        var engine = new FakeBuildEngine();
+        var task = NewCheck(engine, Machine("arm", ("Qemu", "qemu-system-aarch64"), ("MachineType", "virt"), ("Cpu", "cortex-a57")));
+
+        task.Execute().Should().BeTrue(string.Join("\n", engine.Errors.Select(e => e.Message)));
+
+        var spec = JsonNode.Parse(File.ReadAllText(task.MachineStates.Single().GetMetadata("SpecFile")))!;
+        ((string?)spec["architecture"]).Should().Be("aarch64", "the build writes the binary's target when no Architecture is declared");
+        ((string?)spec["qemu"]).Should().Be("qemu-system-aarch64");
+        var manifest = JsonNode.Parse(File.ReadAllText(task.ManifestFile))!;
+        ((string?)manifest["machines"]![0]!["spec"]!["architecture"]).Should().Be("aarch64");
+    }
+
+    [Fact]
+    public void An_architecture_the_binary_does_not_emulate_is_QTK1029_on_the_Architecture_metadata()
+    {
+        var engine = new FakeBuildEngine();
+        var task = NewCheck(engine, Machine("arm", ("Qemu", "qemu-system-aarch64"), ("Architecture", "riscv64"), ("MachineType", "virt")));
+
+        task.Execute().Should().BeFalse();
+
+        var error = engine.Errors.Should().ContainSingle().Subject;
+        error.Code.Should().Be("QTK1029");
+        error.Message.Should().StartWith("QemuMachine 'arm', metadata Architecture: 'riscv64' is not the target of qemu-system-aarch64 ")
+            .And.Contain("which emulates aarch64");
+    }
+
+    [Fact]
     public void Check_without_validation_accepts_what_QEMU_would_reject_but_not_malformed_items()
     {
         var engine = new FakeBuildEngine();
@@ -114,6 +143,28 @@ public sealed class TaskTests(ProductFeed feed) : IDisposable
         task.Execute().Should().BeFalse();
 
         engine.Errors.Select(e => e.Code).Should().Equal("QTK2002");
+    }
+
+    [Fact]
+    public void Check_rejects_a_usb_tablet_on_aarch64_virt_until_the_machine_declares_a_qemu_xhci()
+    {
+        QemuTestKit.Introspection.Processes.ExecutableSearch.Find("qemu-system-aarch64").Should()
+            .NotBeNull("this test needs Debian's qemu-system-arm: apt-get install -y qemu-system-arm");
+        var board = Machine("board", ("Architecture", "aarch64"), ("MachineType", "virt"));
+        var tablet = Machine("usb-tablet", ("Machine", "board"));
+
+        var engine = new FakeBuildEngine();
+        var task = NewCheck(engine, board);
+        task.Devices = [tablet];
+        task.Execute().Should().BeFalse();
+        var error = engine.Errors.Should().ContainSingle().Subject;
+        error.Code.Should().Be("QTK1022");
+        error.Message.Should().Contain("needs a USB bus (usb-bus), but machine type 'virt' has none").And.Contain("Type=qemu-xhci");
+
+        var fixedEngine = new FakeBuildEngine();
+        var fixedTask = NewCheck(fixedEngine, board);
+        fixedTask.Devices = [Machine("qemu-xhci", ("Machine", "board")), tablet];
+        fixedTask.Execute().Should().BeTrue(string.Join("\n", fixedEngine.Errors.Select(e => e.Message)));
     }
 
     [Fact]

@@ -4,12 +4,13 @@ using QemuTestKit.Introspection.Catalog;
 
 namespace QemuTestKit.Machines.Validation.Checks;
 
-/// <summary>The machine as a whole: its name, machine type, CPU model and sizes.</summary>
+/// <summary>The machine as a whole: its name, architecture, machine type, CPU model and sizes.</summary>
 internal static partial class MachineChecks
 {
     public static void Check(ValidationRun run)
     {
         CheckName(run);
+        CheckArchitecture(run);
         var machine = CheckMachineType(run);
         CheckCpu(run);
         CheckMemory(run);
@@ -26,6 +27,20 @@ internal static partial class MachineChecks
                 "is not a usable machine name: it must be non-empty and use only letters, digits, '.', '_' and '-'",
                 "[A-Za-z0-9._-]+");
         }
+    }
+
+    // The binary decides the architecture; a declared one that says otherwise would be written into every spec and bundle.
+    private static void CheckArchitecture(ValidationRun run)
+    {
+        if (run.Spec.Architecture is not { } declared || string.IsNullOrEmpty(run.Catalog.Target) || declared == run.Catalog.Target)
+        {
+            return;
+        }
+
+        var binary = run.Spec.Qemu is null ? $"Qemu to the path of a real {declared} emulator" : $"Qemu to a {declared} emulator such as qemu-system-{declared}";
+        run.Errors.Add(MachineSpecErrorCodes.ArchitectureMismatch, "Architecture", declared,
+            $"is not the target of {run.Errors.Emulator}, which emulates {run.Catalog.Target}: leave Architecture out (the binary decides it) or set {binary}",
+            run.Catalog.Target);
     }
 
     private static MachineType? CheckMachineType(ValidationRun run)
@@ -50,14 +65,21 @@ internal static partial class MachineChecks
 
     private static void CheckCpu(ValidationRun run)
     {
-        // A catalog without CPU models (some targets answer none) cannot tell a good model from a bad one.
-        if (run.Spec.Cpu is not { } cpu || run.Catalog.Cpus.Count == 0)
+        if (run.Spec.Cpu is not { } cpu)
         {
             return;
         }
 
         // "-cpu max,+x2apic": the model is what comes before the feature flags.
         var model = cpu.Split(',', 2)[0];
+        if (run.Catalog.Cpus.Count == 0)
+        {
+            // Neither query-cpu-definitions nor the QOM types gave a model: say so rather than pass it in silence.
+            run.Errors.Add(MachineSpecErrorCodes.CpuModelsUnknown, "Cpu", model, $"cannot be checked: {run.Errors.Emulator} lists no CPU models",
+                "a CPU model the binary accepts", hint: $"'{run.Spec.QemuBinary} -cpu help' lists them");
+            return;
+        }
+
         var known = run.Catalog.FindCpu(model);
         if (known is null)
         {

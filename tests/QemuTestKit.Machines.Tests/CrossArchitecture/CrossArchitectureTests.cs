@@ -1,0 +1,85 @@
+using QemuTestKit.Machines.Replay;
+
+namespace QemuTestKit.Machines.Tests.CrossArchitecture;
+
+/// <summary>What works on every non-x86 test guest: one derived class (and one fixture) per architecture.</summary>
+public abstract class CrossArchitectureTests<TFixture>(TFixture fixture)
+    where TFixture : CrossArchitectureFixture
+{
+    protected TFixture Fixture => fixture;
+
+    [Fact]
+    public void A_command_run_from_the_ready_state_answers_with_its_output_and_exit_code()
+    {
+        fixture.Uname.ExitCode.Should().Be(0);
+        fixture.Uname.Output.Should().Be(fixture.Architecture);
+        fixture.Spec.QemuBinary.Should().Be($"qemu-system-{fixture.Architecture}");
+    }
+
+    [Fact]
+    public async Task A_failing_command_reports_its_exit_code()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var machine = await fixture.Plain.StartAsync(fixture.Spec, fixture.Options, ct);
+
+        var result = await machine.ExecAsync("cat /proc/cpuinfo >/dev/null; ls /no-such-file", TimeSpan.FromSeconds(120), ct);
+
+        result.ExitCode.Should().NotBe(0);
+        result.Output.Should().Contain("/no-such-file");
+    }
+
+    [Fact]
+    public void Starting_from_the_ready_state_is_faster_than_a_cold_boot()
+    {
+        TestContext.Current.TestOutputHelper?.WriteLine(fixture.Timings);
+        fixture.StartToFirstCommand.Should().BeLessThan(TimeSpan.FromSeconds(fixture.Plain.BootSeconds), fixture.Timings);
+    }
+}
+
+/// <summary>Adds recording, checkpoints and replays, for the architectures whose recordings replay.</summary>
+public abstract class RecordedCrossArchitectureTests<TFixture>(TFixture fixture) : CrossArchitectureTests<TFixture>(fixture)
+    where TFixture : CrossArchitectureFixture
+{
+    [Fact]
+    public void The_recorded_run_printed_random_values_around_its_checkpoint()
+    {
+        Fixture.RecordedOutputs[0].Should().MatchRegex("^val-[0-9a-f]{16}$");
+        Fixture.RecordedOutputs[1].Should().MatchRegex("^val-[0-9a-f]{16}$").And.NotBe(Fixture.RecordedOutputs[0]);
+        Fixture.Checkpoint.Icount.Should().BeGreaterThan(0);
+        Fixture.Checkpoint.TranscriptOffset.Should().BeGreaterThan(0);
+        Fixture.RecordedStartToFirstCommand.Should().BeLessThan(TimeSpan.FromSeconds(Fixture.Ready.BootSeconds), Fixture.Timings);
+    }
+
+    [Fact]
+    public async Task The_bundle_replays_identical_from_the_start()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var bundle = await ReplayBundle.OpenAsync(Fixture.BundlePath, ct);
+        var recorded = await File.ReadAllBytesAsync(bundle.TranscriptPath, ct);
+
+        var result = await Replayer.ReplayAsync(bundle, cancellationToken: ct);
+
+        result.Identical.Should().BeTrue($"{result.Verdict}; recorded '{result.Recorded}', replayed '{result.Replayed}'");
+        result.ComparedBytes.Should().Be(recorded.Length);
+        bundle.Manifest.Spec.Architecture.Should().Be(Fixture.Architecture);
+    }
+
+    [Fact]
+    public async Task The_bundle_replays_identical_from_its_checkpoint()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var bundle = await ReplayBundle.OpenAsync(Fixture.BundlePath, ct);
+        var recorded = await File.ReadAllBytesAsync(bundle.TranscriptPath, ct);
+
+        var result = await Replayer.ReplayAsync(bundle, new ReplayOptions { FromCheckpoint = "after-two" }, ct);
+
+        result.Identical.Should().BeTrue($"{result.Verdict}; recorded '{result.Recorded}', replayed '{result.Replayed}'");
+        result.From.Should().Be("after-two");
+        result.ComparedBytes.Should().Be(recorded.Length - Fixture.Checkpoint.TranscriptOffset);
+        System.Text.Encoding.UTF8.GetString(recorded, (int)Fixture.Checkpoint.TranscriptOffset, (int)result.ComparedBytes)
+            .Should().Contain(Fixture.RecordedOutputs[2].Split('\n')[0]).And.NotContain(Fixture.RecordedOutputs[1]);
+    }
+}
+
+public sealed class Aarch64GuestTests(Aarch64GuestFixture fixture)
+    : RecordedCrossArchitectureTests<Aarch64GuestFixture>(fixture), IClassFixture<Aarch64GuestFixture>;
