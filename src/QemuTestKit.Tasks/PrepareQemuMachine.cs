@@ -5,6 +5,7 @@ using QemuTestKit.Introspection;
 using QemuTestKit.Introspection.Catalog;
 using QemuTestKit.Machines.CommandLine;
 using QemuTestKit.Machines.Console;
+using QemuTestKit.Machines.Recording;
 using QemuTestKit.Machines.Runtime;
 using QemuTestKit.Machines.Specs;
 using QemuTestKit.Tasks.Diagnostics;
@@ -75,11 +76,18 @@ public sealed class PrepareQemuMachine : QemuTestKitTask
         try
         {
             // Counting instructions from the start: tests record by default, and a recorded run can only start
-            // from a ready state that was prepared with icount.
+            // from a ready state that was prepared with icount. A machine this QEMU cannot replay (QTK1028, warned at
+            // validation) is refused in record mode, so its tests run unrecorded: they get a state for that.
+            var recordable = ReplayLimits.Of(spec, catalog).Count == 0;
+            if (!recordable)
+            {
+                Normal($"{spec.Name}: preparing a ready state for unrecorded runs (QTK1028: this QEMU cannot replay its recordings)");
+            }
+
             ready = await ReadyState.PrepareAsync(spec, StateDirectory,
                 new MachineStartOptions
                 {
-                    Catalog = catalog, RunRoot = runRoot.Path, IcountShift = CommandLineOptions.DefaultRecordIcountShift,
+                    Catalog = catalog, RunRoot = runRoot.Path, IcountShift = recordable ? CommandLineOptions.DefaultRecordIcountShift : null,
                     BootProgress = ProgressSeconds <= 0 ? null : p => Normal(string.Create(CultureInfo.InvariantCulture,
                         $"{p.Machine}: still booting after {p.Elapsed.TotalSeconds:0} s; console: {(p.LastConsoleLine.Length > 0 ? p.LastConsoleLine : "(nothing yet)")}")),
                     BootProgressInterval = TimeSpan.FromSeconds(Math.Max(1, ProgressSeconds)),

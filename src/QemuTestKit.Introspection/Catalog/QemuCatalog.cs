@@ -89,6 +89,19 @@ public sealed record QemuCatalog
 
     public DeviceType? FindDevice(string name) => DeviceTypes.FirstOrDefault(d => d.Name == name);
 
+    /// <summary>
+    /// Whether this QEMU is older than <paramref name="major"/>.<paramref name="minor"/>. A version that does not parse
+    /// is not older: what is known about old builds is not applied to one we cannot place.
+    /// </summary>
+    public bool IsBefore(int major, int minor)
+    {
+        var parts = QemuVersion.Split('.');
+        return parts.Length >= 2
+            && int.TryParse(parts[0], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var ma)
+            && int.TryParse(parts[1], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var mi)
+            && (ma < major || (ma == major && mi < minor));
+    }
+
     public CpuModel? FindCpu(string name) => Cpus.FirstOrDefault(c => c.Name == name);
 
     public bool HasCommand(string name) => QmpCommands.Contains(name);

@@ -83,6 +83,7 @@ public sealed record ReadyState(
             await BootProgress.WhileAsync(machine, stopwatch, options.BootProgress, options.BootProgressInterval,
                 () => machine.WaitUntilReadyAsync(cancellationToken), cancellationToken).ConfigureAwait(false);
             var bootSeconds = stopwatch.Elapsed.TotalSeconds;
+            await RiscvTimers.SettleAsync(catalog, cancellationToken).ConfigureAwait(false);
             await machine.SaveSnapshotAsync(forRecording ? BootSnapshotName : SnapshotName, cancellationToken).ConfigureAwait(false);
             await machine.ShutdownAsync().ConfigureAwait(false);
             if (!forRecording)

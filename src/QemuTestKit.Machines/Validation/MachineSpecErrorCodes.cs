@@ -80,7 +80,7 @@ public static class MachineSpecErrorCodes
         new(SerialConsolesOutOfRange, "Serial console count out of range", MachineSpecSeverity.Error),
         new(MalformedDeviceArgument, "Malformed -device argument", MachineSpecSeverity.Error),
         new(DeprecatedCpuModel, "Deprecated CPU model", MachineSpecSeverity.Warning),
-        new(DoesNotReplay, "Device this QEMU cannot replay", MachineSpecSeverity.Warning),
+        new(DoesNotReplay, "Machine or device this QEMU cannot replay", MachineSpecSeverity.Warning),
         new(ArchitectureMismatch, "Architecture is not the binary's target", MachineSpecSeverity.Error),
         new(CpuModelsUnknown, "CPU model not checked", MachineSpecSeverity.Warning),
 

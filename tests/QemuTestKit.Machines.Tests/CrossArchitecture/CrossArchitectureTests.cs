@@ -1,4 +1,6 @@
 using QemuTestKit.Machines.Replay;
+using QemuTestKit.Machines.CommandLine;
+using QemuTestKit.Machines.Runtime;
 
 namespace QemuTestKit.Machines.Tests.CrossArchitecture;
 
@@ -83,3 +85,34 @@ public abstract class RecordedCrossArchitectureTests<TFixture>(TFixture fixture)
 
 public sealed class Aarch64GuestTests(Aarch64GuestFixture fixture)
     : RecordedCrossArchitectureTests<Aarch64GuestFixture>(fixture), IClassFixture<Aarch64GuestFixture>;
+
+public sealed class Riscv64GuestTests(Riscv64GuestFixture fixture)
+    : CrossArchitectureTests<Riscv64GuestFixture>(fixture), IClassFixture<Riscv64GuestFixture>
+{
+    /// <summary>
+    /// A guest timer armed after the start from the ready snapshot fires: this is what stalls when QEMU 7.2 loses the
+    /// timer deadlines that were armed when the snapshot was saved (RiscvTimers).
+    /// </summary>
+    [Fact]
+    public async Task A_sleep_after_a_start_from_the_ready_state_returns()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var machine = await Fixture.Plain.StartAsync(Fixture.Spec, Fixture.Options, ct);
+
+        var result = await machine.ExecAsync("sleep 1; grep -o sstc /proc/cpuinfo | head -n1", TimeSpan.FromSeconds(120), ct);
+
+        result.ExitCode.Should().Be(0);
+        result.Output.Should().Be("sstc", "the virt board's default CPU has the Sstc extension, the timer QEMU 7.2 does not save");
+    }
+
+    [Fact]
+    public async Task A_recorded_start_is_refused_with_QTK1028_before_QEMU_starts()
+    {
+        var ct = TestContext.Current.CancellationToken;
+
+        var act = () => QemuMachine.StartAsync(Fixture.Spec, Fixture.Options with { Mode = RunMode.Record }, ct);
+
+        (await act.Should().ThrowAsync<MachineStartException>())
+            .WithMessage($"QTK1028: machine '{Fixture.Spec.Name}': *cannot be replayed by qemu-system-riscv64 {Fixture.Catalog.QemuVersion}*QEMUTESTKIT_RECORD=false*");
+    }
+}

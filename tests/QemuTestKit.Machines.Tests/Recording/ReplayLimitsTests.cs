@@ -35,6 +35,29 @@ public sealed class ReplayLimitsTests : IAsyncLifetime
         }
     }
 
+    [Theory]
+    [InlineData("riscv64", "7.2.22", true)]
+    [InlineData("riscv64", "10.1.0", true)]
+    [InlineData("riscv32", "9.2.1", true)]
+    [InlineData("riscv64", "10.2.0", false)]
+    [InlineData("riscv64", "11.0.0", false)]
+    [InlineData("riscv64", "unknown", false)]
+    [InlineData("aarch64", "7.2.22", false)]
+    public void A_riscv_machine_is_a_limit_before_QEMU_10_2(string target, string version, bool limited)
+    {
+        var spec = GuestSpecs.Hello("rv") with { MachineType = "virt" };
+
+        var limits = ReplayLimits.Of(spec, _catalog with { Target = target, QemuVersion = version });
+
+        limits.Should().HaveCount(limited ? 1 : 0);
+        if (limited)
+        {
+            limits[0].Should().BeEquivalentTo(new { Field = "MachineType", Device = "virt" });
+            limits[0].Why.Should().Contain("10.2").And.Contain("stimecmp");
+            limits[0].Fix.Should().Contain("QEMUTESTKIT_RECORD=false");
+        }
+    }
+
     [Fact]
     public void E1000_and_unknown_types_are_not_limits()
     {

@@ -12,7 +12,7 @@ internal static class ReplayChecks
     {
         foreach (var limit in ReplayLimits.Of(run.Spec, run.Catalog))
         {
-            run.Errors.Add(MachineSpecErrorCodes.DoesNotReplay, limit.Field, limit.Device, limit.Problem(run.Errors.Emulator), "a device this QEMU replays");
+            run.Errors.Add(MachineSpecErrorCodes.DoesNotReplay, limit.Field, limit.Device, limit.Problem(run.Errors.Emulator), "a machine and devices this QEMU replays");
         }
     }
 }
