@@ -1,3 +1,4 @@
+using QemuTestKit.Machines.Tests.Support;
 using QemuTestKit.Introspection.DeviceTree;
 using QemuTestKit.Machines.Specs;
 using QemuTestKit.Machines.Validation;
@@ -114,7 +115,7 @@ public sealed class VirtBusTests(VirtBusFixture fixture)
     {
         var spec = Virt("riscv64") with { Disks = [new DiskSpec("/images/root.qcow2", "qcow2", "ide-hd")] };
 
-        var errors = MachineSpecValidator.Validate(spec, fixture.Riscv64Catalog, Context(fixture.Riscv64Virt));
+        var errors = MachineSpecValidator.Validate(spec, fixture.Riscv64Catalog, Context(fixture.Riscv64Virt)).WithoutReplayLimits();
 
         errors.Select(e => (e.Code, e.Field)).Should().Equal((MachineSpecErrorCodes.BusNotOnMachine, "Disks[0].Interface"));
         errors[0].Message.Should().Contain("needs an IDE bus (IDE), but machine type 'virt' has none").And.Contain("pcie.0");
