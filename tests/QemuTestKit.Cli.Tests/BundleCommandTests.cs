@@ -279,7 +279,7 @@ internal static class BundleSamples
             CreatedAt = Started.AddSeconds(10),
             Test = new BundleTest("Guest.Tests.LoginTests.Root_can_log_in", "failed", "expected 'root#'\nbut the console showed 'login:'"),
             Qemu = new BundleQemu("7.2.22", "Debian 1:7.2+dfsg-7+deb12u18", "/usr/bin/qemu-system-x86_64", QemuSha256),
-            Spec = new MachineSpec { Name = "hello", MachineType = "q35", MemoryMiB = 256 },
+            Spec = new MachineSpec { Name = "hello", Architecture = "x86_64", MachineType = "q35", MemoryMiB = 256 },
             ReplayArguments = ["-icount", "shift=5,rr=replay,rrfile={bundle}/replay.bin", "-kernel", "{bundle}/vmlinuz"],
             StartSnapshot = "ready",
             Checkpoints = [new Checkpoint("start", 0, 0, Started), new Checkpoint("after-login", 1_234_567, 12, Started.AddSeconds(2))],

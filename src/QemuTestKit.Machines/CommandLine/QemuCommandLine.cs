@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using QemuTestKit.Introspection.Catalog;
+using QemuTestKit.Introspection.DeviceTree;
 using QemuTestKit.Machines.Specs;
 
 namespace QemuTestKit.Machines.CommandLine;
@@ -126,6 +127,16 @@ public static class QemuCommandLine
             // x86's kvmvapic deadlocks QEMU 7.2 when a replay loads a snapshot while running (reverse steps, replay-seek);
             // it only serves 32-bit Windows XP, so recorded machines go without it (ReverseDebugging.cs has the detail).
             Add("-global", "apic-common.vapic=off");
+        }
+
+        if (recorded && HasPl031(options.DeviceTree) && !spec.ExtraArguments.Contains("-rtc"))
+        {
+            // The PL031 (aarch64 virt's RTC) reads the host clock as it loads from a snapshot, and in record mode each
+            // read is a replay log event. The replay log position a snapshot keeps is taken before the RTC loads, so a
+            // replay from the ready snapshot read the recording's next events as those clock reads: "Replay: unknown
+            // event kind" at start, or a stall, for some recordings and not others. On the virtual clock it reads
+            // nothing from the log.
+            Add("-rtc", "clock=vm");
         }
 
         if (icount.Count > 0)
@@ -273,4 +284,7 @@ public static class QemuCommandLine
         var hash = SHA256.HashData(Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture, $"{machineName}/{index}")));
         return string.Create(CultureInfo.InvariantCulture, $"52:54:00:{hash[0]:x2}:{hash[1]:x2}:{hash[2]:x2}");
     }
+
+    private static bool HasPl031(MachineDeviceTree? tree) =>
+        tree is not null && tree.AllDevices().Concat(tree.DevicesWithoutBus).Any(d => d.Type == "pl031");
 }

@@ -84,6 +84,27 @@ public sealed class BusPlacementTests(PlacementFixture fixture) : IClassFixture<
         Devices(args).Should().Equal("ide-hd,drive=disk0,id=disk0-dev", "ich9-ahci,id=ahci,bus=pcie.0,addr=0x01");
     }
 
+    /// <summary>
+    /// The PL031 reads the host clock as it loads from a snapshot, which in record mode are replay log events after the
+    /// log position the snapshot keeps: replays from the ready snapshot then stalled or read garbage.
+    /// </summary>
+    [Theory]
+    [InlineData(RunMode.Record, true)]
+    [InlineData(RunMode.Replay, true)]
+    [InlineData(RunMode.Normal, false)]
+    public void A_recorded_machine_with_a_pl031_keeps_its_rtc_on_the_virtual_clock(RunMode mode, bool onVirtualClock)
+    {
+        var spec = new MachineSpec { Name = "arm", Architecture = "aarch64", MachineType = "virt" };
+
+        var files = Files with { DiskImages = [], ReplayLog = "/r/replay.bin" };
+
+        var args = QemuCommandLine.Build(spec, fixture.Aarch64, files, new CommandLineOptions { DeviceTree = fixture.Virt, Mode = mode });
+        var x86 = QemuCommandLine.Build(spec with { Architecture = "x86_64", MachineType = "q35" }, fixture.X86, files, new CommandLineOptions { DeviceTree = fixture.Q35, Mode = mode });
+
+        string.Join(' ', args).Contains("-rtc clock=vm", StringComparison.Ordinal).Should().Be(onVirtualClock, string.Join(' ', args));
+        x86.Should().NotContain("-rtc", "x86's RTC is not a PL031");
+    }
+
     [Fact]
     public void Without_a_tree_qemu_places_the_devices()
     {

@@ -1,6 +1,7 @@
-using QemuTestKit.Machines.Replay;
 using QemuTestKit.Machines.CommandLine;
+using QemuTestKit.Machines.Replay;
 using QemuTestKit.Machines.Runtime;
+using QemuTestKit.Machines.Tests.Support;
 
 namespace QemuTestKit.Machines.Tests.CrossArchitecture;
 
@@ -81,6 +82,25 @@ public abstract class RecordedCrossArchitectureTests<TFixture>(TFixture fixture)
         System.Text.Encoding.UTF8.GetString(recorded, (int)Fixture.Checkpoint.TranscriptOffset, (int)result.ComparedBytes)
             .Should().Contain(Fixture.RecordedOutputs[2].Split('\n')[0]).And.NotContain(Fixture.RecordedOutputs[1]);
     }
+
+    [Fact]
+    public async Task A_replay_until_the_checkpoints_icount_stops_there_identical()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var bundle = await ReplayBundle.OpenAsync(Fixture.BundlePath, ct);
+
+        var result = await Replayer.ReplayAsync(bundle, new ReplayOptions { Until = ReplayUntil.AtIcount(Fixture.Checkpoint.Icount) }, ct);
+
+        result.Identical.Should().BeTrue(result.Verdict);
+        result.StoppedAtIcount.Should().Be(Fixture.Checkpoint.Icount);
+        result.ComparedBytes.Should().Be(Fixture.Checkpoint.TranscriptOffset);
+    }
+
+    /// <summary>With the architecture's debugger: gdb-multiarch, since Debian's gdb cannot read the aarch64 stub's registers.</summary>
+    [Fact]
+    public Task Reverse_stepi_under_the_architectures_gdb_returns_to_the_previous_program_counter()
+        => ReverseStepCheck.RunAsync(Fixture.BundlePath, ReverseDebugging.Debugger(Fixture.Architecture),
+            new ReplayOptions { Until = ReplayUntil.AtIcount(Fixture.Checkpoint.Icount) }, "ready", Fixture.Checkpoint.Icount);
 }
 
 public sealed class Aarch64GuestTests(Aarch64GuestFixture fixture)
