@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
@@ -76,6 +77,28 @@ public sealed record ReadyState(
             CheckpointInterval = null,
             Paused = false,
         };
+        for (var attempt = 1; ; attempt++)
+        {
+            var state = await PrepareOnceAsync(spec, stateDirectory, options, catalog, forRecording, attempt, cancellationToken).ConfigureAwait(false);
+            if (forRecording || !RiscvTimers.LostAcrossSnapshots(catalog)
+                || await RiscvTimers.AnswersAsync(state, spec, options with { KeepRunDirectory = false }, cancellationToken).ConfigureAwait(false))
+            {
+                return state;
+            }
+
+            if (attempt == RiscvTimers.Attempts)
+            {
+                throw new MachineStartException(string.Create(CultureInfo.InvariantCulture,
+                    $"machine '{spec.Name}' cannot be prepared: a start from its ready snapshot did not answer a command in {RiscvTimers.AnswerTimeout.TotalSeconds:0} s, ") +
+                    $"{attempt} times (QEMU {catalog.QemuVersion} keeps no RISC-V timer across a snapshot, and the guest was not idle when it was saved); " +
+                    "prepare it again on a less busy machine, or use QEMU 10.2 or later");
+            }
+        }
+    }
+
+    private static async Task<ReadyState> PrepareOnceAsync(MachineSpec spec, string stateDirectory, MachineStartOptions options, QemuCatalog catalog,
+        bool forRecording, int attempt, CancellationToken cancellationToken)
+    {
         var stopwatch = Stopwatch.StartNew();
         var machine = await QemuMachine.StartAsync(spec, options, cancellationToken).ConfigureAwait(false);
         await using (machine.ConfigureAwait(false))
@@ -83,7 +106,7 @@ public sealed record ReadyState(
             await BootProgress.WhileAsync(machine, stopwatch, options.BootProgress, options.BootProgressInterval,
                 () => machine.WaitUntilReadyAsync(cancellationToken), cancellationToken).ConfigureAwait(false);
             var bootSeconds = stopwatch.Elapsed.TotalSeconds;
-            await RiscvTimers.SettleAsync(catalog, cancellationToken).ConfigureAwait(false);
+            await RiscvTimers.SettleAsync(catalog, attempt, cancellationToken).ConfigureAwait(false);
             await machine.SaveSnapshotAsync(forRecording ? BootSnapshotName : SnapshotName, cancellationToken).ConfigureAwait(false);
             await machine.ShutdownAsync().ConfigureAwait(false);
             if (!forRecording)
