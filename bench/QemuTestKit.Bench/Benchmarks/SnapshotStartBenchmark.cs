@@ -14,16 +14,25 @@ namespace QemuTestKit.Bench.Benchmarks;
 /// (c) raw QEMU with <c>-loadvm ready</c> to its first echoed line (a private copy of the state image, QEMU on stdio,
 /// no runtime). Goals: (b) at least 25x faster than (a), and at most 1.2x (c).
 /// Last line: <c>snapshot-start: &lt;x&gt;x faster than cold boot, &lt;y&gt;x raw loadvm</c>.
+/// With <c>--arch aarch64|riscv64</c> it compares that architecture's test guest with x86_64's instead
+/// (<see cref="SnapshotStartAcrossArchitectures"/>).
 /// </summary>
 internal sealed class SnapshotStartBenchmark : IBenchmark
 {
     public string Name => "snapshot-start";
 
-    public string Description => "cold boot vs. start from the ready snapshot vs. raw QEMU -loadvm, to the first answer (goal: >= 25x faster than cold, <= 1.2x raw); option --guest GUEST_JSON";
+    public string Description => "cold boot vs. start from the ready snapshot vs. raw QEMU -loadvm, to the first answer (goal: >= 25x faster than cold, <= 1.2x raw); options --guest GUEST_JSON, --timeout S (every wait, default 300), --arch aarch64|riscv64 (that architecture side by side with x86_64, with a recorded start)";
 
     public async Task<int> RunAsync(string[] args, CancellationToken cancellationToken)
     {
-        var options = BenchOptions.Parse(args, valueOptions: [BenchGuest.Option], flagOptions: ["--quiet"]);
+        var options = BenchOptions.Parse(args, valueOptions: [BenchGuest.Option, SnapshotStartAcrossArchitectures.ArchOption, TimeoutOption], flagOptions: ["--quiet"]);
+        var timeout = Timeout(options);
+        var architecture = options.Value(SnapshotStartAcrossArchitectures.ArchOption, MachineSpec.DefaultArchitecture);
+        if (architecture != MachineSpec.DefaultArchitecture)
+        {
+            return await new SnapshotStartAcrossArchitectures(Name, options, architecture, timeout).RunAsync(cancellationToken).ConfigureAwait(false);
+        }
+
         void Say(string text) => BenchOutput.Line(Name, text);
         var root = Directory.CreateTempSubdirectory("qtk-bench-snapshot-").FullName;
         try
@@ -39,9 +48,9 @@ internal sealed class SnapshotStartBenchmark : IBenchmark
             var samples = new Dictionary<string, List<TimeSpan>>(StringComparer.Ordinal) { ["cold boot"] = [], ["from ready"] = [], ["raw loadvm"] = [] };
             for (var run = 0; run < options.Runs; run++)
             {
-                await TimeAsync("cold boot", samples, () => StartColdAsync(spec, start, cancellationToken), Say, options).ConfigureAwait(false);
-                await TimeAsync("from ready", samples, () => StartFromReadyAsync(ready, spec, start, cancellationToken), Say, options).ConfigureAwait(false);
-                await TimeAsync("raw loadvm", samples, () => StartRawAsync(catalog, spec, ready, root, cancellationToken), Say, options).ConfigureAwait(false);
+                await TimeAsync("cold boot", samples, () => StartColdAsync(spec, start, timeout, cancellationToken), Say, options).ConfigureAwait(false);
+                await TimeAsync("from ready", samples, () => StartFromReadyAsync(ready, spec, start, timeout, cancellationToken), Say, options).ConfigureAwait(false);
+                await TimeAsync("raw loadvm", samples, () => StartRawAsync(catalog, spec, ready, root, timeout, cancellationToken), Say, options).ConfigureAwait(false);
             }
 
             var stats = samples.Select(s => new Stats(s.Key, s.Value)).ToArray();
@@ -66,8 +75,19 @@ internal sealed class SnapshotStartBenchmark : IBenchmark
         }
     }
 
+    /// <summary>The value option that bounds every wait (boot, answer), in seconds.</summary>
+    public const string TimeoutOption = "--timeout";
+
+    private static TimeSpan Timeout(BenchOptions options)
+    {
+        var text = options.Value(TimeoutOption, "300");
+        return int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var seconds) && seconds > 0
+            ? TimeSpan.FromSeconds(seconds)
+            : throw new BenchUsageException($"{TimeoutOption} needs a whole number of seconds > 0, not '{text}'");
+    }
+
     /// <summary>Times <paramref name="start"/> (start to first answer); the clean-up it returns runs off the clock.</summary>
-    private static async Task TimeAsync(string name, Dictionary<string, List<TimeSpan>> samples, Func<Task<IAsyncDisposable>> start,
+    internal static async Task TimeAsync(string name, Dictionary<string, List<TimeSpan>> samples, Func<Task<IAsyncDisposable>> start,
         Action<string> say, BenchOptions options)
     {
         GC.Collect();
@@ -82,24 +102,28 @@ internal sealed class SnapshotStartBenchmark : IBenchmark
         }
     }
 
-    private static async Task<IAsyncDisposable> StartColdAsync(MachineSpec spec, MachineStartOptions start, CancellationToken ct)
+    /// <summary>A cold boot to the ready line and the first answer; the boot waits at most the spec's ready timeout.</summary>
+    internal static async Task<IAsyncDisposable> StartColdAsync(MachineSpec spec, MachineStartOptions start, TimeSpan timeout, CancellationToken ct)
     {
-        var machine = await QemuMachine.StartAsync(spec, start, ct).ConfigureAwait(false);
+        var machine = await QemuMachine.StartAsync(spec with { Ready = spec.Ready with { TimeoutSeconds = (int)timeout.TotalSeconds } }, start, ct)
+            .ConfigureAwait(false);
         await machine.WaitUntilReadyAsync(ct).ConfigureAwait(false);
-        await AnswerAsync(machine, ct).ConfigureAwait(false);
+        await AnswerAsync(machine, timeout, ct).ConfigureAwait(false);
         return machine;
     }
 
-    private static async Task<IAsyncDisposable> StartFromReadyAsync(ReadyState ready, MachineSpec spec, MachineStartOptions start, CancellationToken ct)
+    /// <summary>A start from <paramref name="ready"/> (in <paramref name="start"/>'s mode) to the first answer.</summary>
+    internal static async Task<IAsyncDisposable> StartFromReadyAsync(ReadyState ready, MachineSpec spec, MachineStartOptions start, TimeSpan timeout,
+        CancellationToken ct)
     {
         var machine = await ready.StartAsync(spec, start, ct).ConfigureAwait(false);
-        await AnswerAsync(machine, ct).ConfigureAwait(false);
+        await AnswerAsync(machine, timeout, ct).ConfigureAwait(false);
         return machine;
     }
 
-    private static async Task AnswerAsync(QemuMachine machine, CancellationToken ct)
+    private static async Task AnswerAsync(QemuMachine machine, TimeSpan timeout, CancellationToken ct)
     {
-        var result = await machine.ExecAsync("echo $((6*7))", TimeSpan.FromSeconds(120), ct).ConfigureAwait(false);
+        var result = await machine.ExecAsync("echo $((6*7))", timeout, ct).ConfigureAwait(false);
         if (result.Output.Trim() != "42")
         {
             throw new InvalidOperationException($"unexpected answer '{result.Output}'");
@@ -110,7 +134,8 @@ internal sealed class SnapshotStartBenchmark : IBenchmark
     /// What a hand-written script must do for a private, parallel-safe instance: copy the state image, start QEMU with
     /// <c>-loadvm ready</c> and the serial port on stdio, type a command, and read its answer.
     /// </summary>
-    private static async Task<IAsyncDisposable> StartRawAsync(QemuCatalog catalog, MachineSpec spec, ReadyState ready, string root, CancellationToken ct)
+    private static async Task<IAsyncDisposable> StartRawAsync(QemuCatalog catalog, MachineSpec spec, ReadyState ready, string root, TimeSpan limit,
+        CancellationToken ct)
     {
         var copy = Path.Combine(root, $"raw-{Guid.NewGuid():N}.qcow2");
         File.Copy(ready.StateImage, copy);
@@ -135,7 +160,7 @@ internal sealed class SnapshotStartBenchmark : IBenchmark
         var buffer = new char[4096];
         var seen = string.Empty;
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        timeout.CancelAfter(TimeSpan.FromSeconds(60));
+        timeout.CancelAfter(limit);
         while (!seen.Contains("\n42", StringComparison.Ordinal))
         {
             var read = await process.StandardOutput.ReadAsync(buffer, timeout.Token).ConfigureAwait(false);
