@@ -35,12 +35,13 @@ public static class QemuPackages
     /// The package that provides a binary named <c>qemu-system-ARCH</c> (a name or a path); <see cref="Default"/> for a
     /// name that does not say its target, as nothing better can be told from it.
     /// </summary>
-    public static string ForBinary(string binaryNameOrPath)
+    public static string ForBinary(string binaryNameOrPath) => TargetOfBinary(binaryNameOrPath) is { } target ? ForTarget(target) : Default;
+
+    /// <summary>The target a binary named <c>qemu-system-TARGET</c> (a name or a path) says it emulates, or null for any other name.</summary>
+    public static string? TargetOfBinary(string binaryNameOrPath)
     {
         var name = Path.GetFileName(binaryNameOrPath ?? string.Empty);
-        return name.StartsWith(BinaryPrefix, StringComparison.Ordinal) && name.Length > BinaryPrefix.Length
-            ? ForTarget(name[BinaryPrefix.Length..])
-            : Default;
+        return name.StartsWith(BinaryPrefix, StringComparison.Ordinal) && name.Length > BinaryPrefix.Length ? name[BinaryPrefix.Length..] : null;
     }
 
     /// <summary>The hint for a missing binary: "apt-get install PACKAGE", worded once for every message that needs it.</summary>

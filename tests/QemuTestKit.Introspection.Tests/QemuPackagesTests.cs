@@ -22,6 +22,16 @@ public sealed class QemuPackagesTests
     }
 
     [Theory]
+    [InlineData("/usr/bin/qemu-system-aarch64", "aarch64")]
+    [InlineData("qemu-system-riscv64", "riscv64")]
+    [InlineData("qemu-system-", null)]
+    [InlineData("/opt/qemu/bin/qemu", null)]
+    public void Reads_the_target_a_binary_name_says(string binary, string? target)
+    {
+        QemuPackages.TargetOfBinary(binary).Should().Be(target);
+    }
+
+    [Theory]
     [InlineData("/nonexistent/qemu-system-aarch64", "apt-get install qemu-system-arm")]
     [InlineData("/nonexistent/qemu-system-riscv64", "apt-get install qemu-system-misc")]
     [InlineData("/nonexistent/qemu-system-x86_64", "apt-get install qemu-system-x86")]

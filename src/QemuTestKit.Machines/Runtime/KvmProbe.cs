@@ -28,7 +28,7 @@ public static class KvmProbe
         }
 
         var resolved = QemuBinary.Resolve(binary).Path;
-        if (TargetOf(resolved) is { } target && target != HostTarget())
+        if (QemuPackages.TargetOfBinary(resolved) is { } target && target != HostTarget())
         {
             return false;
         }
@@ -56,7 +56,7 @@ public static class KvmProbe
     {
         // A board without a firmware the probe knows (aarch64's virt boots UEFI from a file the spec names) has nothing
         // to show without a kernel: unproven is unusable, as for a target no probe machine is written for.
-        if (KvmProbeMachine.For(TargetOf(binary)) is not { } machine || (kernel is null && machine.Firmware.Count == 0 && machine.FirmwareMarker is null))
+        if (KvmProbeMachine.For(QemuPackages.TargetOfBinary(binary)) is not { } machine || (kernel is null && machine.Firmware.Count == 0 && machine.FirmwareMarker is null))
         {
             return false;
         }
@@ -114,14 +114,6 @@ public static class KvmProbe
         {
             Directory.Delete(directory, recursive: true);
         }
-    }
-
-    /// <summary>The target of a binary named qemu-system-TARGET, or null for any other name.</summary>
-    internal static string? TargetOf(string binary)
-    {
-        const string Prefix = "qemu-system-";
-        var name = Path.GetFileName(binary);
-        return name.StartsWith(Prefix, StringComparison.Ordinal) && name.Length > Prefix.Length ? name[Prefix.Length..] : null;
     }
 
     private static string HostTarget() => System.Runtime.InteropServices.RuntimeInformation.OSArchitecture switch
