@@ -3,8 +3,8 @@ using System.Globalization;
 namespace QemuTestKit.Containers;
 
 /// <summary>
-/// The argument arrays of this library put QMP and the serial ports on Unix sockets in the run directory, with the host
-/// listening for the consoles. In a container QEMU must be the server instead, on TCP ports the container publishes:
+/// The argument arrays of this library put QMP on a Unix socket and the serial ports on pipe pairs (or, in older
+/// bundles, Unix sockets the host listens on) in the run directory. In a container QEMU must be the server instead, on TCP ports the container publishes:
 /// this swaps exactly those arguments (recognised by their socket paths in <see cref="QemuPorts.RunDirectory"/>) and
 /// leaves every other argument as built.
 /// </summary>
@@ -42,7 +42,19 @@ internal static class TcpEndpoints
 
     private static int? SerialIndex(string value, string run)
     {
-        // socket,id=serialN,path=<run>/serialN.sock,server=off
+        // pipe,id=serialN,path=<run>/serialN (how local runs and bundles have them)
+        const string pipe = "pipe,id=serial";
+        if (value.StartsWith(pipe, StringComparison.Ordinal))
+        {
+            var end = value.IndexOf(',', pipe.Length);
+            return end > pipe.Length
+                && int.TryParse(value.AsSpan(pipe.Length, end - pipe.Length), NumberStyles.None, CultureInfo.InvariantCulture, out var port)
+                && value.AsSpan(end).SequenceEqual($",path={run}/serial{port}")
+                ? port
+                : null;
+        }
+
+        // socket,id=serialN,path=<run>/serialN.sock,server=off (older bundles)
         const string prefix = "socket,id=serial";
         if (!value.StartsWith(prefix, StringComparison.Ordinal) || !value.EndsWith(".sock,server=off", StringComparison.Ordinal))
         {

@@ -12,12 +12,16 @@ public enum RunMode
 
 /// <summary>The files a run uses, all inside the machine's private run directory (or the bundle, for replay).</summary>
 /// <param name="QmpSocket">QEMU listens here for QMP.</param>
-/// <param name="SerialSockets">The host listens on these; QEMU connects at start so no guest output is lost.</param>
+/// <param name="SerialPorts">
+/// Per serial port, the base path of its pipe pair (<c>serialN</c>: QEMU reads <c>serialN.in</c>, a FIFO, and writes
+/// <c>serialN.out</c>, a regular file; see <c>SerialConsole.OpenPipe</c>). A path ending in <c>.sock</c> is a Unix
+/// socket the host listens on and QEMU connects to, as bundles recorded before the pipes have it.
+/// </param>
 /// <param name="StateImage">qcow2 image that stores snapshots (VM state) even for a diskless machine.</param>
 /// <param name="DiskImages">Per disk in declaration order: the throw-away overlay the run writes to (the base image for a read-only disk).</param>
 public sealed record MachineRunFiles(
     string QmpSocket,
-    IReadOnlyList<string> SerialSockets,
+    IReadOnlyList<string> SerialPorts,
     string StateImage,
     IReadOnlyList<string> DiskImages)
 {
@@ -26,6 +30,19 @@ public sealed record MachineRunFiles(
 
     /// <summary>The record/replay log (<c>rrfile</c>), for record and replay runs.</summary>
     public string? ReplayLog { get; init; }
+
+    /// <summary>Whether a serial port path is a Unix socket (the older transport) rather than a pipe pair's base.</summary>
+    public static bool IsSerialSocket(string port) => port.EndsWith(".sock", StringComparison.Ordinal);
+
+    /// <summary>
+    /// The serial ports of a replay in <paramref name="run"/>, in the transport the bundle's arguments were recorded
+    /// with: sockets for a bundle whose arguments name <c>{run}/serial0.sock</c>, pipe pairs otherwise.
+    /// </summary>
+    internal static string[] SerialPortsOf(IReadOnlyList<string> replayArguments, int count, QemuTestKit.Machines.Runtime.RunDirectory run)
+    {
+        var sockets = replayArguments.Any(a => a.Contains("{run}/serial0.sock", StringComparison.Ordinal));
+        return Enumerable.Range(0, count).Select(i => sockets ? run.SerialSocket(i) : run.SerialPort(i)).ToArray();
+    }
 }
 
 /// <summary>How to run a spec: mode, snapshot to start from, paused or not.</summary>

@@ -57,10 +57,13 @@ public static class QemuCommandLine
         Add("-nodefaults", "-no-user-config", "-display", "none", "-no-reboot");
 
         Add("-qmp", QemuOptionValue.Join("unix:" + QemuOptionValue.Escape(files.QmpSocket), ("server", "on"), ("wait", "off")));
-        for (var i = 0; i < files.SerialSockets.Count; i++)
+        for (var i = 0; i < files.SerialPorts.Count; i++)
         {
             var id = string.Create(CultureInfo.InvariantCulture, $"serial{i}");
-            Add("-chardev", QemuOptionValue.Join("socket", ("id", id), ("path", files.SerialSockets[i]), ("server", "off")));
+            var serial = files.SerialPorts[i];
+            Add("-chardev", MachineRunFiles.IsSerialSocket(serial)
+                ? QemuOptionValue.Join("socket", ("id", id), ("path", serial), ("server", "off"))
+                : QemuOptionValue.Join("pipe", ("id", id), ("path", serial)));
             Add("-serial", "chardev:" + id);
         }
 

@@ -3,17 +3,21 @@ using System.Net.Sockets;
 using System.Text;
 using System.Text.RegularExpressions;
 using QemuTestKit.Introspection;
+using Microsoft.Win32.SafeHandles;
 using QemuTestKit.Machines.Runtime;
 
 namespace QemuTestKit.Machines.Console;
 
 /// <summary>
-/// The host side of one guest serial port. The host listens on a Unix socket and QEMU connects to it as a client
-/// (<c>-chardev socket,id=serial0,path=SOCK,server=off</c>): QEMU connects while it starts, before the guest runs,
-/// so not a byte of the guest's output is lost. Everything received is kept in <see cref="Transcript"/>.
+/// The host side of one guest serial port. A local QEMU reaches it through a pipe pair (<see cref="OpenPipe"/>,
+/// <c>-chardev pipe,id=serial0,path=BASE</c>): the guest's output goes to a regular file the host reads as it grows, so
+/// QEMU never waits for the host and a recording does not depend on how fast the host reads (see SerialPipe). Bundles
+/// recorded before that listened on a Unix socket QEMU connected to (<see cref="Listen"/>); a QEMU in a container serves
+/// TCP (<see cref="ConnectTcpAsync"/>). Everything received is kept in <see cref="Transcript"/>.
 /// </summary>
 /// <remarks>
-/// Reading runs continuously in the background from <see cref="AcceptAsync"/> until the connection closes.
+/// Reading runs continuously in the background from <see cref="StartReading"/> or <see cref="AcceptAsync"/> until QEMU
+/// has exited (pipe) or the connection closes (socket).
 /// WaitForAsync may be called from several tasks at once; sends are serialized.
 /// </remarks>
 public sealed class SerialConsole : IAsyncDisposable
@@ -33,6 +37,11 @@ public sealed class SerialConsole : IAsyncDisposable
     private readonly TaskCompletionSource _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Socket? _socket;
     private Task? _readLoop;
+    private FileStream? _pipeInput;
+    private SafeFileHandle? _pipeOutput;
+    private Thread? _pipeReader;
+    private Task? _qemuExited;
+    private long _outputRead;
     private long _searchStart;
     private int _disposed;
 
@@ -43,14 +52,14 @@ public sealed class SerialConsole : IAsyncDisposable
         Transcript = transcript;
     }
 
-    /// <summary>The Unix socket QEMU connects to.</summary>
+    /// <summary>Where QEMU reaches this port: the pipe pair's base path, the Unix socket, or <c>tcp:HOST:PORT</c>.</summary>
     public string SocketPath { get; }
 
     /// <summary>Everything received from the guest.</summary>
     public ConsoleTranscript Transcript { get; }
 
     /// <summary>True between a successful <see cref="AcceptAsync"/> and the end of the connection.</summary>
-    public bool IsConnected => _socket is not null && !_closed.Task.IsCompleted;
+    public bool IsConnected => (_socket is not null || _pipeReader is not null) && !_closed.Task.IsCompleted;
 
     /// <summary>Completes when the connection has closed (QEMU exited or closed the port) or the console was disposed.</summary>
     public Task Closed => _closed.Task;
@@ -87,6 +96,37 @@ public sealed class SerialConsole : IAsyncDisposable
         }
 
         return new SerialConsole(listener, socketPath, transcript ?? new ConsoleTranscript());
+    }
+
+    /// <summary>
+    /// Creates the pipe pair at <paramref name="basePath"/> (<c>BASE.in</c>, a FIFO for input; <c>BASE.out</c>, a regular
+    /// file for output) for <c>-chardev pipe,path=BASE</c>, so QEMU can be started next; then call <see cref="StartReading"/>.
+    /// </summary>
+    /// <exception cref="IOException">The files cannot be created (for example they exist).</exception>
+    public static SerialConsole OpenPipe(string basePath, ConsoleTranscript? transcript = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(basePath);
+        basePath = Path.GetFullPath(basePath);
+        var (input, output) = SerialPipe.Create(basePath);
+        return new SerialConsole(null, basePath, transcript ?? new ConsoleTranscript()) { _pipeInput = input, _pipeOutput = output };
+    }
+
+    /// <summary>
+    /// Starts reading a pipe console (<see cref="OpenPipe"/>) once QEMU runs. It reads until <paramref name="qemuExited"/>
+    /// has completed and every byte QEMU wrote is in the transcript; then <see cref="Closed"/> completes.
+    /// </summary>
+    public void StartReading(Task qemuExited)
+    {
+        ArgumentNullException.ThrowIfNull(qemuExited);
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        if (_pipeOutput is null || _pipeReader is not null)
+        {
+            throw new InvalidOperationException($"the serial console {SocketPath} is not an unread pipe console");
+        }
+
+        _qemuExited = qemuExited;
+        _pipeReader = new Thread(PipeReadLoop) { IsBackground = true, Name = "serial " + Path.GetFileName(SocketPath) };
+        _pipeReader.Start();
     }
 
     /// <summary>
@@ -284,18 +324,24 @@ public sealed class SerialConsole : IAsyncDisposable
         await _sendLock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            if (_closed.Task.IsCompleted)
+            if (_closed.Task.IsCompleted || _qemuExited?.IsCompleted == true)
             {
                 throw ClosedWhileSending(null);
             }
 
-            while (!bytes.IsEmpty)
+            if (_pipeInput is not null)
+            {
+                await _pipeInput.WriteAsync(bytes, cancellationToken).ConfigureAwait(false);
+                return;
+            }
+
+            while (!bytes.IsEmpty && socket is not null)
             {
                 var sent = await socket.SendAsync(bytes, SocketFlags.None, cancellationToken).ConfigureAwait(false);
                 bytes = bytes[sent..];
             }
         }
-        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        catch (Exception e) when (e is SocketException or ObjectDisposedException or IOException)
         {
             throw ClosedWhileSending(e);
         }
@@ -317,7 +363,9 @@ public sealed class SerialConsole : IAsyncDisposable
         while (DateTime.UtcNow < deadline)
         {
             var length = Transcript.Length;
-            var pending = _closed.Task.IsCompleted ? 0 : socket.Available;
+            var pending = _closed.Task.IsCompleted ? 0
+                : socket is not null ? socket.Available
+                : RandomAccess.GetLength(_pipeOutput!) - Interlocked.Read(ref _outputRead);
             if (pending == 0 && length == last)
             {
                 return;
@@ -438,7 +486,14 @@ public sealed class SerialConsole : IAsyncDisposable
             await _readLoop.ConfigureAwait(false);
         }
 
+        if (_pipeReader is not null)
+        {
+            await _closed.Task.ConfigureAwait(false); // the reader sees the cancellation within its next poll
+        }
+
         _closed.TrySetResult();
+        _pipeInput?.Dispose();
+        _pipeOutput?.Dispose();
         _shutdown.Dispose();
         _sendLock.Dispose();
     }
@@ -470,10 +525,60 @@ public sealed class SerialConsole : IAsyncDisposable
         }
     }
 
-    private Socket EnsureAccepted()
+    /// <summary>
+    /// Reads the output file as it grows. A regular file never signals new data, so the reader polls: every millisecond
+    /// while output came in the last <see cref="s_pollBusyFor"/>, then every 5 ms (the file is read to its end each time).
+    /// </summary>
+    private void PipeReadLoop()
+    {
+        var buffer = new byte[ReceiveBufferBytes];
+        var lastData = Stopwatch.GetTimestamp();
+        try
+        {
+            while (!_shutdown.IsCancellationRequested)
+            {
+                // Whether QEMU had exited is read before the file: what it wrote before exiting is read below.
+                var exited = _qemuExited!.IsCompleted;
+                var read = RandomAccess.Read(_pipeOutput!, buffer, Interlocked.Read(ref _outputRead));
+                if (read > 0)
+                {
+                    Transcript.Append(buffer.AsSpan(0, read));
+                    Interlocked.Add(ref _outputRead, read);
+                    lastData = Stopwatch.GetTimestamp();
+                    continue;
+                }
+
+                if (exited)
+                {
+                    break;
+                }
+
+                Thread.Sleep(Stopwatch.GetElapsedTime(lastData) < s_pollBusyFor ? 1 : 5);
+            }
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException)
+        {
+            // The file went away with its run directory: the console is over.
+        }
+        finally
+        {
+            _closed.TrySetResult();
+        }
+    }
+
+    private static readonly TimeSpan s_pollBusyFor = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>The socket of a socket console; null for a pipe console.</summary>
+    private Socket? EnsureAccepted()
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
-        return _socket ?? throw new InvalidOperationException($"the serial console {SocketPath} is not connected yet: call AcceptAsync first");
+        if (_pipeReader is not null)
+        {
+            return null;
+        }
+
+        return _socket ?? throw new InvalidOperationException(
+            $"the serial console {SocketPath} is not connected yet: call {(_pipeOutput is not null ? "StartReading" : "AcceptAsync")} first");
     }
 
     private ConsoleClosedException ClosedWhileSending(Exception? inner) =>

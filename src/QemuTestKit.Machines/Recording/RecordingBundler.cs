@@ -105,7 +105,7 @@ internal static class RecordingBundler
         }
 
         var replayFiles = new MachineRunFiles("{run}/qmp.sock",
-            files.SerialSockets.Select((_, i) => $"{{run}}/serial{i}.sock").ToArray(), "{run}/state.qcow2", diskImages)
+            files.SerialPorts.Select((_, i) => $"{{run}}/{RunDirectory.SerialPortName(i)}").ToArray(), "{run}/state.qcow2", diskImages)
         {
             ReplayLog = "{bundle}/replay.bin",
         };

@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using QemuTestKit.Introspection;
 using QemuTestKit.Introspection.Catalog;
 using QemuTestKit.Introspection.Images;
+using QemuTestKit.Introspection.Processes;
 using QemuTestKit.Introspection.Qmp;
 using QemuTestKit.Machines.CommandLine;
 using QemuTestKit.Machines.Console;
@@ -141,7 +142,7 @@ public static class Replayer
         {
             await CopyRunFilesAsync(bundle, run, cancellationToken).ConfigureAwait(false);
             var arguments = Arguments(bundle.ExpandReplayArguments(run.Path), checkpoint, options, paused, run);
-            var files = new MachineRunFiles(run.QmpSocket, Enumerable.Range(0, Math.Max(1, manifest.Spec.SerialConsoles)).Select(run.SerialSocket).ToArray(),
+            var files = new MachineRunFiles(run.QmpSocket, MachineRunFiles.SerialPortsOf(bundle.Manifest.ReplayArguments, Math.Max(1, manifest.Spec.SerialConsoles), run),
                 run.File("state.qcow2"), []);
             return await QemuMachine.LaunchAsync(manifest.Spec, catalog, run, files, arguments,
                 new MachineStartOptions { Mode = RunMode.Replay, Catalog = catalog, RunRoot = options.RunRoot, ConsolePrefix = consolePrefix },
@@ -188,7 +189,7 @@ public static class Replayer
             if (replayed.Length > n)
             {
                 // Output beyond the recording: the recorded run had ended here.
-                return Ended(compared);
+                return Ended(compared, null);
             }
 
             if (machine.HasExited)
@@ -199,7 +200,7 @@ public static class Replayer
                     continue;
                 }
 
-                return Ended(compared);
+                return Ended(compared, Exited(machine));
             }
 
             string mode;
@@ -223,18 +224,27 @@ public static class Replayer
                     continue;
                 }
 
-                return atBreak ? Identical(compared) with { StoppedAtIcount = stopAt } : Ended(compared);
+                return atBreak
+                    ? Identical(compared) with { StoppedAtIcount = stopAt }
+                    : Ended(compared, "QEMU's replay log ended (query-replay reports mode none)" + StderrPart(machine.StderrTail));
             }
 
             await Task.Delay(5, ct).ConfigureAwait(false);
         }
 
         // The verdict once the replay has ended: it must have replayed the whole recording and, with a break, reached the break.
-        ReplayResult Ended(long compared)
+        ReplayResult Ended(long compared, string? how)
         {
             if (compared != expectedLength)
             {
-                return Diverged(expected, startOffset, transcript.GetBytes(), compared);
+                var diverged = Diverged(expected, startOffset, transcript.GetBytes(), compared);
+                return transcript.Length == compared && how is not null
+                    ? diverged with
+                    {
+                        EndedEarly = string.Create(CultureInfo.InvariantCulture,
+                            $"{how}, after {compared} of the recording's {expectedLength} console bytes")
+                    }
+                    : diverged;
             }
 
             return stopAt is { } missed
@@ -243,6 +253,13 @@ public static class Replayer
                 : Identical(compared);
         }
     }
+
+    private static string Exited(QemuMachine machine) =>
+        string.Create(CultureInfo.InvariantCulture, $"QEMU exited (code {machine.ExitCode?.ToString(CultureInfo.InvariantCulture) ?? "unknown"})")
+        + StderrPart(machine.StderrTail);
+
+    private static string StderrPart(string stderr) =>
+        string.IsNullOrWhiteSpace(stderr) ? string.Empty : $"; its stderr ends: {QemuProcess.TailLines(stderr, 5).Trim().ReplaceLineEndings(" | ")}";
 
     private static ReplayResult Identical(long compared)
         => new(true, compared, null, null, null, string.Empty, TimeSpan.Zero, string.Empty);
@@ -415,12 +432,20 @@ public sealed record ReplayResult(
     /// <summary>The icount the replay stopped at (<see cref="ReplayOptions.Until"/>), when it ended there.</summary>
     public long? StoppedAtIcount { get; init; }
 
+    /// <summary>
+    /// How the replay ended when it printed less than the recording and nothing different: QEMU exited (its exit code and
+    /// stderr, for example "Missing character write event in the replay log") or its replay log ran out.
+    /// </summary>
+    public string? EndedEarly { get; init; }
+
     /// <summary>The CLI's last line.</summary>
     public string Verdict => Identical
         ? StoppedAtIcount is { } stopped
             ? string.Create(CultureInfo.InvariantCulture, $"replay: identical ({ComparedBytes} bytes from {From}, stopped at icount {stopped})")
             : string.Create(CultureInfo.InvariantCulture, $"replay: identical ({ComparedBytes} bytes from {From})")
-        : string.Create(CultureInfo.InvariantCulture, $"replay: diverged at byte {DivergedAt}");
+        : EndedEarly is { } how
+            ? string.Create(CultureInfo.InvariantCulture, $"replay: diverged at byte {DivergedAt}: {how}")
+            : string.Create(CultureInfo.InvariantCulture, $"replay: diverged at byte {DivergedAt}");
 }
 
 /// <summary>A replay could not run or did not finish.</summary>

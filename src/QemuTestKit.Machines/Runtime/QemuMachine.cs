@@ -188,7 +188,7 @@ public sealed class QemuMachine : IAsyncDisposable
         QmpClient? qmp = null;
         try
         {
-            foreach (var socket in files.SerialSockets)
+            foreach (var port in files.SerialPorts)
             {
                 ConsoleTranscript? transcript = null;
                 if (consoles.Count == 0 && options.ConsolePrefix is { Length: > 0 } prefix)
@@ -197,7 +197,7 @@ public sealed class QemuMachine : IAsyncDisposable
                     transcript.Append(prefix);
                 }
 
-                consoles.Add(SerialConsole.Listen(socket, transcript));
+                consoles.Add(MachineRunFiles.IsSerialSocket(port) ? SerialConsole.Listen(port, transcript) : SerialConsole.OpenPipe(port, transcript));
             }
 
             process = QemuProcess.Start(new QemuProcessStartInfo(catalog.Binary, arguments)
@@ -209,9 +209,17 @@ public sealed class QemuMachine : IAsyncDisposable
 
             using var startup = Timeouts.Link(options.StartTimeout, cancellationToken);
             var exited = process.WaitForExitAsync(Timeout.InfiniteTimeSpan, startup.Token);
+            var exitedForConsoles = process.WaitForExitAsync(Timeout.InfiniteTimeSpan, CancellationToken.None);
             foreach (var console in consoles)
             {
-                await FirstOrExit(console.AcceptAsync(options.StartTimeout, startup.Token), exited).ConfigureAwait(false);
+                if (MachineRunFiles.IsSerialSocket(console.SocketPath))
+                {
+                    await FirstOrExit(console.AcceptAsync(options.StartTimeout, startup.Token), exited).ConfigureAwait(false);
+                }
+                else
+                {
+                    console.StartReading(exitedForConsoles);
+                }
             }
 
             qmp = await FirstOrExit(ConnectQmpAsync(files.QmpSocket, process, startup.Token), exited).ConfigureAwait(false);
@@ -677,7 +685,7 @@ public sealed class QemuMachine : IAsyncDisposable
             disks.Add(overlay);
         }
 
-        return new MachineRunFiles(run.QmpSocket, Enumerable.Range(0, Math.Max(1, spec.SerialConsoles)).Select(run.SerialSocket).ToArray(), state, disks)
+        return new MachineRunFiles(run.QmpSocket, Enumerable.Range(0, Math.Max(1, spec.SerialConsoles)).Select(run.SerialPort).ToArray(), state, disks)
         {
             ReplayLog = options.Mode == RunMode.Normal ? null : options.ReplayLog ?? Path.Combine(run.Path, "replay.bin"),
             GdbSocket = options.GdbStub ? run.GdbSocket : null,

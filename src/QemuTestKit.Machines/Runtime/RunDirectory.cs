@@ -156,7 +156,17 @@ public sealed class RunDirectory : IDisposable
         return path;
     }
 
-    /// <summary>Socket of serial console <paramref name="index"/> (<c>serial0.sock</c>, <c>serial1.sock</c>, ...).</summary>
+    /// <summary>Base path of serial console <paramref name="index"/>'s pipe pair (<c>serial0</c>: <c>serial0.in</c> and <c>serial0.out</c>).</summary>
+    public string SerialPort(int index) => File(SerialPortName(index));
+
+    /// <summary>The file name of serial console <paramref name="index"/>'s pipe pair base (<c>serial0</c>, <c>serial1</c>, ...).</summary>
+    public static string SerialPortName(int index)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(index);
+        return string.Create(CultureInfo.InvariantCulture, $"serial{index}");
+    }
+
+    /// <summary>Socket of serial console <paramref name="index"/> (<c>serial0.sock</c>, <c>serial1.sock</c>, ...), the transport of older bundles.</summary>
     public string SerialSocket(int index)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(index);

@@ -8,7 +8,7 @@ namespace QemuTestKit.Machines.Tests.CommandLine;
 /// <summary>Pins the exact argument arrays: a change here changes the hardware a recorded run replays on.</summary>
 public sealed class CommandLineGoldenTests(X86CatalogFixture fixture) : IClassFixture<X86CatalogFixture>
 {
-    private static readonly MachineRunFiles Files = new("/run/qtk/m/qmp.sock", ["/run/qtk/m/serial0.sock"], "/run/qtk/m/state.qcow2", [])
+    private static readonly MachineRunFiles Files = new("/run/qtk/m/qmp.sock", ["/run/qtk/m/serial0"], "/run/qtk/m/state.qcow2", [])
     {
         ReplayLog = "/run/qtk/m/replay.bin",
     };
@@ -49,7 +49,7 @@ public sealed class CommandLineGoldenTests(X86CatalogFixture fixture) : IClassFi
             "-smp", "1",
             "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
             "-qmp", "unix:/run/qtk/m/qmp.sock,server=on,wait=off",
-            "-chardev", "socket,id=serial0,path=/run/qtk/m/serial0.sock,server=off",
+            "-chardev", "pipe,id=serial0,path=/run/qtk/m/serial0",
             "-serial", "chardev:serial0",
             "-kernel", "/g/vmlinuz",
             "-initrd", "/g/initramfs.cpio.gz",
@@ -127,6 +127,16 @@ public sealed class CommandLineGoldenTests(X86CatalogFixture fixture) : IClassFi
         var chosen = Diskless with { ExtraArguments = ["-global", "apic-common.vapic=on"] };
         QemuCommandLine.Build(chosen, fixture.Catalog, Files, new CommandLineOptions { Mode = RunMode.Record }).Should().NotContain("apic-common.vapic=off",
             "a spec that sets it itself keeps its choice");
+    }
+
+    [Fact]
+    public void A_serial_port_path_ending_in_sock_is_the_socket_of_an_older_bundle_and_a_comma_stays_in_the_path()
+    {
+        var args = QemuCommandLine.Build(Diskless, fixture.Catalog, Files with { SerialPorts = ["/run/qtk/m/serial0.sock", "/run/a,b/serial1"] },
+            new CommandLineOptions { DeviceTree = fixture.Q35 });
+
+        args.Should().ContainInOrder("-chardev", "socket,id=serial0,path=/run/qtk/m/serial0.sock,server=off", "-serial", "chardev:serial0")
+            .And.ContainInOrder("-chardev", "pipe,id=serial1,path=/run/a,,b/serial1", "-serial", "chardev:serial1");
     }
 
     [Fact]

@@ -30,6 +30,31 @@ public sealed class ReplayTests(RecordedSessionFixture fixture) : IClassFixture<
         }
     }
 
+    /// <summary>
+    /// A burst of console output faster than the host reads it. On a Unix socket each 1-byte write of the UART is its own
+    /// buffer (about 280 unread bytes fill the socket), and a write QEMU could not make is retried from its main loop,
+    /// at a moment the replay cannot reproduce: the replay then ended early ("Missing character write event").
+    /// </summary>
+    [Fact]
+    public async Task A_burst_of_output_faster_than_the_host_reads_replays_identical()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var ready = fixture.Ready;
+        string bundlePath;
+        await using (var machine = await ready.Ready.StartAsync(ready.Spec, ready.Options with { Mode = QemuTestKit.Machines.CommandLine.RunMode.Record }, ct))
+        {
+            var burst = await machine.ExecAsync("seq 1 20000; echo val-$(head -c8 /dev/urandom | od -An -tx1 | tr -d ' \\n')", TimeSpan.FromSeconds(300), ct);
+            burst.Output.Should().StartWith("1\n2\n").And.Contain("\n20000\nval-");
+            bundlePath = await machine.KeepAsBundleAsync(Path.Combine(fixture.Root, "burst"), new BundleTest("burst"), ct);
+        }
+
+        await using var bundle = await ReplayBundle.OpenAsync(bundlePath, ct);
+        var result = await Replayer.ReplayAsync(bundle, cancellationToken: ct);
+
+        result.Identical.Should().BeTrue($"{result.Verdict}; recorded '{result.Recorded}', replayed '{result.Replayed}'");
+        result.ComparedBytes.Should().Be(bundle.Manifest.Transcript.Length);
+    }
+
     [Fact]
     public async Task Replaying_from_a_checkpoint_replays_exactly_the_recorded_suffix()
     {
