@@ -56,6 +56,32 @@ public sealed class ReplayTests(RecordedSessionFixture fixture) : IClassFixture<
     }
 
     [Fact]
+    public async Task A_replay_that_prints_less_than_the_recording_says_how_QEMU_ended()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        // A copy of the bundle whose transcript claims bytes the recorded run never printed: the replay runs out first.
+        var copy = Path.Combine(fixture.Root, "longer-transcript.qtkreplay");
+        foreach (var file in Directory.GetFiles(fixture.BundlePath, "*", SearchOption.AllDirectories))
+        {
+            var target = Path.Combine(copy, Path.GetRelativePath(fixture.BundlePath, file));
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            File.Copy(file, target);
+        }
+
+        await using var bundle = await ReplayBundle.OpenAsync(copy, ct);
+        var recorded = (await File.ReadAllBytesAsync(bundle.TranscriptPath, ct)).Length;
+        await File.AppendAllTextAsync(bundle.TranscriptPath, "never printed", ct);
+
+        var result = await Replayer.ReplayAsync(bundle, cancellationToken: ct);
+
+        result.Identical.Should().BeFalse();
+        result.DivergedAt.Should().Be(recorded);
+        result.EndedEarly.Should().MatchRegex("^(QEMU exited \\(code \\d+\\)|QEMU's replay log ended \\(query-replay reports mode none\\))")
+            .And.EndWith($"after {recorded} of the recording's {recorded + 13} console bytes");
+        result.Verdict.Should().Be($"replay: diverged at byte {recorded}: {result.EndedEarly}");
+    }
+
+    [Fact]
     public async Task Replaying_from_a_checkpoint_replays_exactly_the_recorded_suffix()
     {
         var ct = TestContext.Current.CancellationToken;
