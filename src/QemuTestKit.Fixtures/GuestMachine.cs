@@ -70,6 +70,13 @@ public sealed class GuestMachine : IAsyncDisposable
     public Task<Match> WaitForAsync(Regex pattern, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
         => WithTestToken(ct => Machine.WaitForAsync(pattern, timeout ?? TimeSpan.FromSeconds(60), ct), cancellationToken);
 
+    /// <summary>
+    /// The host port on 127.0.0.1 that leads to <paramref name="guestPort"/>: declare <c>HostForwards="tcp:0-:22"</c> and
+    /// each machine gets a free port, so tests in parallel cannot clash.
+    /// </summary>
+    public Task<int> HostPortAsync(int guestPort, string protocol = "tcp", CancellationToken cancellationToken = default)
+        => WithTestToken(ct => Machine.HostPortAsync(guestPort, protocol, ct), cancellationToken);
+
     /// <summary>Types a line on console 0 (ignored by QEMU in a replay: the recorded input is replayed instead).</summary>
     public Task SendLineAsync(string line, CancellationToken cancellationToken = default)
         => WithTestToken(ct => Machine.SendLineAsync(line, ct), cancellationToken);

@@ -459,6 +459,20 @@ public sealed class QemuMachine : IAsyncDisposable
         }
     }
 
+    /// <summary>Every host port forward of the machine's NICs as QEMU bound it (a declared host port 0 shows its real port here).</summary>
+    public async Task<IReadOnlyList<ForwardedPort>> ForwardedPortsAsync(CancellationToken cancellationToken = default) =>
+        ForwardedPorts.Parse(await HumanMonitorAsync("info usernet", cancellationToken).ConfigureAwait(false));
+
+    /// <summary>The host port on 127.0.0.1 that leads to <paramref name="guestPort"/> (for a forward declared with host port 0, the one QEMU took).</summary>
+    /// <exception cref="MachineCommandException">No forward of that protocol leads to that guest port.</exception>
+    public async Task<int> HostPortAsync(int guestPort, string protocol = "tcp", CancellationToken cancellationToken = default)
+    {
+        var ports = await ForwardedPortsAsync(cancellationToken).ConfigureAwait(false);
+        return ports.FirstOrDefault(p => p.GuestPort == guestPort && p.Protocol == protocol)?.HostPort
+            ?? throw new MachineCommandException(string.Create(CultureInfo.InvariantCulture,
+                $"machine '{Spec.Name}' forwards no {protocol} host port to guest port {guestPort}; it forwards: {(ports.Count == 0 ? "nothing" : string.Join(", ", ports.Select(p => $"{p.Protocol}:{p.HostPort}-:{p.GuestPort}")))} (declare one with HostForwards=\"{protocol}:0-:{guestPort}\" on its QemuNic)"));
+    }
+
     /// <summary>Runs an HMP command through QMP and fails when QEMU reports an error in its text.</summary>
     public async Task<string> HumanMonitorAsync(string commandLine, CancellationToken cancellationToken = default)
     {

@@ -101,10 +101,13 @@ public sealed record DiskSpec(string Path, string? Format = null, string Interfa
 /// <param name="Mac">A fixed MAC address; defaults to a stable one derived from the machine name and index.</param>
 public sealed record NicSpec(string Model = "virtio-net-pci", IReadOnlyList<HostForward>? HostForwards = null, string? Id = null, string? Mac = null);
 
-/// <summary>A port forward from 127.0.0.1:HostPort on the host to GuestPort in the guest.</summary>
+/// <summary>
+/// A port forward from 127.0.0.1:HostPort on the host to GuestPort in the guest. HostPort 0 takes a free port when the
+/// machine starts (machines of tests that run in parallel cannot clash); <c>QemuMachine.HostPortAsync</c> tells which.
+/// </summary>
 public sealed record HostForward(string Protocol, int HostPort, int GuestPort)
 {
-    /// <summary>Parses <c>tcp:2222-:22</c> (QEMU's hostfwd form without addresses) or <c>tcp:2222:22</c>.</summary>
+    /// <summary>Parses <c>tcp:2222-:22</c> (QEMU's hostfwd form without addresses) or <c>tcp:2222:22</c>; <c>tcp:0-:22</c> for any free port.</summary>
     public static bool TryParse(string text, out HostForward? forward)
     {
         forward = null;
@@ -118,7 +121,7 @@ public sealed record HostForward(string Protocol, int HostPort, int GuestPort)
         if (ports.Length != 2
             || !int.TryParse(ports[0], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var host)
             || !int.TryParse(ports[1], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var guest)
-            || host is < 1 or > 65535 || guest is < 1 or > 65535)
+            || host is < 0 or > 65535 || guest is < 1 or > 65535)
         {
             return false;
         }

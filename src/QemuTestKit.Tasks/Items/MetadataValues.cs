@@ -187,7 +187,7 @@ internal static partial class MetadataValues
         {
             if (!HostForward.TryParse(entry, out var forward))
             {
-                problem = $"is not a list of host forwards: '{entry}' is not PROTOCOL:HOSTPORT-:GUESTPORT (tcp:2222-:22), with tcp or udp and ports 1 to 65535";
+                problem = $"is not a list of host forwards: '{entry}' is not PROTOCOL:HOSTPORT-:GUESTPORT (tcp:2222-:22), with tcp or udp, a host port 0 (any free port) to 65535 and a guest port 1 to 65535";
                 return false;
             }
 

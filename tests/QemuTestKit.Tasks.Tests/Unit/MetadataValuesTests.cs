@@ -106,6 +106,15 @@ public sealed class MetadataValuesTests
     }
 
     [Fact]
+    public void Host_port_0_is_any_free_port_and_a_guest_port_0_is_refused()
+    {
+        MetadataValues.TryParseHostForwards("tcp:0-:22,tcp:0-:80", out var forwards, out _).Should().BeTrue();
+        forwards.Should().Equal(new HostForward("tcp", 0, 22), new HostForward("tcp", 0, 80));
+        MetadataValues.TryParseHostForwards("tcp:2222-:0", out _, out var problem).Should().BeFalse();
+        problem.Should().Contain("'tcp:2222-:0'").And.Contain("host port 0 (any free port)");
+    }
+
+    [Fact]
     public void Extra_arguments_are_a_semicolon_list()
     {
         MetadataValues.SplitArguments(" -rtc ; base=utc;\n  -no-hpet ;").Should().Equal("-rtc", "base=utc", "-no-hpet");

@@ -3,7 +3,7 @@ using QemuTestKit.Machines.Specs;
 
 namespace QemuTestKit.Machines.Validation.Checks;
 
-/// <summary>Host port forwards: valid ports, and no host port claimed twice (the second would fail to bind).</summary>
+/// <summary>Host port forwards: valid ports, and no host port claimed twice (the second would fail to bind); port 0 is any free port.</summary>
 internal static class NicChecks
 {
     public static void Check(ValidationRun run)
@@ -18,9 +18,10 @@ internal static class NicChecks
                 if (!IsValid(forwards[f]))
                 {
                     run.Errors.Add(MachineSpecErrorCodes.InvalidHostForward, field, forwards[f].ToString(),
-                        "is not a valid forward: the protocol must be tcp or udp and both ports 1 to 65535", "tcp|udp, ports 1-65535");
+                        "is not a valid forward: the protocol must be tcp or udp, the host port 0 (any free port) to 65535 and the guest port 1 to 65535",
+                        "tcp|udp, host port 0-65535, guest port 1-65535");
                 }
-                else if (!claimed.TryAdd((forwards[f].Protocol, forwards[f].HostPort), field))
+                else if (forwards[f].HostPort != 0 && !claimed.TryAdd((forwards[f].Protocol, forwards[f].HostPort), field))
                 {
                     run.Errors.Add(MachineSpecErrorCodes.DuplicateHostPort, field, forwards[f].ToString(),
                         $"forwards a host port that {claimed[(forwards[f].Protocol, forwards[f].HostPort)]} already forwards", "each host port once");
@@ -30,5 +31,5 @@ internal static class NicChecks
     }
 
     private static bool IsValid(HostForward forward) =>
-        forward.Protocol is "tcp" or "udp" && forward.HostPort is >= 1 and <= 65535 && forward.GuestPort is >= 1 and <= 65535;
+        forward.Protocol is "tcp" or "udp" && forward.HostPort is >= 0 and <= 65535 && forward.GuestPort is >= 1 and <= 65535;
 }
