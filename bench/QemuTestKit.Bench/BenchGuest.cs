@@ -20,15 +20,24 @@ internal static class BenchGuest
     public static string JsonPath(BenchOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        return options.Value(Option, Environment.GetEnvironmentVariable("QEMUTESTKIT_GUEST") ?? Path.Combine("artifacts", "guest", "guest.json"));
+        var value = options.Value(Option, Environment.GetEnvironmentVariable("QEMUTESTKIT_GUEST") ?? Path.Combine("artifacts", "guest", "guest.json"));
+        return value == DistroName
+            ? Environment.GetEnvironmentVariable("QEMUTESTKIT_DISTRO_GUEST") is { Length: > 0 } distro ? distro : Path.Combine("artifacts", "distro-guest", "guest.json")
+            : value;
     }
 
-    /// <summary>The test guest as a 256 MiB q35 machine waiting for its ready line.</summary>
+    /// <summary><c>--guest distro</c>: the distro guest (Debian 12 with systemd on a qcow2 disk), as samples/DistroGuest.Xunit declares it.</summary>
+    public const string DistroName = "distro";
+
+    /// <summary>
+    /// The test guest as a 256 MiB q35 machine waiting for its ready line; a guest with a disk (the distro guest) as the
+    /// sample declares it: 512 MiB, its root disk on virtio, an e1000 NIC.
+    /// </summary>
     public static MachineSpec Load(string guestJson, string name = "bench")
     {
         using var document = JsonDocument.Parse(File.ReadAllText(guestJson));
         var root = document.RootElement;
-        return new MachineSpec
+        var spec = new MachineSpec
         {
             Name = name,
             MachineType = "q35",
@@ -39,6 +48,15 @@ internal static class BenchGuest
             Append = root.GetProperty("append").GetString(),
             Ready = new ReadyCondition(root.GetProperty("readyPattern").GetString(), 180),
         };
+        return root.TryGetProperty("disk", out var disk)
+            ? spec with
+            {
+                MemoryMiB = 512,
+                Disks = [new DiskSpec(disk.GetString()!, "qcow2")],
+                Nics = [new NicSpec("e1000")],
+                Ready = spec.Ready with { TimeoutSeconds = 600 },
+            }
+            : spec;
     }
 
     /// <summary>
