@@ -104,8 +104,11 @@ internal static class RecordingBundler
             }
         }
 
+        // A replay reads its console from a socket: QEMU replays each write's recorded result and writes it whole
+        // (write_all), so a host that reads late only slows it; the pipe pair is what a recording needs (SerialPipe).
+        // Measured: test-driven replays with the pipe pair stalled on busy cores, with the socket they did not.
         var replayFiles = new MachineRunFiles("{run}/qmp.sock",
-            files.SerialPorts.Select((_, i) => $"{{run}}/{RunDirectory.SerialPortName(i)}").ToArray(), "{run}/state.qcow2", diskImages)
+            files.SerialPorts.Select((_, i) => $"{{run}}/serial{i}.sock").ToArray(), "{run}/state.qcow2", diskImages)
         {
             ReplayLog = "{bundle}/replay.bin",
         };
