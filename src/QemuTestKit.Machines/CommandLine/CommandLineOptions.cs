@@ -15,7 +15,7 @@ public enum RunMode
 /// <param name="SerialPorts">
 /// Per serial port, the base path of its pipe pair (<c>serialN</c>: QEMU reads <c>serialN.in</c>, a FIFO, and writes
 /// <c>serialN.out</c>, a regular file; see <c>SerialConsole.OpenPipe</c>). A path ending in <c>.sock</c> is a Unix
-/// socket the host listens on and QEMU connects to, as bundles recorded before the pipes have it.
+/// socket the host listens on and QEMU connects to, as replays have it (see RecordingBundler).
 /// </param>
 /// <param name="StateImage">qcow2 image that stores snapshots (VM state) even for a diskless machine.</param>
 /// <param name="DiskImages">Per disk in declaration order: the throw-away overlay the run writes to (the base image for a read-only disk).</param>

@@ -11,9 +11,9 @@ namespace QemuTestKit.Machines.Console;
 /// <summary>
 /// The host side of one guest serial port. A local QEMU reaches it through a pipe pair (<see cref="OpenPipe"/>,
 /// <c>-chardev pipe,id=serial0,path=BASE</c>): the guest's output goes to a regular file the host reads as it grows, so
-/// QEMU never waits for the host and a recording does not depend on how fast the host reads (see SerialPipe). Bundles
-/// recorded before that listened on a Unix socket QEMU connected to (<see cref="Listen"/>); a QEMU in a container serves
-/// TCP (<see cref="ConnectTcpAsync"/>). Everything received is kept in <see cref="Transcript"/>.
+/// QEMU never waits for the host and a recording does not depend on how fast the host reads (see SerialPipe). A replay
+/// listens on a Unix socket QEMU connects to (<see cref="Listen"/>; it writes each byte whole, so a late reader only
+/// slows it); a QEMU in a container serves TCP (<see cref="ConnectTcpAsync"/>). Everything received is kept in <see cref="Transcript"/>.
 /// </summary>
 /// <remarks>
 /// Reading runs continuously in the background from <see cref="StartReading"/> or <see cref="AcceptAsync"/> until QEMU
