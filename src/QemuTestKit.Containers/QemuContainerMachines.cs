@@ -82,7 +82,8 @@ public static class QemuContainerMachines
 
         // QEMU 7.2 loads a state made in record mode only in record/replay runs, and one made in a normal run only there.
         var forRecording = options.Mode != RunMode.Normal;
-        if (File.Exists(ready.StateImage) && SameBuild(ready.Binary.Path, image) && ready.ForRecording == forRecording)
+        // A state whose RAM is in a separate file is loaded over QMP by the local runtime only: the image gets its own.
+        if (File.Exists(ready.StateImage) && SameBuild(ready.Binary.Path, image) && ready.ForRecording == forRecording && ready.MemoryFile is null)
         {
             return ready;
         }

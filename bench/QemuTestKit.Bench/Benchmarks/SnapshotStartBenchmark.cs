@@ -9,10 +9,13 @@ using QemuTestKit.Machines.Specs;
 namespace QemuTestKit.Bench.Benchmarks;
 
 /// <summary>
-/// <c>snapshot-start</c>: time to a guest's first answer, three ways, alternating: (a) a cold boot through the runtime
-/// to the first <c>ExecAsync</c> answer, (b) a start from the ready snapshot through the runtime to the first answer,
-/// (c) raw QEMU with <c>-loadvm ready</c> to its first echoed line (a private copy of the state image, QEMU on stdio,
-/// no runtime). Goals: (b) at least 25x faster than (a), and at most 1.2x (c).
+/// <c>snapshot-start</c>: time to a guest's first answer, four ways, alternating: (a) a cold boot through the runtime
+/// to the first <c>ExecAsync</c> answer, (b) a start from the ready state through the runtime to the first answer
+/// (RAM in a memory file, the default), (c) the same from a ready state that keeps its RAM in the snapshot
+/// (<see cref="MachineStartOptions.SeparateMemoryFile"/> false), (d) raw QEMU with <c>-loadvm ready</c> of that state
+/// to its first echoed line (a private copy of the state image, QEMU on stdio, no runtime): what a hand-written script
+/// does; and (e) = (b) without setting the guest's clock (<see cref="MachineStartOptions.SetGuestClock"/>), which shows
+/// what the one guest process that sets it costs. Goals: (b) at least 25x faster than (a), and at most 1.2x (d).
 /// Last line: <c>snapshot-start: &lt;x&gt;x faster than cold boot, &lt;y&gt;x raw loadvm</c>.
 /// With <c>--arch aarch64|riscv64</c> it compares that architecture's test guest with x86_64's instead
 /// (<see cref="SnapshotStartAcrossArchitectures"/>).
@@ -21,7 +24,7 @@ internal sealed class SnapshotStartBenchmark : IBenchmark
 {
     public string Name => "snapshot-start";
 
-    public string Description => "cold boot vs. start from the ready snapshot vs. raw QEMU -loadvm, to the first answer (goal: >= 25x faster than cold, <= 1.2x raw); options --guest GUEST_JSON|distro, --timeout S (every wait, default 300), --arch aarch64|riscv64 (that architecture side by side with x86_64, with a recorded start)";
+    public string Description => "cold boot vs. start from the ready state (RAM in a memory file, and in the snapshot) vs. raw QEMU -loadvm, to the first answer (goal: >= 25x faster than cold, <= 1.2x raw); options --guest GUEST_JSON|distro, --timeout S (every wait, default 300), --arch aarch64|riscv64 (that architecture side by side with x86_64, with a recorded start)";
 
     public async Task<int> RunAsync(string[] args, CancellationToken cancellationToken)
     {
@@ -43,25 +46,32 @@ internal sealed class SnapshotStartBenchmark : IBenchmark
             }
 
             var (spec, catalog, start, ready) = guest;
+            // The raw baseline and (c): a state as plain QEMU saves it, RAM inside the snapshot (one more cold boot).
+            var classic = await ReadyState.PrepareAsync(spec, Path.Combine(root, "state-snapshot-ram"), start with { SeparateMemoryFile = false }, cancellationToken)
+                .ConfigureAwait(false);
             Say($"{options.Runs} runs per variant, alternating");
 
             // A guest with disks or NICs: the raw baseline is the argument array of a start from ready, run by hand.
-            var rawLine = spec.Disks.Count == 0 && spec.Nics.Count == 0 ? null : await RawLine.CaptureAsync(ready, spec, start, cancellationToken).ConfigureAwait(false);
-            var samples = new Dictionary<string, List<TimeSpan>>(StringComparer.Ordinal) { ["cold boot"] = [], ["from ready"] = [], ["raw loadvm"] = [] };
+            var rawLine = spec.Disks.Count == 0 && spec.Nics.Count == 0 ? null : await RawLine.CaptureAsync(classic, spec, start, cancellationToken).ConfigureAwait(false);
+            var samples = new Dictionary<string, List<TimeSpan>>(StringComparer.Ordinal) { ["cold boot"] = [], ["from ready"] = [], ["ready, RAM in snapshot"] = [], ["raw loadvm"] = [],
+                ["ready, no clock set"] = [] };
             for (var run = 0; run < options.Runs; run++)
             {
                 await TimeAsync("cold boot", samples, () => StartColdAsync(spec, start, timeout, cancellationToken), Say, options).ConfigureAwait(false);
                 await TimeAsync("from ready", samples, () => StartFromReadyAsync(ready, spec, start, timeout, cancellationToken), Say, options).ConfigureAwait(false);
+                await TimeAsync("ready, RAM in snapshot", samples, () => StartFromReadyAsync(classic, spec, start, timeout, cancellationToken), Say, options).ConfigureAwait(false);
                 await TimeAsync("raw loadvm", samples, () => rawLine is null
-                    ? StartRawAsync(catalog, spec, ready, root, timeout, cancellationToken)
-                    : rawLine.StartAsync(catalog.Binary, ready, root, timeout, cancellationToken), Say, options).ConfigureAwait(false);
+                    ? StartRawAsync(catalog, spec, classic, root, timeout, cancellationToken)
+                    : rawLine.StartAsync(catalog.Binary, classic, root, timeout, cancellationToken), Say, options).ConfigureAwait(false);
+                await TimeAsync("ready, no clock set", samples, () => StartFromReadyAsync(ready, spec, start with { SetGuestClock = false }, timeout, cancellationToken), Say, options)
+                    .ConfigureAwait(false);
             }
 
             var stats = samples.Select(s => new Stats(s.Key, s.Value)).ToArray();
             BenchOutput.Table(Name, stats);
             var cold = stats[0].Median;
             var fromReady = stats[1].Median;
-            var raw = stats[2].Median;
+            var raw = stats[3].Median;
             var faster = cold / fromReady;
             var ofRaw = fromReady / raw;
             Say($"  goal >= 25x faster than cold boot: {(faster >= 25 ? "ok" : "MISSED")}; goal <= 1.2x raw loadvm: {(ofRaw <= 1.2 ? "ok" : "MISSED")}");

@@ -31,6 +31,21 @@ public sealed record MachineRunFiles(
     /// <summary>The record/replay log (<c>rrfile</c>), for record and replay runs.</summary>
     public string? ReplayLog { get; init; }
 
+    /// <summary>
+    /// A file that backs the guest's RAM (see <c>GuestMemoryFile</c>): written through while a ready state is prepared
+    /// (<see cref="MemoryFileShared"/>), mapped copy-on-write by a start from it. Null: QEMU's own anonymous RAM.
+    /// </summary>
+    public string? MemoryFile { get; init; }
+
+    /// <summary>The guest writes into <see cref="MemoryFile"/> (preparing a ready state) rather than into a private copy of it.</summary>
+    public bool MemoryFileShared { get; init; }
+
+    /// <summary>
+    /// Whether a run loads its start snapshot over QMP after starting paused rather than with <c>-loadvm</c>: with a
+    /// private memory file, the snapshot holds no RAM and QEMU must be told so first (see <c>GuestMemoryFile</c>).
+    /// </summary>
+    public bool LoadsSnapshotAfterStart(string? loadSnapshot) => loadSnapshot is not null && MemoryFile is not null && !MemoryFileShared;
+
     /// <summary>Whether a serial port path is a Unix socket (the older transport) rather than a pipe pair's base.</summary>
     public static bool IsSerialSocket(string port) => port.EndsWith(".sock", StringComparison.Ordinal);
 

@@ -45,7 +45,8 @@ public static class QemuCommandLine
         Add("-name", QemuOptionValue.Join(string.Empty, ("guest", spec.Name)));
         Add("-machine", QemuOptionValue.Join(string.Empty,
             new[] { new KeyValuePair<string, string?>("type", spec.MachineType) }
-                .Concat(spec.MachineOptions.OrderBy(o => o.Key, StringComparer.Ordinal).Select(o => new KeyValuePair<string, string?>(o.Key, o.Value)))));
+                .Concat(spec.MachineOptions.OrderBy(o => o.Key, StringComparer.Ordinal).Select(o => new KeyValuePair<string, string?>(o.Key, o.Value)))
+                .Concat(files.MemoryFile is null ? [] : [new KeyValuePair<string, string?>("memory-backend", MemoryBackendId)])));
         Add("-accel", spec.Accelerator == Accelerator.Kvm ? "kvm" : "tcg");
         if (spec.Cpu is not null)
         {
@@ -53,6 +54,12 @@ public static class QemuCommandLine
         }
 
         Add("-m", string.Create(CultureInfo.InvariantCulture, $"{spec.MemoryMiB}M"));
+        if (files.MemoryFile is { } memory)
+        {
+            Add("-object", QemuOptionValue.Join("memory-backend-file", ("id", MemoryBackendId),
+                ("size", string.Create(CultureInfo.InvariantCulture, $"{spec.MemoryMiB}M")), ("mem-path", memory), ("share", files.MemoryFileShared ? "on" : "off")));
+        }
+
         Add("-smp", spec.Smp.ToString(CultureInfo.InvariantCulture));
         Add("-nodefaults", "-no-user-config", "-display", "none", "-no-reboot");
 
@@ -147,7 +154,8 @@ public static class QemuCommandLine
             Add("-icount", QemuOptionValue.Join(string.Empty, icount));
         }
 
-        if (options.LoadSnapshot is not null)
+        var loadAfterStart = files.LoadsSnapshotAfterStart(options.LoadSnapshot);
+        if (options.LoadSnapshot is not null && !loadAfterStart)
         {
             Add("-loadvm", options.LoadSnapshot);
         }
@@ -161,7 +169,7 @@ public static class QemuCommandLine
             Add("-gdb", QemuOptionValue.Join("unix:" + QemuOptionValue.Escape(files.GdbSocket), ("server", "on"), ("wait", "off")));
         }
 
-        if (options.Paused)
+        if (options.Paused || loadAfterStart)
         {
             Add("-S");
         }
@@ -169,6 +177,9 @@ public static class QemuCommandLine
         args.AddRange(spec.ExtraArguments);
         return args;
     }
+
+    /// <summary>The id of the memory backend a run with <see cref="MachineRunFiles.MemoryFile"/> maps its RAM from.</summary>
+    public const string MemoryBackendId = "qtk-ram";
 
     /// <summary>The drive id of a disk: its own, or disk0, disk1... in declaration order.</summary>
     public static string DiskId(DiskSpec disk, int index) => disk.Id ?? string.Create(CultureInfo.InvariantCulture, $"disk{index}");

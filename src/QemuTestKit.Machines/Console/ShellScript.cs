@@ -51,7 +51,8 @@ internal static class ShellScript
     }
 
     /// <summary>A line that prints <c>QTK-S&lt;id&gt;</c>, preceded by Ctrl-U to discard anything typed before.</summary>
-    public static string Sync(string id) => $"\u0015printf '%s%s\\n' {SyncTag} '{id}'\n";
+    public static string Sync(string id, string? before = null) =>
+        $"\u0015{(string.IsNullOrEmpty(before) ? string.Empty : before + "; ")}printf '%s%s\\n' {SyncTag} '{id}'\n";
 
     public static string BeginMarker(string id) => $"{BeginTag}{id}\n";
 

@@ -75,8 +75,9 @@ public sealed partial class ShellSession : IDisposable
     public Func<string> IdGenerator { get; set; } = static () => Guid.NewGuid().ToString("N")[..16];
 
     /// <summary>
-    /// A command run once, right after the first synchronization and before the caller's command (its output and exit
-    /// code are dropped); asked for when it runs, so it can carry the time of that moment. Null: none.
+    /// A command run before the first command, typed on the synchronization line ahead of its answer (so it costs no
+    /// round trip of its own; its output and exit code are dropped); asked for at each attempt, so it can carry the
+    /// time of that moment. Keep it one short line: it runs again with each resent attempt. Null: none.
     /// </summary>
     public Func<string>? SetupCommand { get; set; }
 
@@ -195,8 +196,8 @@ public sealed partial class ShellSession : IDisposable
         var searchFrom = 0;
         for (var number = 1; ; number++)
         {
-            await Console.SendAsync(ShellScript.Sync(ShellScript.SyncAttempt(id, number.ToString(CultureInfo.InvariantCulture))), cancellationToken)
-                .ConfigureAwait(false);
+            await Console.SendAsync(ShellScript.Sync(ShellScript.SyncAttempt(id, number.ToString(CultureInfo.InvariantCulture)), SetupCommand?.Invoke()),
+                cancellationToken).ConfigureAwait(false);
             using var attempt = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             attempt.CancelAfter(interval);
             try
@@ -208,11 +209,6 @@ public sealed partial class ShellSession : IDisposable
                     {
                         _synchronized = true;
                         Console.SearchStart = follower.RawEndOf(answer);
-                        if (SetupCommand is { } setup)
-                        {
-                            await ExecCoreAsync(setup(), cancellationToken).ConfigureAwait(false);
-                        }
-
                         return;
                     }
 

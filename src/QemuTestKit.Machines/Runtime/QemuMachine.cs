@@ -50,7 +50,7 @@ public sealed class QemuMachine : IAsyncDisposable
         // A guest loaded from a snapshot wakes at the snapshot's time, minutes or days behind. A normal run gets the
         // host's time before its first command; a recorded run keeps the recording's own clock, which its replay
         // repeats exactly (docs/fixtures.md, "The guest's clock").
-        if (options.Mode == RunMode.Normal && options.LoadSnapshot is not null)
+        if (options.Mode == RunMode.Normal && options.LoadSnapshot is not null && options.SetGuestClock)
         {
             _shell.SetupCommand = static () => string.Create(CultureInfo.InvariantCulture,
                 $"date -u -s @{DateTimeOffset.UtcNow.ToUnixTimeSeconds()} >/dev/null 2>&1");
@@ -148,7 +148,7 @@ public sealed class QemuMachine : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(spec);
         options ??= new MachineStartOptions();
         var catalog = options.Catalog ?? await new CatalogCache().GetAsync(spec.QemuBinary, cancellationToken).ConfigureAwait(false);
-        options = options with { DeviceTree = options.DeviceTree ?? await new DeviceTreeCache().TryGetAsync(catalog, spec.MachineType, cancellationToken).ConfigureAwait(false) };
+        options = options with { Catalog = catalog, DeviceTree = options.DeviceTree ?? await new DeviceTreeCache().TryGetAsync(catalog, spec.MachineType, cancellationToken).ConfigureAwait(false) };
         RecordingGuard.CheckReplayable(spec, catalog, options);
         var run = RunDirectory.Create(spec.Name, options.RunRoot);
         MachineRunFiles files;
@@ -223,6 +223,16 @@ public sealed class QemuMachine : IAsyncDisposable
             }
 
             qmp = await FirstOrExit(ConnectQmpAsync(files.QmpSocket, process, startup.Token), exited).ConfigureAwait(false);
+            if (files.MemoryFile is not null)
+            {
+                await FirstOrExit(GuestMemoryFile.IgnoreSharedMemoryAsync(qmp, startup.Token), exited).ConfigureAwait(false);
+            }
+
+            if (files.LoadsSnapshotAfterStart(options.LoadSnapshot))
+            {
+                await FirstOrExit(GuestMemoryFile.LoadSnapshotAsync(qmp, options.LoadSnapshot!, resume: !options.Paused, startup.Token), exited).ConfigureAwait(false);
+            }
+
             return new QemuMachine(spec, catalog, process, null, run, qmp, consoles, files, arguments, options);
         }
         catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
@@ -310,6 +320,12 @@ public sealed class QemuMachine : IAsyncDisposable
     public async Task SaveSnapshotAsync(string name, CancellationToken cancellationToken = default)
     {
         ValidateSnapshotName(name);
+        if (Files.MemoryFileShared)
+        {
+            // The snapshot holds no RAM, the file does: the guest must not change it again (see GuestMemoryFile).
+            await Qmp.ExecuteAsync("stop", cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+
         if (_options.Mode == RunMode.Normal && Catalog.HasCommand("snapshot-save"))
         {
             await RunSnapshotJobAsync("snapshot-save", name, cancellationToken).ConfigureAwait(false);
@@ -325,6 +341,13 @@ public sealed class QemuMachine : IAsyncDisposable
     public async Task LoadSnapshotAsync(string name, CancellationToken cancellationToken = default)
     {
         ValidateSnapshotName(name);
+        if (Files.MemoryFile is not null && name == _options.LoadSnapshot)
+        {
+            throw new InvalidOperationException(
+                $"machine '{Spec.Name}' started from snapshot '{name}' with its RAM in a separate file, and that snapshot holds no RAM to go back to: " +
+                "start a new machine from the ready state, or save a snapshot of your own after the start and load that one");
+        }
+
         if (_options.Mode == RunMode.Normal && Catalog.HasCommand("snapshot-load"))
         {
             await RunSnapshotJobAsync("snapshot-load", name, cancellationToken).ConfigureAwait(false);
@@ -479,13 +502,17 @@ public sealed class QemuMachine : IAsyncDisposable
         var output = await Qmp.ExecuteAsync("human-monitor-command", new JsonObject { ["command-line"] = commandLine },
             TimeSpan.FromMinutes(2), cancellationToken).ConfigureAwait(false);
         var text = output?.GetValue<string>() ?? string.Empty;
-        if (text.Contains("Error", StringComparison.OrdinalIgnoreCase) || text.Contains("Could not", StringComparison.OrdinalIgnoreCase))
+        if (IsHumanMonitorError(text))
         {
             throw new MachineCommandException($"machine '{Spec.Name}': '{commandLine}' failed: {text.Trim()}");
         }
 
         return text;
     }
+
+    /// <summary>Whether a human monitor command's output reports a failure (HMP answers with text, not with a QMP error).</summary>
+    internal static bool IsHumanMonitorError(string output) =>
+        output.Contains("Error", StringComparison.OrdinalIgnoreCase) || output.Contains("Could not", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>
     /// Wakes QEMU's main loop whenever a wait for console output has seen nothing for <paramref name="quiet"/>: a
@@ -699,10 +726,15 @@ public sealed class QemuMachine : IAsyncDisposable
             disks.Add(overlay);
         }
 
+        // Preparing a normal ready state: the guest's RAM is a file of the run (see GuestMemoryFile).
+        var shareMemory = options.PreparingReadyState && options.SeparateMemoryFile && options.MemoryFileSource is null && options.LoadSnapshot is null
+            && options.Mode == RunMode.Normal && options.Catalog is { } catalog && GuestMemoryFile.Applies(spec, catalog);
         return new MachineRunFiles(run.QmpSocket, Enumerable.Range(0, Math.Max(1, spec.SerialConsoles)).Select(run.SerialPort).ToArray(), state, disks)
         {
             ReplayLog = options.Mode == RunMode.Normal ? null : options.ReplayLog ?? Path.Combine(run.Path, "replay.bin"),
             GdbSocket = options.GdbStub ? run.GdbSocket : null,
+            MemoryFile = options.MemoryFileSource is { } memory ? Path.GetFullPath(memory) : shareMemory ? Path.Combine(run.Path, GuestMemoryFile.FileName) : null,
+            MemoryFileShared = shareMemory,
         };
     }
 
@@ -724,7 +756,7 @@ public sealed class QemuMachine : IAsyncDisposable
                 }
             }
 
-            await Task.Delay(20, ct).ConfigureAwait(false);
+            await Task.Delay(5, ct).ConfigureAwait(false); // QEMU opens it ~0.15 s after its start; every start waits for it
         }
     }
 

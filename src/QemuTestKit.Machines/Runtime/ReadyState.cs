@@ -22,6 +22,11 @@ namespace QemuTestKit.Machines.Runtime;
 /// Prepared in record mode, for recorded runs (see <see cref="PrepareAsync"/>). QEMU 7.2 loads such a state only in
 /// record and replay runs; a state prepared in a normal run only in normal runs.
 /// </param>
+/// <param name="MemoryFile">
+/// The guest's RAM at the <c>ready</c> snapshot, when it is kept beside the state image rather than in it (normal
+/// states, <see cref="MachineStartOptions.SeparateMemoryFile"/>; see <see cref="GuestMemoryFile"/>); starts map it
+/// copy-on-write and never write it.
+/// </param>
 public sealed record ReadyState(
     string Directory,
     string MachineName,
@@ -33,7 +38,8 @@ public sealed record ReadyState(
     double BootSeconds,
     DateTimeOffset CreatedAt,
     int? IcountShift = null,
-    bool ForRecording = false)
+    bool ForRecording = false,
+    string? MemoryFile = null)
 {
     public const string SnapshotName = "ready";
 
@@ -71,6 +77,8 @@ public sealed record ReadyState(
             KeepRunDirectory = true,
             StateImageSource = null,
             DiskOverlaySources = null,
+            MemoryFileSource = null,
+            PreparingReadyState = true,
             LoadSnapshot = null,
             ReplaySnapshot = null,
             ReplayLog = null,
@@ -197,9 +205,16 @@ public sealed record ReadyState(
                 overlays.Add(name);
             }
 
+            if (machine.Files.MemoryFile is { } memory && machine.Files.MemoryFileShared)
+            {
+                GuestMemoryFile.CopyNonZeroPages(memory, Path.Combine(staging, GuestMemoryFile.FileName));
+                DiskFlush.File(Path.Combine(staging, GuestMemoryFile.FileName));
+            }
+
             var state = new ReadyState(target, spec.Name, HashOf(spec), catalog.BinaryIdentity, catalog.QemuVersion,
                 Path.Combine(target, "state.qcow2"), overlays.Select(o => Path.Combine(target, o)).ToArray(), Math.Round(bootSeconds, 2), DateTimeOffset.UtcNow,
-                machine.IcountShift, forRecording);
+                machine.IcountShift, forRecording,
+                machine.Files.MemoryFileShared ? Path.Combine(target, GuestMemoryFile.FileName) : null);
             await File.WriteAllTextAsync(Path.Combine(staging, ManifestFile), JsonSerializer.Serialize(state, ReadyStateJsonContext.Default.ReadyState),
                 cancellationToken).ConfigureAwait(false);
             if (System.IO.Directory.Exists(target))
@@ -255,7 +270,9 @@ public sealed record ReadyState(
             return $"the ready state of machine '{spec.Name}' was prepared with QEMU {QemuVersion} at {Binary.Path}, not the current {catalog.QemuVersion} at {catalog.Binary}";
         }
 
-        return File.Exists(StateImage) ? null : $"the ready state image {StateImage} is missing";
+        return !File.Exists(StateImage) ? $"the ready state image {StateImage} is missing"
+            : MemoryFile is not null && !File.Exists(MemoryFile) ? $"the ready state's memory file {MemoryFile} is missing"
+            : null;
     }
 
     /// <summary>Starts a new instance from a private copy of this state, at the <c>ready</c> snapshot.</summary>
@@ -279,6 +296,7 @@ public sealed record ReadyState(
             Catalog = catalog,
             StateImageSource = StateImage,
             DiskOverlaySources = DiskOverlays,
+            MemoryFileSource = MemoryFile,
             LoadSnapshot = SnapshotName,
             IcountShift = IcountShift,
             SnapshotCheckedForRecording = ForRecording,

@@ -36,6 +36,46 @@ public sealed class CommandLineGoldenTests(X86CatalogFixture fixture) : IClassFi
     private static readonly MachineRunFiles DiskFiles = Files with { DiskImages = ["/run/qtk/m/disk0,overlay.qcow2"] };
 
     [Fact]
+    public void A_start_from_a_ready_state_with_a_memory_file_maps_it_private_and_loads_the_snapshot_after_starting_paused()
+    {
+        var files = Files with { ReplayLog = null, MemoryFile = "/states/hello, v2/ram" };
+
+        var args = QemuCommandLine.Build(Diskless with { Devices = [] }, fixture.Catalog, files, new CommandLineOptions { LoadSnapshot = "ready", DeviceTree = fixture.Q35 });
+
+        args.Should().Equal(
+            "-name", "guest=hello",
+            "-machine", "type=q35,memory-backend=qtk-ram",
+            "-accel", "tcg",
+            "-cpu", "max",
+            "-m", "256M",
+            "-object", "memory-backend-file,id=qtk-ram,size=256M,mem-path=/states/hello,, v2/ram,share=off",
+            "-smp", "1",
+            "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+            "-qmp", "unix:/run/qtk/m/qmp.sock,server=on,wait=off",
+            "-chardev", "pipe,id=serial0,path=/run/qtk/m/serial0",
+            "-serial", "chardev:serial0",
+            "-kernel", "/g/vmlinuz",
+            "-initrd", "/g/initramfs.cpio.gz",
+            "-append", "console=ttyS0 quiet panic=-1",
+            "-drive", "if=none,id=qtk-state,node-name=qtk-state-fmt,format=qcow2,cache=unsafe,file=/run/qtk/m/state.qcow2",
+            "-S");
+        files.LoadsSnapshotAfterStart("ready").Should().BeTrue();
+    }
+
+    [Fact]
+    public void Preparing_a_ready_state_with_a_memory_file_writes_the_guests_ram_through_to_it()
+    {
+        var files = Files with { ReplayLog = null, MemoryFile = "/run/qtk/m/ram", MemoryFileShared = true };
+
+        var args = QemuCommandLine.Build(Diskless with { Devices = [] }, fixture.Catalog, files, new CommandLineOptions { DeviceTree = fixture.Q35 });
+
+        args.Should().ContainInOrder("-object", "memory-backend-file,id=qtk-ram,size=256M,mem-path=/run/qtk/m/ram,share=on")
+            .And.NotContain("-S").And.NotContain("-loadvm");
+        files.LoadsSnapshotAfterStart(null).Should().BeFalse();
+        (files with { MemoryFile = null }).LoadsSnapshotAfterStart("ready").Should().BeFalse("without a memory file the snapshot holds the RAM: -loadvm");
+    }
+
+    [Fact]
     public void A_diskless_machine_in_normal_mode()
     {
         var args = QemuCommandLine.Build(Diskless, fixture.Catalog, Files, new CommandLineOptions { LoadSnapshot = "ready", DeviceTree = fixture.Q35 });

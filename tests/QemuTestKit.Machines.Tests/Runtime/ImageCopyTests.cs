@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Security.Cryptography;
 using QemuTestKit.Machines.Runtime;
+using static QemuTestKit.Machines.Tests.Support.SparseFiles;
 
 namespace QemuTestKit.Machines.Tests.Runtime;
 
@@ -65,25 +66,42 @@ public sealed class ImageCopyTests : IDisposable
 
     public void Dispose() => Directory.Delete(_root, recursive: true);
 
+    [Fact]
+    public void A_memory_file_is_copied_with_only_its_non_zero_pages_and_reads_back_equal()
+    {
+        var source = Path.Combine(_root, "ram-source");
+        using (var file = new FileStream(source, FileMode.CreateNew))
+        {
+            file.Write(new byte[16 * MiB]); // written zeros, as a guest leaves them: allocated in the source
+            WriteAt(file, 4096, 0x55);
+            file.Position = 16 * MiB - 100;
+            file.Write(Enumerable.Repeat((byte)0x66, 100).ToArray()); // non-zero bytes in the last page only
+        }
+
+        var copy = Path.Combine(_root, "ram");
+        GuestMemoryFile.CopyNonZeroPages(source, copy);
+
+        new FileInfo(copy).Length.Should().Be(16 * MiB);
+        Sha256(copy).Should().Be(Sha256(source));
+        AllocatedBytes(copy).Should().BeLessThan(2 * MiB, "1 MiB and one page are non-zero; the 15 MiB of zeros become holes");
+    }
+
+    [Fact]
+    public void A_memory_file_copy_that_fails_leaves_no_destination()
+    {
+        var copy = Path.Combine(_root, "ram-of-nothing");
+
+        var act = () => GuestMemoryFile.CopyNonZeroPages(Path.Combine(_root, "no-such-ram"), copy);
+
+        act.Should().Throw<FileNotFoundException>();
+        File.Exists(copy).Should().BeFalse();
+    }
+
     private static void WriteAt(FileStream file, long offset, byte value)
     {
         var block = new byte[MiB];
         Array.Fill(block, value);
         file.Position = offset;
         file.Write(block);
-    }
-
-    private static string Sha256(string path)
-    {
-        using var stream = File.OpenRead(path);
-        return Convert.ToHexString(SHA256.HashData(stream));
-    }
-
-    private static long AllocatedBytes(string path)
-    {
-        using var stat = Process.Start(new ProcessStartInfo("stat", ["-c", "%b %B", path]) { RedirectStandardOutput = true })!;
-        var fields = stat.StandardOutput.ReadToEnd().Trim().Split(' ');
-        stat.WaitForExit();
-        return long.Parse(fields[0], CultureInfo.InvariantCulture) * long.Parse(fields[1], CultureInfo.InvariantCulture);
     }
 }

@@ -1,5 +1,6 @@
 using QemuTestKit.Introspection.Images;
 using QemuTestKit.Machines.Runtime;
+using QemuTestKit.Machines.Tests.Support;
 
 namespace QemuTestKit.Machines.Tests.Runtime;
 
@@ -10,7 +11,8 @@ public sealed class ReadyStateTests(ReadyGuestFixture fixture) : IClassFixture<R
     {
         var snapshots = await new QemuImg().ListSnapshotsAsync(fixture.Ready.StateImage, cancellationToken: TestContext.Current.CancellationToken);
 
-        snapshots.Should().ContainSingle(s => s.Name == ReadyState.SnapshotName).Which.VmStateSize.Should().BeGreaterThan(1024 * 1024);
+        // The guest's RAM is in the memory file beside it: the snapshot holds only device state.
+        snapshots.Should().ContainSingle(s => s.Name == ReadyState.SnapshotName).Which.VmStateSize.Should().BeInRange(1, 4 * 1024 * 1024);
         fixture.Ready.SpecHash.Should().Be(ReadyState.HashOf(fixture.Spec));
         fixture.Ready.Binary.Should().Be(fixture.Catalog.BinaryIdentity);
         ReadyState.Load(fixture.Ready.Directory).Should().BeEquivalentTo(fixture.Ready);
@@ -52,75 +54,51 @@ public sealed class ReadyStateTests(ReadyGuestFixture fixture) : IClassFixture<R
     }
 
     [Fact]
-    public async Task Recording_from_a_snapshot_saved_outside_record_mode_is_refused_before_qemu_starts()
+    public void The_guests_ram_is_kept_in_a_sparse_memory_file_of_the_machines_size()
     {
-        // QEMU 7.2 would account the snapshot's ~6.3e9 instructions as one 32-bit step: an abort, or breaks that never stop.
-        var start = () => QemuMachine.StartAsync(fixture.Spec, fixture.Options with
-        {
-            Mode = QemuTestKit.Machines.CommandLine.RunMode.Record,
-            StateImageSource = fixture.Ready.StateImage,
-            LoadSnapshot = ReadyState.SnapshotName,
-        }, TestContext.Current.CancellationToken);
+        var memory = new FileInfo(fixture.Ready.MemoryFile!);
 
-        (await start.Should().ThrowAsync<MachineStartException>()).Which.Message.Should()
-            .Contain("snapshot 'ready'").And.Contain("outside record mode").And.Contain("IcountShift");
+        memory.Length.Should().Be(fixture.Spec.MemoryMiB * 1024L * 1024);
+        SparseFiles.AllocatedBytes(memory.FullName).Should().BeLessThan(memory.Length / 2, "pages the guest zeroed (init_on_free=1) are holes, not stored zeros");
     }
 
     [Fact]
-    public async Task Four_instances_start_from_one_preparation_in_parallel_and_do_not_share_state()
+    public async Task Starts_map_the_memory_file_copy_on_write_and_never_write_it()
     {
         var ct = TestContext.Current.CancellationToken;
-        var machines = await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => fixture.Ready.StartAsync(fixture.Spec, fixture.Options, ct)));
-        try
+        var before = SparseFiles.Sha256(fixture.Ready.MemoryFile!);
+        await using (var machine = await fixture.Ready.StartAsync(fixture.Spec, fixture.Options, ct))
         {
-            var marks = await Task.WhenAll(machines.Select(async (m, i) =>
-            {
-                var write = await m.ExecAsync($"echo instance-{i} > /tmp/who && ls /tmp", TimeSpan.FromSeconds(120), ct);
-                write.ExitCode.Should().Be(0);
-                return await m.ExecAsync("cat /tmp/who; ls /tmp | wc -l", TimeSpan.FromSeconds(120), ct);
-            }));
-
-            for (var i = 0; i < machines.Length; i++)
-            {
-                marks[i].ExitCode.Should().Be(0);
-                marks[i].Output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Should().Equal($"instance-{i}", "1");
-            }
-
-            machines.Select(m => m.Files.StateImage).Should().OnlyHaveUniqueItems()
-                .And.NotContain(fixture.Ready.StateImage, "each instance runs on a private copy of the state image");
+            // 32 MiB of new data in guest RAM (the test guest's /tmp is in RAM), read back through the guest.
+            var written = await machine.ExecAsync("dd if=/dev/urandom of=/tmp/fill bs=1M count=32 2>/dev/null && md5sum /tmp/fill | cut -c1-8", TimeSpan.FromSeconds(120), ct);
+            written.ExitCode.Should().Be(0, written.Output);
+            machine.Files.MemoryFile.Should().Be(Path.GetFullPath(fixture.Ready.MemoryFile!));
+            machine.Files.MemoryFileShared.Should().BeFalse();
         }
-        finally
-        {
-            await Task.WhenAll(machines.Select(m => m.DisposeAsync().AsTask()));
-        }
+
+        SparseFiles.Sha256(fixture.Ready.MemoryFile!).Should().Be(before, "a start maps the memory file private: the guest's writes stay in its own copy");
     }
 
     [Fact]
-    public async Task A_state_prepared_from_another_spec_is_refused_with_prepare_again()
-    {
-        var other = fixture.Spec with { MemoryMiB = 512 };
-
-        var act = () => fixture.Ready.StartAsync(other, fixture.Options, TestContext.Current.CancellationToken);
-
-        (await act.Should().ThrowAsync<ReadyStateMismatchException>()).Which.Message.Should().Contain("different spec").And.Contain("prepare it again");
-    }
-
-    [Fact]
-    public async Task Killing_qemu_mid_test_is_reported_promptly_with_exit_code_and_tails()
+    public async Task Loading_the_start_snapshot_again_is_refused_with_what_to_do_instead()
     {
         var ct = TestContext.Current.CancellationToken;
         await using var machine = await fixture.Ready.StartAsync(fixture.Spec, fixture.Options, ct);
-        (await machine.ExecAsync("echo alive", TimeSpan.FromSeconds(120), ct)).Output.Trim().Should().Be("alive");
 
-        var pending = machine.ExecAsync("sleep 600", TimeSpan.FromSeconds(300), ct);
-        await Task.Delay(300, ct);
-        var started = DateTime.UtcNow;
-        await machine.KillAsync();
+        var act = () => machine.LoadSnapshotAsync(ReadyState.SnapshotName, ct);
 
-        var error = (await pending.Invoking(p => p).Should().ThrowAsync<MachineExitedException>()).Which;
-        (DateTime.UtcNow - started).Should().BeLessThan(TimeSpan.FromSeconds(10), "a dead QEMU must not wait out the command's timeout");
-        error.ExitCode.Should().Be(137, "SIGKILL");
-        error.Message.Should().Contain("ready-guest").And.Contain("signal 9");
-        error.ConsoleTail.Should().Contain("alive");
+        (await act.Should().ThrowAsync<InvalidOperationException>()).Which.Message.Should()
+            .Contain("holds no RAM").And.Contain("start a new machine from the ready state");
+        (await machine.ExecAsync("echo still-here", TimeSpan.FromSeconds(120), ct)).Output.Should().Be("still-here");
+    }
+
+    [Fact]
+    public async Task A_missing_memory_file_is_refused_with_prepare_again()
+    {
+        var copy = fixture.Ready with { MemoryFile = fixture.Ready.MemoryFile + ".gone" };
+
+        var act = () => copy.StartAsync(fixture.Spec, fixture.Options, TestContext.Current.CancellationToken);
+
+        (await act.Should().ThrowAsync<ReadyStateMismatchException>()).Which.Message.Should().Contain("memory file").And.Contain(".gone").And.Contain("prepare it again");
     }
 }
