@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Security.Cryptography;
+using QemuTestKit.Introspection.Catalog;
 
 namespace QemuTestKit.Machines.Replay;
 
@@ -13,14 +14,12 @@ internal static class BundleHashing
     public static bool IsSha256(string? text) =>
         text is { Length: 64 } && text.All(c => c is (>= '0' and <= '9') or (>= 'a' and <= 'f') or (>= 'A' and <= 'F'));
 
-    /// <summary>Size and sha256 of a file.</summary>
+    /// <summary>Size and sha256 of a file; read only when this version of it has not been hashed before (<see cref="FileHashCache"/>).</summary>
     public static async Task<(long Size, string Sha256)> HashFileAsync(string path, CancellationToken cancellationToken)
     {
-        var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1, FileOptions.Asynchronous | FileOptions.SequentialScan);
-        await using (stream.ConfigureAwait(false))
-        {
-            return await HashStreamAsync(stream, null, cancellationToken).ConfigureAwait(false);
-        }
+        var identity = BinaryIdentityReader.Read(path);
+        var sha256 = await FileHashCache.Sha256Async(path, cancellationToken: cancellationToken).ConfigureAwait(false);
+        return (identity.Size, sha256);
     }
 
     /// <summary>Copies <paramref name="source"/> to a new file <paramref name="destination"/>, hashing what it copies; flushes it to disk.</summary>

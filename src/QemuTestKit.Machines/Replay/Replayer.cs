@@ -280,7 +280,7 @@ public static class Replayer
     private static async Task<string> CheckBinaryAsync(BundleManifest manifest, ReplayOptions options, CancellationToken ct)
     {
         var binary = QemuBinary.Resolve(options.Qemu ?? manifest.Qemu.Binary).Path;
-        var sha = await BinaryHashCache.Sha256Async(binary, cancellationToken: ct).ConfigureAwait(false);
+        var sha = await FileHashCache.Sha256Async(binary, cancellationToken: ct).ConfigureAwait(false);
         if (!string.Equals(sha, manifest.Qemu.Sha256, StringComparison.OrdinalIgnoreCase))
         {
             throw new ReplayException(

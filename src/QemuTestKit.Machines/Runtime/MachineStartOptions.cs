@@ -26,8 +26,8 @@ public sealed record MachineStartOptions
     public string? LoadSnapshot { get; init; }
 
     /// <summary>
-    /// For <see cref="ReadyState.PrepareAsync"/> of a state for normal runs: keep the guest's RAM in a file beside the
-    /// state image instead of inside the snapshot, so a start maps it and loads pages as the guest touches them rather
+    /// For <see cref="ReadyState.PrepareAsync"/> of a state for normal runs of an x86 machine: keep the guest's RAM in a
+    /// file beside the state image instead of inside the snapshot, so a start maps it and loads pages as the guest touches them rather
     /// than reading all of them first (see <see cref="GuestMemoryFile"/>; about 0.17 s less per start for a 512 MiB
     /// Debian guest). Default true; false makes a state that plain <c>qemu-system-* -loadvm ready</c> can load by hand.
     /// States for recorded runs always keep their RAM in the snapshot (bundles carry the state image).

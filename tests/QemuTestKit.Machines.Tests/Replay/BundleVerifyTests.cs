@@ -61,6 +61,22 @@ public sealed class BundleVerifyTests : IDisposable
     }
 
     [Fact]
+    public async Task A_state_image_edited_after_a_verification_is_caught_by_the_next_one_even_with_its_old_mtime()
+    {
+        // Verification remembers each file's hash by its identity (FileHashCache): an edit must still be seen.
+        var directory = await _box.WriteAsync();
+        var state = Path.Combine(directory, "state.qcow2");
+        (await VerifyAsync(directory)).IsIntact.Should().BeTrue();
+        var modified = File.GetLastWriteTimeUtc(state);
+
+        BundleSandbox.FlipByte(state, 150_000);
+        File.SetLastWriteTimeUtc(state, modified);
+
+        var again = await VerifyAsync(directory);
+        again.Files.Single(f => f.File.Role == BundleRoles.StateImage).Status.Should().Be(BundleFileStatus.HashMismatch);
+    }
+
+    [Fact]
     public async Task A_state_image_of_another_size_is_a_size_mismatch()
     {
         var directory = await _box.WriteAsync();
