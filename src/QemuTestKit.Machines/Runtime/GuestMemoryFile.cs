@@ -28,7 +28,7 @@ internal static class GuestMemoryFile
 
     /// <summary>
     /// Whether a ready state of <paramref name="spec"/> on <paramref name="catalog"/>'s QEMU keeps its RAM in a file: on
-    /// x86 only, and not when the spec names its own memory backend. Arm and RISC-V boards load <c>-kernel</c>,
+    /// x86 only, and not when the spec names its own memory backend (or <c>-mem-path</c>). Arm and RISC-V boards load <c>-kernel</c>,
     /// <c>-initrd</c> and the device tree as ROM blobs that QEMU copies into guest RAM at every reset, the machine's
     /// first one included; a snapshot without RAM does not undo that, so the guest resumed on top of pages the booted
     /// kernel had long reused (measured: aarch64 and riscv64 starts never answered). QEMU skips that copy only for an
@@ -38,7 +38,7 @@ internal static class GuestMemoryFile
     public static bool Applies(Specs.MachineSpec spec, Introspection.Catalog.QemuCatalog catalog) =>
         catalog.Target is "x86_64" or "i386"
         && !spec.MachineOptions.ContainsKey("memory-backend")
-        && !spec.ExtraArguments.Any(a => a.Contains("memory-backend", StringComparison.Ordinal));
+        && !spec.ExtraArguments.Any(a => a.Contains("memory-backend", StringComparison.Ordinal) || a is "-mem-path" or "-mem-prealloc");
 
     /// <summary>Turns on <c>x-ignore-shared</c>; before any snapshot of the run is saved or loaded.</summary>
     public static Task IgnoreSharedMemoryAsync(QmpClient qmp, CancellationToken cancellationToken) =>
