@@ -12,6 +12,7 @@ internal static class BenchmarkRegistry
         new IncrementalBuildBenchmark(),
         new RecordOverheadBenchmark(),
         new ReplayFromCheckpointBenchmark(),
+        new ReplayFixedCostBenchmark(),
         new ParallelBenchmark(),
         new ContainerStartBenchmark(),
     ];

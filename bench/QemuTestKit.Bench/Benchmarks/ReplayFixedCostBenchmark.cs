@@ -1,0 +1,144 @@
+using System.Diagnostics;
+using System.Globalization;
+using QemuTestKit.Introspection;
+using QemuTestKit.Machines.CommandLine;
+using QemuTestKit.Machines.Replay;
+
+namespace QemuTestKit.Bench.Benchmarks;
+
+/// <summary>
+/// <c>replay-fixed-cost</c>: what a replay costs before it replays anything. Two bundles of the same short recorded
+/// test (one command) on the 256 MiB test guest: a small one, and a large one that also took checkpoints (each holds a
+/// whole vmstate). Each is replayed by the real CLI, <c>qemutestkit replay &lt;bundle&gt; --until offset:1</c> (stop
+/// once the replay has printed its first console byte), alternating; the time is the CLI process's whole life:
+/// dotnet's start, verifying the bundle, preparing the run directory, QEMU's start and load, the first replayed output.
+/// The first replay of each bundle is reported apart: it hashes every file, later ones find the hashes in
+/// <c>FileHashCache</c>. Goal: &lt;= 0.5 s for both sizes, and the same for both.
+/// Last line: <c>replay-fixed-cost: &lt;small&gt; for &lt;n&gt; MB, &lt;large&gt; for &lt;m&gt; MB (&lt;ratio&gt;x)</c>.
+/// </summary>
+internal sealed class ReplayFixedCostBenchmark : IBenchmark
+{
+    private const double GoalSeconds = 0.5;
+    private const string CliOption = "--cli";
+    private const string CheckpointsOption = "--checkpoints";
+    private const string DefaultCli = "src/QemuTestKit.Cli/bin/Release/net10.0/qemutestkit";
+    private static readonly TimeSpan CommandTimeout = TimeSpan.FromSeconds(300);
+
+    public string Name => "replay-fixed-cost";
+
+    public string Description => "qemutestkit replay --until offset:1 of a small and a large bundle of the same recording (goal: <= 0.5 s, same for both); options --guest GUEST_JSON, --checkpoints N (in the large bundle, default 5), --cli PATH (default " + DefaultCli + "), --quiet";
+
+    public async Task<int> RunAsync(string[] args, CancellationToken cancellationToken)
+    {
+        var options = BenchOptions.Parse(args, valueOptions: [BenchGuest.Option, CheckpointsOption, CliOption], flagOptions: ["--quiet"], defaultRuns: 5);
+        var checkpoints = int.TryParse(options.Value(CheckpointsOption, "5"), NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n >= 1
+            ? n
+            : throw new BenchUsageException($"{CheckpointsOption} needs a whole number >= 1");
+        var cli = Path.GetFullPath(options.Value(CliOption, DefaultCli));
+        if (!File.Exists(cli))
+        {
+            await Console.Error.WriteLineAsync($"bench: {Name}: the CLI {cli} is not built; run: dotnet build -c Release src/QemuTestKit.Cli (or pass {CliOption})").ConfigureAwait(false);
+            return 1;
+        }
+
+        void Say(string text) => BenchOutput.Line(Name, text);
+        Action<string>? progress = options.Flag("--quiet") ? null : text => Say("  " + text);
+        var root = Directory.CreateTempSubdirectory("qtk-bench-fixed-").FullName;
+        try
+        {
+            if (await BenchGuest.PrepareAsync(Name, options, root, Say, icountShift: CommandLineOptions.DefaultRecordIcountShift, cancellationToken).ConfigureAwait(false) is not { } guest)
+            {
+                return 1;
+            }
+
+            var small = await RecordAsync(guest, Path.Combine(root, "small"), 0, cancellationToken).ConfigureAwait(false);
+            var large = await RecordAsync(guest, Path.Combine(root, "large"), checkpoints, cancellationToken).ConfigureAwait(false);
+            var smallMb = Megabytes(small);
+            var largeMb = Megabytes(large);
+            Say(string.Create(CultureInfo.InvariantCulture, $"bundles: {smallMb:0} MB (no checkpoint), {largeMb:0} MB ({checkpoints} checkpoints)"));
+
+            var first = new[] { await TimeReplayAsync(cli, small, cancellationToken).ConfigureAwait(false), await TimeReplayAsync(cli, large, cancellationToken).ConfigureAwait(false) };
+            Say($"  first replay of each (hashes every file): {BenchOutput.Duration(first[0])} and {BenchOutput.Duration(first[1])}");
+            var stats = await Measure.AlternatingAsync(
+                [
+                    new Variant(string.Create(CultureInfo.InvariantCulture, $"{smallMb:0} MB bundle"), ct => ReplayAsync(cli, small, ct)),
+                    new Variant(string.Create(CultureInfo.InvariantCulture, $"{largeMb:0} MB bundle"), ct => ReplayAsync(cli, large, ct)),
+                ],
+                options,
+                cancellationToken,
+                progress).ConfigureAwait(false);
+            BenchOutput.Table(Name, stats);
+
+            var smallTime = stats[0].Median;
+            var largeTime = stats[1].Median;
+            var ratio = largeTime / smallTime;
+            var ok = smallTime.TotalSeconds <= GoalSeconds && largeTime.TotalSeconds <= GoalSeconds;
+            Say($"  goal <= {GoalSeconds.ToString("0.0", CultureInfo.InvariantCulture)} s for both sizes: {(ok ? "ok" : "MISSED")}");
+            Say(string.Create(CultureInfo.InvariantCulture,
+                $"{BenchOutput.Duration(smallTime)} for {smallMb:0} MB, {BenchOutput.Duration(largeTime)} for {largeMb:0} MB ({ratio:0.00}x)"));
+            return 0;
+        }
+        catch (Exception e) when (e is QemuTestKitException or BenchFailedException)
+        {
+            await Console.Error.WriteLineAsync($"bench: {Name}: {e.Message}").ConfigureAwait(false);
+            return 1;
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
+    }
+
+    /// <summary>Records one command from the ready state, then <paramref name="checkpoints"/> checkpoints, and keeps the run as a bundle.</summary>
+    private static async Task<string> RecordAsync(PreparedGuest guest, string bundleDirectory, int checkpoints, CancellationToken ct)
+    {
+        var machine = await guest.Ready.StartAsync(guest.Spec, guest.Start with { Mode = RunMode.Record }, ct).ConfigureAwait(false);
+        await using (machine.ConfigureAwait(false))
+        {
+            var result = await machine.ExecAsync("echo fixed-cost", CommandTimeout, ct).ConfigureAwait(false);
+            if (result.Output != "fixed-cost")
+            {
+                throw new BenchFailedException($"recording: the guest answered '{result.Output}'");
+            }
+
+            for (var i = 1; i <= checkpoints; i++)
+            {
+                // Different guest memory at each checkpoint, as a test that does work between them has.
+                await machine.ExecAsync(string.Create(CultureInfo.InvariantCulture, $"dd if=/dev/urandom of=/tmp/fill{i} bs=1M count=4 2>/dev/null"), CommandTimeout, ct)
+                    .ConfigureAwait(false);
+                await machine.CheckpointAsync(string.Create(CultureInfo.InvariantCulture, $"c{i}"), ct).ConfigureAwait(false);
+            }
+
+            return await machine.KeepAsBundleAsync(bundleDirectory, new BundleTest("fixed-cost", "failed", "kept for the benchmark"), ct).ConfigureAwait(false);
+        }
+    }
+
+    private static async Task<TimeSpan> TimeReplayAsync(string cli, string bundle, CancellationToken ct)
+    {
+        var clock = Stopwatch.StartNew();
+        await ReplayAsync(cli, bundle, ct).ConfigureAwait(false);
+        return clock.Elapsed;
+    }
+
+    /// <summary>The CLI's whole life for a replay stopped after its first console byte; it must succeed.</summary>
+    private static async Task ReplayAsync(string cli, string bundle, CancellationToken ct)
+    {
+        var psi = new ProcessStartInfo(cli) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var argument in new[] { "replay", bundle, "--until", "offset:1", "--timeout", "120" })
+        {
+            psi.ArgumentList.Add(argument);
+        }
+
+        using var process = Process.Start(psi)!;
+        var stdout = process.StandardOutput.ReadToEndAsync(ct);
+        var stderr = process.StandardError.ReadToEndAsync(ct);
+        await process.WaitForExitAsync(ct).ConfigureAwait(false);
+        if (process.ExitCode != 0)
+        {
+            throw new BenchFailedException($"qemutestkit replay {bundle} --until offset:1 exited with {process.ExitCode}: {(await stdout.ConfigureAwait(false)).Trim()} {(await stderr.ConfigureAwait(false)).Trim()}");
+        }
+    }
+
+    private static double Megabytes(string directory) =>
+        new DirectoryInfo(directory).EnumerateFiles("*", SearchOption.AllDirectories).Sum(f => f.Length) / 1e6;
+}
