@@ -114,35 +114,50 @@ public static class QemuContainerMachines
         var machine = await LaunchAsync(spec, catalog, endpoint, image, options with { KeepRunDirectory = true }, new Launch(null, null, options.IcountShift), ct)
             .ConfigureAwait(false);
         var forRecording = options.Mode != RunMode.Normal;
-        await using (machine.ConfigureAwait(false))
+        try
         {
-            await machine.WaitUntilReadyAsync(ct).ConfigureAwait(false);
-            var bootSeconds = (DateTime.UtcNow - started).TotalSeconds;
-            await machine.SaveSnapshotAsync(forRecording ? BootSnapshot : ReadyState.SnapshotName, ct).ConfigureAwait(false);
-            await machine.ShutdownAsync().ConfigureAwait(false);
-            await machine.Host!.CollectRunFilesAsync(machine.Files, Path.Combine(machine.RunDirectoryPath, RunDirectory.StderrLogName), ct).ConfigureAwait(false);
-            if (!forRecording)
+            await using (machine.ConfigureAwait(false))
             {
-                return await ReadyState.StoreAsync(spec, catalog, machine, stateDirectory, bootSeconds, forRecording: false, ct).ConfigureAwait(false);
-            }
-
-            // The second half of ReadyState's preparation for recording (why: ReadyState.PrepareForRecordingAsync): a
-            // paused QEMU loads the boot snapshot in record mode and saves 'ready' at the start of a fresh replay log.
-            var overlays = machine.Files.DiskImages.Where((_, i) => !spec.Disks[i].ReadOnly).ToArray();
-            var rebase = await LaunchAsync(spec, catalog, endpoint, image, options with { KeepRunDirectory = true },
-                new Launch(machine.Files.StateImage, overlays, options.IcountShift, BootSnapshot, ReadyState.SnapshotName), ct).ConfigureAwait(false);
-            await using (rebase.ConfigureAwait(false))
-            {
-                await rebase.ShutdownAsync().ConfigureAwait(false);
-                await rebase.Host!.CollectRunFilesAsync(rebase.Files, Path.Combine(rebase.RunDirectoryPath, RunDirectory.StderrLogName), ct).ConfigureAwait(false);
-                var qemuImg = new QemuImg();
-                foreach (var file in rebase.Files.DiskImages.Where((_, i) => !spec.Disks[i].ReadOnly).Prepend(rebase.Files.StateImage))
+                await machine.WaitUntilReadyAsync(ct).ConfigureAwait(false);
+                var bootSeconds = (DateTime.UtcNow - started).TotalSeconds;
+                await machine.SaveSnapshotAsync(forRecording ? BootSnapshot : ReadyState.SnapshotName, ct).ConfigureAwait(false);
+                await machine.ShutdownAsync().ConfigureAwait(false);
+                await machine.Host!.CollectRunFilesAsync(machine.Files, Path.Combine(machine.RunDirectoryPath, RunDirectory.StderrLogName), ct).ConfigureAwait(false);
+                if (!forRecording)
                 {
-                    await qemuImg.DeleteSnapshotAsync(file, BootSnapshot, ct).ConfigureAwait(false);
+                    return await ReadyState.StoreAsync(spec, catalog, machine, stateDirectory, bootSeconds, forRecording: false, ct).ConfigureAwait(false);
                 }
 
-                return await ReadyState.StoreAsync(spec, catalog, rebase, stateDirectory, bootSeconds, forRecording: true, ct).ConfigureAwait(false);
+                // The second half of ReadyState's preparation for recording (why: ReadyState.PrepareForRecordingAsync): a
+                // paused QEMU loads the boot snapshot in record mode and saves 'ready' at the start of a fresh replay log.
+                var overlays = machine.Files.DiskImages.Where((_, i) => !spec.Disks[i].ReadOnly).ToArray();
+                var rebase = await LaunchAsync(spec, catalog, endpoint, image, options with { KeepRunDirectory = true },
+                    new Launch(machine.Files.StateImage, overlays, options.IcountShift, BootSnapshot, ReadyState.SnapshotName), ct).ConfigureAwait(false);
+                try
+                {
+                    await using (rebase.ConfigureAwait(false))
+                    {
+                        await rebase.ShutdownAsync().ConfigureAwait(false);
+                        await rebase.Host!.CollectRunFilesAsync(rebase.Files, Path.Combine(rebase.RunDirectoryPath, RunDirectory.StderrLogName), ct).ConfigureAwait(false);
+                        var qemuImg = new QemuImg();
+                        foreach (var file in rebase.Files.DiskImages.Where((_, i) => !spec.Disks[i].ReadOnly).Prepend(rebase.Files.StateImage))
+                        {
+                            await qemuImg.DeleteSnapshotAsync(file, BootSnapshot, ct).ConfigureAwait(false);
+                        }
+
+                        return await ReadyState.StoreAsync(spec, catalog, rebase, stateDirectory, bootSeconds, forRecording: true, ct).ConfigureAwait(false);
+                    }
+                }
+                finally
+                {
+                    ReadyState.DeleteKeptRunDirectory(rebase.RunDirectoryPath);
+                }
             }
+        }
+        finally
+        {
+            // Kept for StoreAsync to move files out of (gone after it); a boot that failed leaves nothing either.
+            ReadyState.DeleteKeptRunDirectory(machine.RunDirectoryPath);
         }
     }
 

@@ -34,6 +34,20 @@ public sealed class ContainerMachineTests(ContainerGuestFixture fixture) : IClas
         await act.Should().ThrowAsync<Docker.DotNet.DockerContainerNotFoundException>("disposal removes the container");
     }
 
+    [Fact]
+    public async Task Preparing_a_state_for_recording_in_the_image_leaves_no_run_directory_behind()
+    {
+        // Both QEMUs of the preparation (the boot and the rrsnapshot rebase) keep their run directories for the store.
+        var runRoot = Directory.CreateDirectory(Path.Combine(fixture.Root, "prepare-runs")).FullName;
+
+        var state = await QemuContainerMachines.PrepareAsync(fixture.Spec, Path.Combine(fixture.Root, "state-in-image"),
+            ContainerGuestFixture.Options with { IcountShift = 5, RunRoot = runRoot }, Ct);
+
+        state.ForRecording.Should().BeTrue();
+        File.Exists(state.StateImage).Should().BeTrue();
+        Directory.EnumerateFileSystemEntries(runRoot).Should().BeEmpty("the boot's and the rebase's run directories are removed once the state is stored");
+    }
+
     [Theory]
     [InlineData(QemuMachineHosts.Local)]
     [InlineData(QemuMachineHosts.Container)]

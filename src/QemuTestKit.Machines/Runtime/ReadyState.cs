@@ -109,27 +109,25 @@ public sealed record ReadyState(
     {
         var stopwatch = Stopwatch.StartNew();
         var machine = await QemuMachine.StartAsync(spec, options, cancellationToken).ConfigureAwait(false);
-        await using (machine.ConfigureAwait(false))
+        try
         {
-            await BootProgress.WhileAsync(machine, stopwatch, options.BootProgress, options.BootProgressInterval,
-                () => machine.WaitUntilReadyAsync(cancellationToken), cancellationToken).ConfigureAwait(false);
-            var bootSeconds = stopwatch.Elapsed.TotalSeconds;
-            await RiscvTimers.SettleAsync(catalog, attempt, cancellationToken).ConfigureAwait(false);
-            await machine.SaveSnapshotAsync(forRecording ? BootSnapshotName : SnapshotName, cancellationToken).ConfigureAwait(false);
-            await machine.ShutdownAsync().ConfigureAwait(false);
-            if (!forRecording)
+            await using (machine.ConfigureAwait(false))
             {
-                return await StoreAsync(spec, catalog, machine, stateDirectory, bootSeconds, forRecording, cancellationToken).ConfigureAwait(false);
+                await BootProgress.WhileAsync(machine, stopwatch, options.BootProgress, options.BootProgressInterval,
+                    () => machine.WaitUntilReadyAsync(cancellationToken), cancellationToken).ConfigureAwait(false);
+                var bootSeconds = stopwatch.Elapsed.TotalSeconds;
+                await RiscvTimers.SettleAsync(catalog, attempt, cancellationToken).ConfigureAwait(false);
+                await machine.SaveSnapshotAsync(forRecording ? BootSnapshotName : SnapshotName, cancellationToken).ConfigureAwait(false);
+                await machine.ShutdownAsync().ConfigureAwait(false);
+                return forRecording
+                    ? await PrepareForRecordingAsync(spec, catalog, machine, options, stateDirectory, bootSeconds, cancellationToken).ConfigureAwait(false)
+                    : await StoreAsync(spec, catalog, machine, stateDirectory, bootSeconds, forRecording, cancellationToken).ConfigureAwait(false);
             }
-
-            try
-            {
-                return await PrepareForRecordingAsync(spec, catalog, machine, options, stateDirectory, bootSeconds, cancellationToken).ConfigureAwait(false);
-            }
-            finally
-            {
-                TryDelete(machine.RunDirectoryPath);
-            }
+        }
+        finally
+        {
+            // Kept for StoreAsync to move files out of (and gone after it); a boot that failed leaves nothing either.
+            DeleteKeptRunDirectory(machine.RunDirectoryPath);
         }
     }
 
@@ -173,7 +171,7 @@ public sealed record ReadyState(
             }
             finally
             {
-                TryDelete(rebase.RunDirectoryPath); // kept for StoreAsync to move files out of; never left behind
+                DeleteKeptRunDirectory(rebase.RunDirectoryPath); // kept for StoreAsync to move files out of; never left behind
             }
         }
     }
@@ -232,7 +230,7 @@ public sealed record ReadyState(
         }
         finally
         {
-            TryDelete(machine.RunDirectoryPath);
+            DeleteKeptRunDirectory(machine.RunDirectoryPath);
         }
     }
 
@@ -328,7 +326,8 @@ public sealed record ReadyState(
               "would start 2^32 behind the instruction count (replay-break and reverse steps never stop; past 2^31 the recording aborts); prepare it again";
     }
 
-    private static void TryDelete(string directory)
+    /// <summary>Removes a run directory that a preparing machine kept (<see cref="MachineStartOptions.KeepRunDirectory"/>), if it is still there.</summary>
+    internal static void DeleteKeptRunDirectory(string directory)
     {
         try
         {

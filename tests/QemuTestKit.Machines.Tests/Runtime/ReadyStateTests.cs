@@ -93,6 +93,27 @@ public sealed class ReadyStateTests(ReadyGuestFixture fixture) : IClassFixture<R
     }
 
     [Fact]
+    public async Task A_preparation_whose_guest_never_gets_ready_leaves_no_run_directory_behind()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var root = Directory.CreateTempSubdirectory("qtk-prepare-fail-").FullName;
+        try
+        {
+            var never = fixture.Spec with { Name = "never-ready", Ready = new QemuTestKit.Machines.Specs.ReadyCondition("no guest prints this line", 3) };
+
+            var act = () => ReadyState.PrepareAsync(never, Path.Combine(root, "state"), fixture.Options with { RunRoot = Path.Combine(root, "runs") }, ct);
+
+            await act.Should().ThrowAsync<QemuTestKit.Machines.Console.ConsoleTimeoutException>();
+            Directory.Exists(Path.Combine(root, "state")).Should().BeFalse();
+            Directory.EnumerateFileSystemEntries(Path.Combine(root, "runs")).Should().BeEmpty("the boot kept its run directory for the store, and a failed boot must not leave it");
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task A_missing_memory_file_is_refused_with_prepare_again()
     {
         var copy = fixture.Ready with { MemoryFile = fixture.Ready.MemoryFile + ".gone" };
