@@ -35,6 +35,25 @@ public sealed class ContainerMachineTests(ContainerGuestFixture fixture) : IClas
     }
 
     [Fact]
+    public async Task A_container_start_sweeps_the_run_directory_a_killed_run_left_under_its_root()
+    {
+        var runRoot = Directory.CreateDirectory(Path.Combine(fixture.Root, "sweep-runs")).FullName;
+        var stale = Directory.CreateDirectory(Path.Combine(runRoot, "ct-guest-0badc0de")).FullName;
+        await File.WriteAllTextAsync(Path.Combine(stale, "state.qcow2"), "what a killed run left", Ct);
+        using (var dead = System.Diagnostics.Process.Start("true")!)
+        {
+            await dead.WaitForExitAsync(Ct);
+            await File.WriteAllTextAsync(Path.Combine(stale, RunDirectory.OwnerFileName), $"{dead.Id} 12345\n", Ct);
+        }
+
+        await using (var machine = await QemuContainerMachines.StartAsync(fixture.Spec, fixture.NormalReady, ContainerGuestFixture.Options with { RunRoot = runRoot }, Ct))
+        {
+            Directory.Exists(stale).Should().BeFalse("the first run directory this process makes under a root sweeps the root first");
+            (await machine.ExecAsync("echo swept", cancellationToken: Ct)).Output.Should().Be("swept");
+        }
+    }
+
+    [Fact]
     public async Task Preparing_a_state_for_recording_in_the_image_leaves_no_run_directory_behind()
     {
         // Both QEMUs of the preparation (the boot and the rrsnapshot rebase) keep their run directories for the store.

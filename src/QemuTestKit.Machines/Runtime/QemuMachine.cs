@@ -182,7 +182,6 @@ public sealed class QemuMachine : IAsyncDisposable
     internal static async Task<QemuMachine> LaunchAsync(MachineSpec spec, QemuCatalog catalog, RunDirectory run, MachineRunFiles files,
         IReadOnlyList<string> arguments, MachineStartOptions options, CancellationToken cancellationToken)
     {
-        SweepOnce(options.RunRoot);
         var consoles = new List<SerialConsole>();
         QemuProcess? process = null;
         QmpClient? qmp = null;
@@ -635,26 +634,6 @@ public sealed class QemuMachine : IAsyncDisposable
             throw new MachineCommandException($"machine '{Spec.Name}': {command} '{name}' failed: {error}");
         }
     }
-
-    /// <summary>
-    /// Removes what earlier, killed runs left behind (run directories whose owner is gone, and their QEMUs) the first
-    /// time this process starts a machine under a given root.
-    /// </summary>
-    private static void SweepOnce(string? root)
-    {
-        var key = root ?? RunDirectory.DefaultRoot;
-        lock (SweptRoots)
-        {
-            if (!SweptRoots.Add(key))
-            {
-                return;
-            }
-        }
-
-        RunDirectory.SweepStale(key);
-    }
-
-    private static readonly HashSet<string> SweptRoots = new(StringComparer.Ordinal);
 
     private static void ValidateSnapshotName(string name)
     {

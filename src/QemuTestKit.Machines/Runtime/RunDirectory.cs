@@ -102,6 +102,8 @@ public sealed class RunDirectory : IDisposable
             root = "/";
         }
 
+        SweepOnce(root);
+
         var suffix = Convert.ToHexString(RandomNumberGenerator.GetBytes(4)).ToLowerInvariant();
         var prefix = ShortName(name);
         var candidates = prefix.Length == 0 ? new[] { suffix } : new[] { $"{prefix}-{suffix}", suffix };
@@ -187,6 +189,26 @@ public sealed class RunDirectory : IDisposable
             throw new RunDirectoryException(TooLongMessage(path));
         }
     }
+
+    /// <summary>
+    /// Removes what earlier, killed runs left behind (run directories whose owner is gone, and their QEMUs) the first
+    /// time this process creates a run directory under <paramref name="root"/>: whatever starts a machine there (a local
+    /// start, a container, a replay) sweeps it.
+    /// </summary>
+    private static void SweepOnce(string root)
+    {
+        lock (SweptRoots)
+        {
+            if (!SweptRoots.Add(root))
+            {
+                return;
+            }
+        }
+
+        SweepStale(root);
+    }
+
+    private static readonly HashSet<string> SweptRoots = new(StringComparer.Ordinal);
 
     /// <summary>
     /// Removes run directories under <paramref name="root"/> whose owner process is gone (its pid does not exist, or
