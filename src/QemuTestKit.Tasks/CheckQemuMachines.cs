@@ -187,6 +187,12 @@ public sealed partial class CheckQemuMachines : QemuTestKitTask
             var context = new ValidationContext { HostMemoryMiB = hostMemory, DeviceTree = tree, ControllerBuses = controllers, KvmUsable = kvm };
             foreach (var error in MachineSpecValidator.Validate(machine.Spec, catalog, context))
             {
+                // A machine declared Record="false" is never recorded: that its recordings would not replay is moot.
+                if (machine.Record == false && error.Code == MachineSpecErrorCodes.DoesNotReplay)
+                {
+                    continue;
+                }
+
                 if (SpecErrorMapper.Map(error, machine) is { } diagnostic)
                 {
                     diagnostics.Add(diagnostic);
@@ -228,7 +234,8 @@ public sealed partial class CheckQemuMachines : QemuTestKitTask
             var state = new TaskItem(machine.Name);
             state.SetMetadata("SpecFile", specFile);
             state.SetMetadata("HashFile", hashFile);
-            state.SetMetadata("HashLine", $"{hash} {Generator}");
+            // Record="false" asks for a state for unrecorded runs: a change of it prepares the machine again.
+            state.SetMetadata("HashLine", $"{hash} {Generator}{(machine.Record == false ? " unrecorded" : string.Empty)}");
             state.SetMetadata("StateDirectory", stateDirectory);
             state.SetMetadata("StateImage", stateImage);
             state.SetMetadata("Prepare", machine.PreparedByBuild ? "true" : "false");
@@ -237,7 +244,7 @@ public sealed partial class CheckQemuMachines : QemuTestKitTask
             state.SetMetadata("DefiningFile", machine.Item.DefiningFile);
             states.Add(state);
             manifest.Add(new ManifestMachine(spec, binary, catalog?.QemuVersion, machine.Prepare,
-                machine.PreparedByBuild ? stateDirectory : null, machine.PreparedByBuild ? stateImage : null, hash, machine.Host, machine.Image));
+                machine.PreparedByBuild ? stateDirectory : null, machine.PreparedByBuild ? stateImage : null, hash, machine.Host, machine.Image, machine.Record));
 
             if (Prepare && machine.PreparedByBuild)
             {
@@ -248,6 +255,7 @@ public sealed partial class CheckQemuMachines : QemuTestKitTask
                     input.SetMetadata("SpecFile", specFile);
                     input.SetMetadata("StateDirectory", stateDirectory);
                     input.SetMetadata("StateImage", stateImage);
+                    input.SetMetadata("Record", machine.Record == false ? "false" : string.Empty);
                     input.SetMetadata("DefiningFile", machine.Item.DefiningFile);
                     inputs.Add(input);
                 }

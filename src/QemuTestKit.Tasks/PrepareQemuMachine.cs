@@ -43,6 +43,9 @@ public sealed class PrepareQemuMachine : QemuTestKitTask
     /// <summary>While the machine boots, a line this often with the time so far and the guest's last console line (0: none).</summary>
     public int ProgressSeconds { get; set; } = 10;
 
+    /// <summary>The machine's <c>Record</c> metadata as the check passed it on: <c>false</c> prepares a state for unrecorded runs.</summary>
+    public string? Record { get; set; }
+
     /// <summary>The files of the saved state (state image, manifest, disk overlays), for FileWrites.</summary>
     [Output]
     public ITaskItem[] StateFiles { get; private set; } = [];
@@ -78,10 +81,12 @@ public sealed class PrepareQemuMachine : QemuTestKitTask
             // Counting instructions from the start: tests record by default, and a recorded run can only start
             // from a ready state that was prepared with icount. A machine this QEMU cannot replay (QTK1028, warned at
             // validation) is refused in record mode, so its tests run unrecorded: they get a state for that.
-            var recordable = ReplayLimits.Of(spec, catalog).Count == 0;
+            var recordable = ReplayLimits.Of(spec, catalog).Count == 0 && !string.Equals(Record, "false", StringComparison.Ordinal);
             if (!recordable)
             {
-                Normal($"{spec.Name}: preparing a ready state for unrecorded runs (QTK1028: this QEMU cannot replay its recordings)");
+                Normal(string.Equals(Record, "false", StringComparison.Ordinal)
+                    ? $"{spec.Name}: preparing a ready state for unrecorded runs (Record=\"false\")"
+                    : $"{spec.Name}: preparing a ready state for unrecorded runs (QTK1028: this QEMU cannot replay its recordings)");
             }
 
             ready = await ReadyState.PrepareAsync(spec, StateDirectory,

@@ -31,7 +31,7 @@ public static class ReplayLimits
         {
             limits.Add(new ReplayLimit("MachineType", spec.MachineType,
                 $"before QEMU {RiscvTimers.KeptSince} a snapshot keeps no RISC-V timer (Sstc stimecmp, ACLINT mtimecmp), so a recording that starts from the ready snapshot does not replay",
-                "run it unrecorded (QEMUTESTKIT_RECORD=false, or MachineOptions.Record = false for this machine); the build prepares its ready state for that"));
+                "run it unrecorded (Record=\"false\" on its QemuMachine item, or QEMUTESTKIT_RECORD=false); the build prepares its ready state for that"));
         }
 
         // QEMU 9.2 moved virtio-net's transmit bottom halves into the replay queue.
@@ -49,7 +49,7 @@ public static class ReplayLimits
             {
                 limits.Add(new ReplayLimit(field, type,
                     "before QEMU 9.2 virtio-net sends packets outside the replay queue, and replays of its recordings stall",
-                    "use Model=\"e1000\" (it replays on this build), a container image with QEMU 9.2 or later, or run it unrecorded (QEMUTESTKIT_RECORD=false)"));
+                    "use Model=\"e1000\" (it replays on this build), a container image with QEMU 9.2 or later, or run it unrecorded (Record=\"false\" on its QemuMachine item, or QEMUTESTKIT_RECORD=false)"));
             }
         }
 

@@ -78,7 +78,7 @@ internal sealed class ItemReader
         }
 
         return drafts.Select(d => new MachineDeclaration(d.Item, d.Spec with { Disks = d.Disks, Nics = d.Nics, Devices = d.Devices },
-            d.Prepare, d.DiskItems, d.NicItems, d.DeviceItems, d.Unreadable) { Host = d.Host, Image = d.Image }).ToArray();
+            d.Prepare, d.DiskItems, d.NicItems, d.DeviceItems, d.Unreadable) { Host = d.Host, Image = d.Image, Record = d.Record }).ToArray();
     }
 
     private static string? MachineOf(ITaskItem item) => Value(item, MachineReference);
@@ -164,6 +164,7 @@ internal sealed class ItemReader
         }
 
         draft.Prepare = ParseStruct<bool>(draft, item, reference, MachineMetadata.Prepare, MetadataValues.TryParseBoolean, TaskErrorCodes.MalformedBoolean) ?? false;
+        draft.Record = ParseStruct<bool>(draft, item, reference, MachineMetadata.Record, MetadataValues.TryParseBoolean, TaskErrorCodes.MalformedBoolean);
         draft.Spec = spec;
         ReadHost(item, reference, draft);
         return draft;
@@ -333,6 +334,8 @@ internal sealed class ItemReader
         public MachineSpec Spec { get; set; } = null!;
 
         public bool Prepare { get; set; }
+
+        public bool? Record { get; set; }
 
         public string Host { get; set; } = Hosts.Local;
 

@@ -30,6 +30,7 @@ internal static class ItemTypes
         public const string ReadyTimeout = "ReadyTimeout";
         public const string ExtraArguments = "ExtraArguments";
         public const string Prepare = "Prepare";
+        public const string Record = "Record";
         public const string Host = "Host";
         public const string Image = "Image";
     }
@@ -82,7 +83,7 @@ internal static class ItemTypes
             MachineMetadata.Cpu, MachineMetadata.Memory, MachineMetadata.Smp, MachineMetadata.Accelerator, MachineMetadata.Kernel,
             MachineMetadata.Initrd, MachineMetadata.Append, MachineMetadata.Firmware, MachineMetadata.SerialConsoles,
             MachineMetadata.ReadyPattern, MachineMetadata.ReadyTimeout, MachineMetadata.ExtraArguments, MachineMetadata.Prepare,
-            MachineMetadata.Host, MachineMetadata.Image,
+            MachineMetadata.Record, MachineMetadata.Host, MachineMetadata.Image,
         ],
         Disk => [MachineReference, DiskMetadata.Format, DiskMetadata.Interface, DiskMetadata.ReadOnly, DiskMetadata.Id],
         Nic => [MachineReference, NicMetadata.Model, NicMetadata.HostForwards, NicMetadata.Mac],

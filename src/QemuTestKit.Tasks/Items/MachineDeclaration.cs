@@ -31,6 +31,13 @@ internal sealed class MachineDeclaration
     /// <summary>Boot it once during the build and save its ready state.</summary>
     public bool Prepare { get; }
 
+    /// <summary>
+    /// Whether its tests record it: <c>Record="false"</c> runs it unrecorded whatever <c>QEMUTESTKIT_RECORD</c> says (and
+    /// the build prepares a ready state for unrecorded runs); null follows the run. A test's own
+    /// <c>MachineOptions.Record</c> wins over both.
+    /// </summary>
+    public bool? Record { get; init; }
+
     /// <summary>Where QEMU runs in tests: <c>local</c> or <c>container</c> (<see cref="ItemTypes.Hosts"/>).</summary>
     public string Host { get; init; } = ItemTypes.Hosts.Local;
 

@@ -13,8 +13,9 @@ namespace QemuTestKit.Tasks.Manifest;
 /// <param name="SpecHash">The hash of <paramref name="Spec"/> that a ready state must carry (<c>ReadyState.HashOf</c>).</param>
 /// <param name="Host">Where the tests run QEMU: <c>local</c> or <c>container</c>.</param>
 /// <param name="Image">The container image for <c>container</c>; null for <c>local</c>.</param>
+/// <param name="Record">The machine's <c>Record</c> metadata; null when it has none (its tests follow the run).</param>
 internal sealed record ManifestMachine(MachineSpec Spec, string QemuBinary, string? QemuVersion, bool Prepare, string? StateDirectory,
-    string? StateImage, string SpecHash, string Host = "local", string? Image = null);
+    string? StateImage, string SpecHash, string Host = "local", string? Image = null, bool? Record = null);
 
 /// <summary>
 /// Writes <c>qemutestkit.machines.json</c>: what the build validated and prepared, for the test fixtures. Stable
@@ -41,6 +42,7 @@ internal static class MachineManifest
                 ["specHash"] = machine.SpecHash,
                 ["host"] = machine.Host,
                 ["image"] = machine.Image,
+                ["record"] = machine.Record,
                 ["spec"] = JsonNode.Parse(MachineSpecJson.Serialize(machine.Spec)),
             });
         }

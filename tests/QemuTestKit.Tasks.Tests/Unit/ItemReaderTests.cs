@@ -94,6 +94,32 @@ public sealed class ItemReaderTests
         reader.Diagnostics[1].Text.Should().EndWith("did you mean 'hello'?");
     }
 
+    [Theory]
+    [InlineData(null, null)]
+    [InlineData("false", false)]
+    [InlineData("True", true)]
+    public void Record_is_the_machines_own_recording_choice_or_null_to_follow_the_run(string? value, bool? expected)
+    {
+        var reader = new ItemReader(Project);
+        var metadata = value is null ? new[] { ("MachineType", "q35") } : [("MachineType", "q35"), ("Record", value)];
+
+        var machine = reader.Read([Item("m", metadata)], [], [], []).Single();
+
+        reader.Diagnostics.Should().BeEmpty();
+        machine.Record.Should().Be(expected);
+    }
+
+    [Fact]
+    public void A_Record_that_is_not_a_boolean_is_QTK2003()
+    {
+        var reader = new ItemReader(Project);
+
+        var machine = reader.Read([Item("m", ("MachineType", "q35"), ("Record", "sometimes"))], [], [], []).Single();
+
+        reader.Diagnostics.Should().ContainSingle().Which.Should().Match<Diagnostic>(d => d.Code == TaskErrorCodes.MalformedBoolean && d.Metadata == "Record");
+        machine.Record.Should().BeNull();
+    }
+
     [Fact]
     public void Every_malformed_value_is_reported_and_remembered_as_unreadable()
     {
