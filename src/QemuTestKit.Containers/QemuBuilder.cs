@@ -12,7 +12,7 @@ namespace QemuTestKit.Containers;
 /// </summary>
 public sealed class QemuBuilder : ContainerBuilder<QemuBuilder, QemuContainer, QemuConfiguration>
 {
-    public const string DefaultImage = "qemutestkit/qemu:local";
+    public const string DefaultImage = QemuTestKit.Machines.Runtime.MachineHosts.DefaultImage;
 
     public QemuBuilder() : this(DefaultImage)
     {

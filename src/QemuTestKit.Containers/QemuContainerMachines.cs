@@ -120,7 +120,7 @@ public static class QemuContainerMachines
             {
                 await machine.WaitUntilReadyAsync(ct).ConfigureAwait(false);
                 var bootSeconds = (DateTime.UtcNow - started).TotalSeconds;
-                await machine.SaveSnapshotAsync(forRecording ? BootSnapshot : ReadyState.SnapshotName, ct).ConfigureAwait(false);
+                await machine.SaveSnapshotAsync(forRecording ? ReadyState.BootSnapshotName : ReadyState.SnapshotName, ct).ConfigureAwait(false);
                 await machine.ShutdownAsync().ConfigureAwait(false);
                 await machine.Host!.CollectRunFilesAsync(machine.Files, Path.Combine(machine.RunDirectoryPath, RunDirectory.StderrLogName), ct).ConfigureAwait(false);
                 if (!forRecording)
@@ -132,7 +132,7 @@ public static class QemuContainerMachines
                 // paused QEMU loads the boot snapshot in record mode and saves 'ready' at the start of a fresh replay log.
                 var overlays = machine.Files.DiskImages.Where((_, i) => !spec.Disks[i].ReadOnly).ToArray();
                 var rebase = await LaunchAsync(spec, catalog, endpoint, image, options with { KeepRunDirectory = true },
-                    new Launch(machine.Files.StateImage, overlays, options.IcountShift, BootSnapshot, ReadyState.SnapshotName), ct).ConfigureAwait(false);
+                    new Launch(machine.Files.StateImage, overlays, options.IcountShift, ReadyState.BootSnapshotName, ReadyState.SnapshotName), ct).ConfigureAwait(false);
                 try
                 {
                     await using (rebase.ConfigureAwait(false))
@@ -142,7 +142,7 @@ public static class QemuContainerMachines
                         var qemuImg = new QemuImg();
                         foreach (var file in rebase.Files.DiskImages.Where((_, i) => !spec.Disks[i].ReadOnly).Prepend(rebase.Files.StateImage))
                         {
-                            await qemuImg.DeleteSnapshotAsync(file, BootSnapshot, ct).ConfigureAwait(false);
+                            await qemuImg.DeleteSnapshotAsync(file, ReadyState.BootSnapshotName, ct).ConfigureAwait(false);
                         }
 
                         return await ReadyState.StoreAsync(spec, catalog, rebase, stateDirectory, bootSeconds, forRecording: true, ct).ConfigureAwait(false);
@@ -160,8 +160,6 @@ public static class QemuContainerMachines
             ReadyState.DeleteKeptRunDirectory(machine.RunDirectoryPath);
         }
     }
-
-    private const string BootSnapshot = "qtk-boot";
 
     /// <param name="StateImage">The state image to start from (copied into the container), or null for a fresh one.</param>
     /// <param name="Overlays">Disk overlays to start from, one per writable disk.</param>

@@ -10,8 +10,8 @@ namespace QemuTestKit.Containers;
 /// </summary>
 public static class QemuMachineHosts
 {
-    public const string Local = "local";
-    public const string Container = "container";
+    public const string Local = MachineHosts.Local;
+    public const string Container = MachineHosts.Container;
 
     /// <exception cref="ArgumentException"><paramref name="host"/> is neither "local" nor "container".</exception>
     public static Task<QemuMachine> StartAsync(string? host, string? image, MachineSpec spec, ReadyState? ready, MachineStartOptions local,

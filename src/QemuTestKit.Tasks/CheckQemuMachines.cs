@@ -204,10 +204,10 @@ public sealed partial class CheckQemuMachines : QemuTestKitTask
     // The name becomes a directory under obj/: even unvalidated, it must be safe there (the validator's QTK1001 rule).
     private static void CheckNames(IReadOnlyList<MachineDeclaration> machines, List<Diagnostic> diagnostics)
     {
-        foreach (var machine in machines.Where(m => !SafeName().IsMatch(m.Name) || m.Name is "." or ".."))
+        foreach (var machine in machines.Where(m => !MachineNames.IsUsable(m.Name)))
         {
             diagnostics.Add(new Diagnostic(MachineSpecErrorCodes.InvalidName, MachineSpecSeverity.Error, machine.Item, ItemTypes.Include,
-                $"'{machine.Name}' is not a usable machine name: it must be non-empty and use only letters, digits, '.', '_' and '-'"));
+                $"'{machine.Name}' is not a usable machine name: {MachineNames.Rule}"));
         }
     }
 
@@ -284,6 +284,4 @@ public sealed partial class CheckQemuMachines : QemuTestKitTask
         }
     }
 
-    [GeneratedRegex("^[A-Za-z0-9._-]+$")]
-    private static partial Regex SafeName();
 }

@@ -141,6 +141,6 @@ public sealed record ManifestMachine(
     string? Image,
     bool? Record)
 {
-    public const string LocalHost = "local";
-    public const string ContainerHost = "container";
+    public const string LocalHost = QemuTestKit.Machines.Runtime.MachineHosts.Local;
+    public const string ContainerHost = QemuTestKit.Machines.Runtime.MachineHosts.Container;
 }

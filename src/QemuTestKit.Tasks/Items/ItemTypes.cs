@@ -38,11 +38,11 @@ internal static class ItemTypes
     /// <summary>The values of <c>Host</c>: where QEMU runs (written as is into the manifest, read by the fixtures).</summary>
     public static class Hosts
     {
-        public const string Local = "local";
-        public const string Container = "container";
+        public const string Local = QemuTestKit.Machines.Runtime.MachineHosts.Local;
+        public const string Container = QemuTestKit.Machines.Runtime.MachineHosts.Container;
 
         /// <summary>The image a container machine uses when it names none (what <c>build.sh setup</c> builds).</summary>
-        public const string DefaultImage = "qemutestkit/qemu:local";
+        public const string DefaultImage = QemuTestKit.Machines.Runtime.MachineHosts.DefaultImage;
 
         /// <summary>The one target a container runs: the image carries qemu-system-x86_64 only (eng/docker/build-image.sh).</summary>
         public const string ContainerTarget = "x86_64";

@@ -15,7 +15,7 @@ namespace QemuTestKit.Tasks.Manifest;
 /// <param name="Image">The container image for <c>container</c>; null for <c>local</c>.</param>
 /// <param name="Record">The machine's <c>Record</c> metadata; null when it has none (its tests follow the run).</param>
 internal sealed record ManifestMachine(MachineSpec Spec, string QemuBinary, string? QemuVersion, bool Prepare, string? StateDirectory,
-    string? StateImage, string SpecHash, string Host = "local", string? Image = null, bool? Record = null);
+    string? StateImage, string SpecHash, string Host = QemuTestKit.Machines.Runtime.MachineHosts.Local, string? Image = null, bool? Record = null);
 
 /// <summary>
 /// Writes <c>qemutestkit.machines.json</c>: what the build validated and prepared, for the test fixtures. Stable

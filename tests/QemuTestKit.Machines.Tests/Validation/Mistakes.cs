@@ -22,6 +22,7 @@ public static class Mistakes
     {
         ["name with a space"] = new(C.InvalidName, "Name", f => f.ValidSpec with { Name = "hello world" }),
         ["name that is only dots"] = new(C.InvalidName, "Name", f => f.ValidSpec with { Name = ".." }),
+        ["name of a hidden directory"] = new(C.InvalidName, "Name", f => f.ValidSpec with { Name = ".hello" }),
         ["empty name"] = new(C.InvalidName, "Name", f => f.ValidSpec with { Name = "" }),
         ["unknown machine type"] = new(C.UnknownMachineType, "MachineType", f => f.ValidSpec with { MachineType = "pc-q99" }),
         ["deprecated machine type"] = new(C.DeprecatedMachineType, "MachineType", f => f.ValidSpec with { MachineType = "pc-i440fx-1.4" }),

@@ -68,6 +68,15 @@ public sealed partial class DocsTests
         }
     }
 
+    [Fact]
+    public void The_targets_register_a_machines_files_for_clean_by_the_machine_name_rule_the_check_enforces()
+    {
+        // Declared names the check accepts are exactly those whose state files dotnet clean removes.
+        var targets = File.ReadAllText(Path.Combine(ProductFeed.RepositoryRoot(), "src", "QemuTestKit.Tasks", "build", "QemuTestKit.Tasks.targets"));
+
+        targets.Should().Contain($"IsMatch('%(Identity)', '{QemuTestKit.Machines.Specs.MachineNames.Pattern}')");
+    }
+
     [GeneratedRegex(@"\$\((QemuTestKit\w+)\)")]
     private static partial Regex PropertyReferences();
 }

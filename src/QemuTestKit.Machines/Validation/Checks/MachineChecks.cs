@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
 using QemuTestKit.Introspection.Catalog;
+using QemuTestKit.Machines.Specs;
 
 namespace QemuTestKit.Machines.Validation.Checks;
 
@@ -21,11 +22,9 @@ internal static partial class MachineChecks
     private static void CheckName(ValidationRun run)
     {
         var name = run.Spec.Name;
-        if (!SafeName().IsMatch(name) || name is "." or "..")
+        if (!MachineNames.IsUsable(name))
         {
-            run.Errors.Add(MachineSpecErrorCodes.InvalidName, "Name", name,
-                "is not a usable machine name: it must be non-empty and use only letters, digits, '.', '_' and '-'",
-                "[A-Za-z0-9._-]+");
+            run.Errors.Add(MachineSpecErrorCodes.InvalidName, "Name", name, $"is not a usable machine name: {MachineNames.Rule}", MachineNames.Pattern);
         }
     }
 
@@ -127,6 +126,4 @@ internal static partial class MachineChecks
 
     private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
 
-    [GeneratedRegex("^[A-Za-z0-9._-]+$")]
-    private static partial Regex SafeName();
 }
