@@ -17,9 +17,8 @@ internal static class BundleHashing
     /// <summary>Size and sha256 of a file; read only when this version of it has not been hashed before (<see cref="FileHashCache"/>).</summary>
     public static async Task<(long Size, string Sha256)> HashFileAsync(string path, CancellationToken cancellationToken)
     {
-        var identity = BinaryIdentityReader.Read(path);
-        var sha256 = await FileHashCache.Sha256Async(path, cancellationToken: cancellationToken).ConfigureAwait(false);
-        return (identity.Size, sha256);
+        var hash = await FileHashCache.HashAsync(path, cancellationToken: cancellationToken).ConfigureAwait(false);
+        return (hash.Identity.Size, hash.Sha256);
     }
 
     /// <summary>Copies <paramref name="source"/> to a new file <paramref name="destination"/>, hashing what it copies; flushes it to disk.</summary>

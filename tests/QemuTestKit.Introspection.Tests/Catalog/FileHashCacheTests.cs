@@ -20,7 +20,7 @@ public sealed class FileHashCacheTests : IDisposable
     {
         var ct = TestContext.Current.CancellationToken;
         var file = _temp.File("state.qcow2");
-        await File.WriteAllBytesAsync(file, RandomNumberGenerator.GetBytes(300_000), ct);
+        await File.WriteAllBytesAsync(file, RandomNumberGenerator.GetBytes((int)FileHashCache.PersistFromBytes + 4096), ct);
         var cache = _temp.File("cache");
         var before = FileHashCache.FilesRead;
 
@@ -31,6 +31,42 @@ public sealed class FileHashCacheTests : IDisposable
         second.Should().Be(first);
         (FileHashCache.FilesRead - before).Should().Be(1, "the second lookup finds the first one's hash");
         Directory.GetFiles(cache, "state.qcow2-*.sha256.json").Should().ContainSingle("another process finds it there");
+    }
+
+    [Fact]
+    public async Task A_small_file_is_remembered_in_memory_only()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var file = _temp.File("console.log");
+        await File.WriteAllBytesAsync(file, RandomNumberGenerator.GetBytes(4096), ct);
+        var cache = _temp.File("cache");
+        var before = FileHashCache.FilesRead;
+
+        await FileHashCache.Sha256Async(file, cache, ct);
+        await FileHashCache.Sha256Async(file, cache, ct);
+
+        (FileHashCache.FilesRead - before).Should().Be(1);
+        Directory.Exists(cache).Should().BeFalse("a cache entry per small bundle file would pile up with every bundle");
+    }
+
+    [Fact]
+    public async Task Entries_of_files_that_are_gone_are_removed_when_the_next_entry_is_written()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var cache = Directory.CreateDirectory(_temp.File("cache")).FullName;
+        var gone = _temp.File("deleted-bundle-state.qcow2");
+        await File.WriteAllBytesAsync(gone, RandomNumberGenerator.GetBytes((int)FileHashCache.PersistFromBytes), ct);
+        await FileHashCache.Sha256Async(gone, cache, ct);
+        var goneEntry = Directory.GetFiles(cache, "deleted-bundle-state.qcow2-*.sha256.json").Should().ContainSingle().Subject;
+        File.Delete(gone);
+        FileHashCache.ForgetPrunedDirectories(); // as a later process starts afresh
+
+        var kept = _temp.File("state.qcow2");
+        await File.WriteAllBytesAsync(kept, RandomNumberGenerator.GetBytes((int)FileHashCache.PersistFromBytes), ct);
+        await FileHashCache.Sha256Async(kept, cache, ct);
+
+        File.Exists(goneEntry).Should().BeFalse("its file no longer exists");
+        Directory.GetFiles(cache, "state.qcow2-*.sha256.json").Should().ContainSingle();
     }
 
     [Fact]

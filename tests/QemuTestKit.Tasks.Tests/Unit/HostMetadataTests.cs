@@ -4,6 +4,8 @@ using QemuTestKit.Tasks.Diagnostics;
 using QemuTestKit.Tasks.Items;
 using QemuTestKit.Tasks.Tests.Support;
 
+using static QemuTestKit.Tasks.Tests.Support.TaskItems;
+
 namespace QemuTestKit.Tasks.Tests.Unit;
 
 /// <summary>Host and Image on QemuMachine: read, checked, and written into the manifest; container machines are not booted by the build.</summary>
@@ -73,16 +75,5 @@ public sealed class HostMetadataTests(ProductFeed feed) : IDisposable
         ((string?)machines[1]!["stateDirectory"]).Should().BeNull("the fixtures prepare a container machine in its image");
         task.PrepareInputs.Should().OnlyContain(i => i.GetMetadata("Machine") == "here");
         task.MachineStates.Single(m => m.ItemSpec == "there").GetMetadata("Prepare").Should().Be("false");
-    }
-
-    private static TaskItem Item(string include, params (string Name, string Value)[] metadata)
-    {
-        var item = new TaskItem(include);
-        foreach (var (name, value) in metadata)
-        {
-            item.SetMetadata(name, value);
-        }
-
-        return item;
     }
 }

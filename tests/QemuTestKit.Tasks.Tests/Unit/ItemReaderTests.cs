@@ -4,6 +4,8 @@ using QemuTestKit.Machines.Specs;
 using QemuTestKit.Tasks.Diagnostics;
 using QemuTestKit.Tasks.Items;
 
+using static QemuTestKit.Tasks.Tests.Support.TaskItems;
+
 namespace QemuTestKit.Tasks.Tests.Unit;
 
 public sealed class ItemReaderTests
@@ -149,16 +151,5 @@ public sealed class ItemReaderTests
         warning.Code.Should().Be(TaskErrorCodes.UnknownMetadata);
         warning.IsError.Should().BeFalse();
         warning.Message.Should().StartWith("QemuMachine 'm', metadata Memroy: not a metadata name of QemuMachine").And.EndWith("did you mean 'Memory'?");
-    }
-
-    private static TaskItem Item(string include, params (string Name, string Value)[] metadata)
-    {
-        var item = new TaskItem(include);
-        foreach (var (name, value) in metadata)
-        {
-            item.SetMetadata(name, value);
-        }
-
-        return item;
     }
 }

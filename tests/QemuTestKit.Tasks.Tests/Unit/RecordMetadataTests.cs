@@ -2,6 +2,8 @@ using System.Text.Json.Nodes;
 using Microsoft.Build.Utilities;
 using QemuTestKit.Tasks.Tests.Support;
 
+using static QemuTestKit.Tasks.Tests.Support.TaskItems;
+
 namespace QemuTestKit.Tasks.Tests.Unit;
 
 /// <summary>Record on QemuMachine: carried into the manifest for the fixtures, and into what the build prepares.</summary>
@@ -39,16 +41,5 @@ public sealed class RecordMetadataTests(ProductFeed feed) : IDisposable
         var hashLines = task.MachineStates.ToDictionary(m => m.ItemSpec, m => m.GetMetadata("HashLine"));
         hashLines["unrecorded"].Should().EndWith(" unrecorded", "the hash file is an input of the prepare step: a changed Record prepares the machine again");
         hashLines["plain"].Should().NotContain("unrecorded");
-    }
-
-    private static TaskItem Item(string include, params (string Name, string Value)[] metadata)
-    {
-        var item = new TaskItem(include);
-        foreach (var (name, value) in metadata)
-        {
-            item.SetMetadata(name, value);
-        }
-
-        return item;
     }
 }
