@@ -21,16 +21,17 @@ internal sealed class ReplayFixedCostBenchmark : IBenchmark
     private const double GoalSeconds = 0.5;
     private const string CliOption = "--cli";
     private const string CheckpointsOption = "--checkpoints";
+    private const string KeepOption = "--keep";
     private const string DefaultCli = "src/QemuTestKit.Cli/bin/Release/net10.0/qemutestkit";
     private static readonly TimeSpan CommandTimeout = TimeSpan.FromSeconds(300);
 
     public string Name => "replay-fixed-cost";
 
-    public string Description => "qemutestkit replay --until offset:1 of a small and a large bundle of the same recording (goal: <= 0.5 s, same for both); options --guest GUEST_JSON, --checkpoints N (in the large bundle, default 5), --cli PATH (default " + DefaultCli + "), --quiet";
+    public string Description => "qemutestkit replay --until offset:1 of a small and a large bundle of the same recording (goal: <= 0.5 s, same for both); options --guest GUEST_JSON, --checkpoints N (in the large bundle, default 5), --cli PATH (default " + DefaultCli + "), --keep DIR (leave both bundles there, to look into), --quiet";
 
     public async Task<int> RunAsync(string[] args, CancellationToken cancellationToken)
     {
-        var options = BenchOptions.Parse(args, valueOptions: [BenchGuest.Option, CheckpointsOption, CliOption], flagOptions: ["--quiet"], defaultRuns: 5);
+        var options = BenchOptions.Parse(args, valueOptions: [BenchGuest.Option, CheckpointsOption, CliOption, KeepOption], flagOptions: ["--quiet"], defaultRuns: 5);
         var checkpoints = int.TryParse(options.Value(CheckpointsOption, "5"), NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n >= 1
             ? n
             : throw new BenchUsageException($"{CheckpointsOption} needs a whole number >= 1");
@@ -43,7 +44,8 @@ internal sealed class ReplayFixedCostBenchmark : IBenchmark
 
         void Say(string text) => BenchOutput.Line(Name, text);
         Action<string>? progress = options.Flag("--quiet") ? null : text => Say("  " + text);
-        var root = Directory.CreateTempSubdirectory("qtk-bench-fixed-").FullName;
+        var keep = options.Value(KeepOption, string.Empty);
+        var root = keep.Length > 0 ? Directory.CreateDirectory(keep).FullName : Directory.CreateTempSubdirectory("qtk-bench-fixed-").FullName;
         try
         {
             if (await BenchGuest.PrepareAsync(Name, options, root, Say, icountShift: CommandLineOptions.DefaultRecordIcountShift, cancellationToken).ConfigureAwait(false) is not { } guest)
@@ -85,7 +87,10 @@ internal sealed class ReplayFixedCostBenchmark : IBenchmark
         }
         finally
         {
-            Directory.Delete(root, recursive: true);
+            if (keep.Length == 0)
+            {
+                Directory.Delete(root, recursive: true);
+            }
         }
     }
 
