@@ -13,6 +13,7 @@ internal static class BenchmarkRegistry
         new RecordOverheadBenchmark(),
         new ReplayFromCheckpointBenchmark(),
         new ReplayFixedCostBenchmark(),
+        new BundleSizeBenchmark(),
         new ParallelBenchmark(),
         new ContainerStartBenchmark(),
     ];
