@@ -9,7 +9,7 @@ namespace QemuTestKit.Bench.Benchmarks;
 
 /// <summary>
 /// <c>bundle-size</c>: what a kept bundle costs on disk. The same short recorded test (one command, then 4 MiB of
-/// random data written to tmpfs before each checkpoint, so every checkpoint has guest memory of its own) is recorded
+/// random data written to /tmp before each checkpoint, so every checkpoint has guest memory of its own) is recorded
 /// twice from the ready state, with 1 and with 3 checkpoints, and kept. Each bundle's size is the space its files take
 /// on disk (allocated blocks, <c>stat %b*%B</c>: the state image and overlays are sparse) and their apparent length,
 /// per part. The yardstick is what the guest itself holds at the end of the run: its used RAM (MemTotal - MemFree,
@@ -26,7 +26,7 @@ internal sealed class BundleSizeBenchmark : IBenchmark
     private static readonly TimeSpan CommandTimeout = TimeSpan.FromSeconds(300);
 
     /// <summary>The parts a bundle's size is reported in, in this order.</summary>
-    private static readonly string[] Parts = ["state.qcow2", "replay.bin", "boot/", "disks/", "console", "other"];
+    private static readonly string[] Parts = ["state.qcow2", "replay.bin", "boot/", "disk bases", "disk overlays", "console", "other"];
 
     public string Name => "bundle-size";
 
@@ -130,9 +130,14 @@ internal sealed class BundleSizeBenchmark : IBenchmark
         return (total, total - Field("MemFree"));
     }
 
-    private static string Part(BundleFile file) => file.Role is BundleRoles.Transcript or BundleRoles.TranscriptChunks
-        ? "console"
-        : Parts.FirstOrDefault(p => p.EndsWith('/') ? file.Path.StartsWith(p, StringComparison.Ordinal) : file.Path == p) ?? "other";
+    /// <summary>A file's part: by its role where the role says it (a disk base copied in weighs like the whole disk), else by its path.</summary>
+    private static string Part(BundleFile file) => file.Role switch
+    {
+        BundleRoles.Transcript or BundleRoles.TranscriptChunks => "console",
+        BundleRoles.DiskBase => "disk bases",
+        BundleRoles.DiskOverlay => "disk overlays",
+        _ => Parts.FirstOrDefault(p => p.EndsWith('/') ? file.Path.StartsWith(p, StringComparison.Ordinal) : file.Path == p) ?? "other",
+    };
 
     private static void Report(Recording r, Action<string> say)
     {
