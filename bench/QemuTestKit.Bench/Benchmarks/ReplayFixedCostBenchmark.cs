@@ -1,17 +1,20 @@
 using System.Diagnostics;
 using System.Globalization;
 using QemuTestKit.Introspection;
+using QemuTestKit.Introspection.Images;
 using QemuTestKit.Machines.CommandLine;
 using QemuTestKit.Machines.Replay;
+using QemuTestKit.Machines.Runtime;
 
 namespace QemuTestKit.Bench.Benchmarks;
 
 /// <summary>
 /// <c>replay-fixed-cost</c>: what a replay costs before it replays anything. Two bundles of the same short recorded
 /// test (one command) on the 256 MiB test guest: a small one, and a large one that also took checkpoints (each holds a
-/// whole vmstate). Each is replayed by the real CLI, <c>qemutestkit replay &lt;bundle&gt; --until offset:1</c> (stop
-/// once the replay has printed its first console byte), alternating; the time is the CLI process's whole life:
-/// dotnet's start, verifying the bundle, preparing the run directory, QEMU's start and load, the first replayed output.
+/// whole vmstate). Each is replayed by the real CLI, <c>qemutestkit replay &lt;bundle&gt; --until icount:N</c> with N
+/// one past the start snapshot's count (stop at the first replayed instruction: what comes after it is the recording's
+/// own time), alternating; the time is the CLI process's whole life: dotnet's start, verifying the bundle, preparing
+/// the run directory, QEMU's start and load, the replay's first instruction, the verdict.
 /// The first replay of each bundle is reported apart: it hashes every file, later ones find the hashes in
 /// <c>FileHashCache</c>. Goal: &lt;= 0.5 s for both sizes, and the same for both.
 /// Last line: <c>replay-fixed-cost: &lt;small&gt; for &lt;n&gt; MB, &lt;large&gt; for &lt;m&gt; MB (&lt;ratio&gt;x)</c>.
@@ -27,7 +30,7 @@ internal sealed class ReplayFixedCostBenchmark : IBenchmark
 
     public string Name => "replay-fixed-cost";
 
-    public string Description => "qemutestkit replay --until offset:1 of a small and a large bundle of the same recording (goal: <= 0.5 s, same for both); options --guest GUEST_JSON, --checkpoints N (in the large bundle, default 5), --cli PATH (default " + DefaultCli + "), --keep DIR (leave both bundles there, to look into), --quiet";
+    public string Description => "qemutestkit replay --until <first replayed instruction> of a small and a large bundle of the same recording (goal: <= 0.5 s, same for both); options --guest GUEST_JSON, --checkpoints N (in the large bundle, default 5), --cli PATH (default " + DefaultCli + "), --keep DIR (leave both bundles there, to look into), --quiet";
 
     public async Task<int> RunAsync(string[] args, CancellationToken cancellationToken)
     {
@@ -125,11 +128,12 @@ internal sealed class ReplayFixedCostBenchmark : IBenchmark
         return clock.Elapsed;
     }
 
-    /// <summary>The CLI's whole life for a replay stopped after its first console byte; it must succeed.</summary>
+    /// <summary>The CLI's whole life for a replay stopped at its first instruction; it must succeed.</summary>
     private static async Task ReplayAsync(string cli, string bundle, CancellationToken ct)
     {
         var psi = new ProcessStartInfo(cli) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var argument in new[] { "replay", bundle, "--until", "offset:1", "--timeout", "120" })
+        var until = string.Create(CultureInfo.InvariantCulture, $"icount:{FirstInstruction(bundle) + 1}");
+        foreach (var argument in new[] { "replay", bundle, "--until", until, "--timeout", "120" })
         {
             psi.ArgumentList.Add(argument);
         }
@@ -140,8 +144,16 @@ internal sealed class ReplayFixedCostBenchmark : IBenchmark
         await process.WaitForExitAsync(ct).ConfigureAwait(false);
         if (process.ExitCode != 0)
         {
-            throw new BenchFailedException($"qemutestkit replay {bundle} --until offset:1 exited with {process.ExitCode}: {(await stdout.ConfigureAwait(false)).Trim()} {(await stderr.ConfigureAwait(false)).Trim()}");
+            throw new BenchFailedException($"qemutestkit replay {bundle} --until {until} exited with {process.ExitCode}: {(await stdout.ConfigureAwait(false)).Trim()} {(await stderr.ConfigureAwait(false)).Trim()}");
         }
+    }
+
+    /// <summary>The instruction count the recording starts at: its start snapshot's (the ready state's).</summary>
+    private static long FirstInstruction(string bundle)
+    {
+        var snapshots = Qcow2SnapshotTable.Read(Path.Combine(bundle, "state.qcow2"));
+        return snapshots.FirstOrDefault(s => s.Name == ReadyState.SnapshotName)?.Icount
+            ?? throw new BenchFailedException($"{bundle}: its state image has no '{ReadyState.SnapshotName}' snapshot with an icount");
     }
 
     private static double Megabytes(string directory) =>

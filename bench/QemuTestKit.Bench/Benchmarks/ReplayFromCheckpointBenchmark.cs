@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Text.RegularExpressions;
 using QemuTestKit.Introspection;
 using QemuTestKit.Machines.CommandLine;
 using QemuTestKit.Machines.Replay;
@@ -10,7 +11,9 @@ namespace QemuTestKit.Bench.Benchmarks;
 /// <c>replay-from-checkpoint</c>: a recorded test whose failure comes late (several steps of guest work, checkpoints on
 /// the way, the last one before the last step, then a failing check) is kept as a bundle once, then replayed from its
 /// start and from its last checkpoint, alternating. Every replay must be verified identical to the recording (the
-/// benchmark fails otherwise). Goal: from the last checkpoint &lt;= 0.25x the full replay (medians).
+/// benchmark fails otherwise). Goal: from the last checkpoint &lt;= 0.25x the full replay (medians). A third variant
+/// replays the whole recording the way a test in replay mode does, through <see cref="Replayer.StartAsync"/> reading
+/// only the console (nothing polls QMP), and its ratio to <see cref="Replayer.ReplayAsync"/> (the CLI's way) is printed.
 /// Last line: <c>replay-from-checkpoint: &lt;x&gt;x of full replay</c>.
 /// </summary>
 internal sealed class ReplayFromCheckpointBenchmark : IBenchmark
@@ -18,6 +21,7 @@ internal sealed class ReplayFromCheckpointBenchmark : IBenchmark
     private const double Goal = 0.25;
     private const string Full = "full replay";
     private const string FromCheckpoint = "from last checkpoint";
+    private const string Session = "full, API session";
     private const int DefaultSteps = 6;
     private const int DefaultIterations = 8000;
     private static readonly TimeSpan CommandTimeout = TimeSpan.FromSeconds(300);
@@ -41,7 +45,7 @@ internal sealed class ReplayFromCheckpointBenchmark : IBenchmark
                 return 1;
             }
 
-            var (bundlePath, failure) = await RecordAsync(guest, root, steps, iterations, Say, cancellationToken).ConfigureAwait(false);
+            var (bundlePath, failure, lastLine) = await RecordAsync(guest, root, steps, iterations, Say, cancellationToken).ConfigureAwait(false);
             var bundle = await ReplayBundle.OpenAsync(bundlePath, cancellationToken).ConfigureAwait(false);
             await using var bundleScope = bundle.ConfigureAwait(false);
             var manifest = bundle.Manifest;
@@ -53,10 +57,12 @@ internal sealed class ReplayFromCheckpointBenchmark : IBenchmark
             Say($"{options.Runs} runs per variant, alternating (+{options.Warmup} warmup)");
 
             var phases = new Dictionary<string, List<(TimeSpan Startup, TimeSpan Replay, TimeSpan Total)>> { [Full] = [], [FromCheckpoint] = [] };
+            var lastLinePattern = new Regex(Regex.Escape(lastLine), RegexOptions.CultureInvariant);
             var stats = await Measure.AlternatingAsync(
                 [
                     new Variant(Full, ct => ReplayAsync(bundle, null, transcriptLength, phases[Full], ct)),
                     new Variant(FromCheckpoint, ct => ReplayAsync(bundle, last, transcriptLength - last.TranscriptOffset, phases[FromCheckpoint], ct)),
+                    new Variant(Session, ct => ReadSessionAsync(bundle, lastLinePattern, ct)),
                 ],
                 options,
                 cancellationToken,
@@ -72,6 +78,8 @@ internal sealed class ReplayFromCheckpointBenchmark : IBenchmark
             }
 
             var ratio = stats.Single(s => s.Name == FromCheckpoint).Median / stats.Single(s => s.Name == Full).Median;
+            var sessionRatio = stats.Single(s => s.Name == Session).Median / stats.Single(s => s.Name == Full).Median;
+            Say(string.Create(CultureInfo.InvariantCulture, $"  a test's replay session (StartAsync, reading the console) takes {sessionRatio:0.00}x of ReplayAsync's (the CLI's way)"));
             Say($"  every replay verified identical to the recording; goal <= {Goal.ToString("0.00", CultureInfo.InvariantCulture)}x: {(ratio <= Goal ? "ok" : "MISSED")}");
             Say(string.Create(CultureInfo.InvariantCulture, $"{ratio:0.00}x of full replay"));
             return 0;
@@ -92,7 +100,7 @@ internal sealed class ReplayFromCheckpointBenchmark : IBenchmark
     /// the next; a checkpoint halfway and one before the last step; then a check of the final value that fails.
     /// Keeps the run as a bundle, the way a failed test's recording is kept.
     /// </summary>
-    private static async Task<(string Bundle, string Failure)> RecordAsync(PreparedGuest guest, string root, int steps, int iterations,
+    private static async Task<(string Bundle, string Failure, string LastLine)> RecordAsync(PreparedGuest guest, string root, int steps, int iterations,
         Action<string> say, CancellationToken ct)
     {
         var clock = Stopwatch.StartNew();
@@ -135,7 +143,7 @@ internal sealed class ReplayFromCheckpointBenchmark : IBenchmark
             say(string.Create(CultureInfo.InvariantCulture,
                 $"recorded the test in {BenchOutput.Duration(clock.Elapsed)}: {steps} steps of {iterations} iterations " +
                 $"(each {string.Join(" / ", stepTimes.Select(BenchOutput.Duration))}), then the failing check"));
-            return (bundle, failure);
+            return (bundle, failure, check.Output.Split('\n')[^1]);
         }
     }
 
@@ -154,6 +162,16 @@ internal sealed class ReplayFromCheckpointBenchmark : IBenchmark
         {
             throw new BenchFailedException(string.Create(CultureInfo.InvariantCulture,
                 $"replay from {from?.Name ?? "the start"} compared {result.ComparedBytes} bytes, expected {expectedBytes}"));
+        }
+    }
+
+    /// <summary>A test's way: the session from <see cref="Replayer.StartAsync"/>, waited on until the recording's last line has been replayed.</summary>
+    private static async Task ReadSessionAsync(ReplayBundle bundle, Regex lastLine, CancellationToken ct)
+    {
+        var session = await Replayer.StartAsync(bundle, cancellationToken: ct).ConfigureAwait(false);
+        await using (session.ConfigureAwait(false))
+        {
+            await session.Machine.WaitForAsync(lastLine, CommandTimeout, ct).ConfigureAwait(false);
         }
     }
 

@@ -33,9 +33,16 @@ public sealed class QemuImg
         }
     }
 
-    /// <summary>The internal snapshots of a qcow2 image (empty when it has none).</summary>
+    /// <summary>The internal snapshots of an image (empty when it has none): a qcow2 image's from its table (<see cref="Qcow2SnapshotTable"/>), others' from qemu-img.</summary>
     public async Task<IReadOnlyList<ImageSnapshot>> ListSnapshotsAsync(string imagePath, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
-        => (await InfoAsync(imagePath, timeout, cancellationToken).ConfigureAwait(false)).Snapshots ?? [];
+    {
+        if (File.Exists(imagePath) && Qcow2Header.IsQcow2(imagePath))
+        {
+            return Qcow2SnapshotTable.Read(imagePath);
+        }
+
+        return (await InfoAsync(imagePath, timeout, cancellationToken).ConfigureAwait(false)).Snapshots ?? [];
+    }
 
     /// <summary>Creates an empty qcow2 image (for example one that only stores snapshots).</summary>
     public async Task CreateAsync(string imagePath, long virtualSizeBytes, CancellationToken cancellationToken = default)
@@ -58,16 +65,6 @@ public sealed class QemuImg
 
         var format = baseFormat ?? (await InfoAsync(fullBase, cancellationToken: cancellationToken).ConfigureAwait(false)).Format;
         await RunAsync(["create", "-q", "-f", "qcow2", "-b", fullBase, "-F", format, overlayPath], TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
-    }
-
-    /// <summary>
-    /// Points an overlay at another copy of its backing file without touching the data (<c>rebase -u</c>): the new base
-    /// must have the same content, which is how a replay on another machine finds the recorded base image.
-    /// </summary>
-    public async Task RebaseUnsafeAsync(string overlayPath, string newBase, string baseFormat, CancellationToken cancellationToken = default)
-    {
-        await RunAsync(["rebase", "-q", "-u", "-f", "qcow2", "-b", Path.GetFullPath(newBase), "-F", baseFormat, overlayPath],
-            TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Deletes an internal snapshot of a qcow2 image that no process has open.</summary>

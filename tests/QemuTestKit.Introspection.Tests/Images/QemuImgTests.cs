@@ -37,6 +37,84 @@ public sealed class QemuImgTests
     }
 
     [Fact]
+    public async Task The_snapshot_table_read_from_the_file_is_what_qemu_img_prints()
+    {
+        using var temp = new TempDirectory();
+        var image = temp.File("table.qcow2");
+        await RunQemuImgAsync("create", "-q", "-f", "qcow2", image, "16M");
+        foreach (var name in new[] { "ready", "a-much-longer-snapshot-name-that-pads-its-entry", "c3" })
+        {
+            await RunQemuImgAsync("snapshot", "-c", name, image);
+        }
+
+        await RunQemuImgAsync("snapshot", "-d", "ready", image);
+
+        var fromQemuImg = (await new QemuImg().InfoAsync(image, cancellationToken: TestContext.Current.CancellationToken)).Snapshots;
+        var fromFile = Qcow2SnapshotTable.Read(image);
+
+        fromQemuImg.Should().HaveCount(2);
+        fromFile.Should().Equal(fromQemuImg);
+    }
+
+    [Theory]
+    [InlineData("raw")]
+    [InlineData("qcow2")]
+    public async Task An_overlay_names_the_format_of_its_base(string format)
+    {
+        using var temp = new TempDirectory();
+        var baseImage = temp.File("base, with comma." + format);
+        var overlay = temp.File("disk0.overlay.qcow2");
+        await RunQemuImgAsync("create", "-q", "-f", format, baseImage, "8M");
+        await RunQemuImgAsync("create", "-q", "-f", "qcow2", "-b", baseImage, "-F", format, overlay);
+
+        Qcow2Header.BackingFormat(overlay).Should().Be(format);
+    }
+
+    [Fact]
+    public async Task An_image_without_a_base_names_no_format_and_a_file_that_is_not_qcow2_is_a_clear_error()
+    {
+        using var temp = new TempDirectory();
+        var standalone = temp.File("standalone.qcow2");
+        var raw = temp.File("disk.raw");
+        await RunQemuImgAsync("create", "-q", "-f", "qcow2", standalone, "8M");
+        await RunQemuImgAsync("create", "-q", "-f", "raw", raw, "8M");
+
+        Qcow2Header.BackingFormat(standalone).Should().BeNull();
+        var notQcow2 = () => Qcow2Header.BackingFormat(raw);
+        notQcow2.Should().Throw<QemuImageException>().WithMessage("*disk.raw*not a qcow2 image*");
+        var missing = () => Qcow2Header.BackingFormat(temp.File("missing.qcow2"));
+        missing.Should().Throw<QemuImageException>().WithMessage("*missing.qcow2*");
+    }
+
+    [Fact]
+    public async Task A_damaged_snapshot_table_is_a_clear_error_naming_the_image()
+    {
+        using var temp = new TempDirectory();
+        var image = temp.File("cut.qcow2");
+        await RunQemuImgAsync("create", "-q", "-f", "qcow2", image, "16M");
+        await RunQemuImgAsync("snapshot", "-c", "ready", image);
+        var header = new byte[72];
+        await using (var file = File.OpenRead(image))
+        {
+            await file.ReadExactlyAsync(header, TestContext.Current.CancellationToken);
+        }
+
+        var tableOffset = System.Buffers.Binary.BinaryPrimitives.ReadInt64BigEndian(header.AsSpan(64));
+        await using (var file = new FileStream(image, FileMode.Open))
+        {
+            file.SetLength(tableOffset + 20); // the table's first entry cut in half
+        }
+
+        var cut = () => Qcow2SnapshotTable.Read(image);
+        cut.Should().Throw<QemuImageException>().WithMessage("*cut.qcow2*snapshot 1 of 1*qemu-img check*");
+
+        var notAnImage = temp.File("notes.txt");
+        await File.WriteAllTextAsync(notAnImage, "not a disk image at all, but long enough to hold a qcow2 header's 72 bytes..........", TestContext.Current.CancellationToken);
+        var other = () => Qcow2SnapshotTable.Read(notAnImage);
+        other.Should().Throw<QemuImageException>().WithMessage("*notes.txt*not a qcow2 image*");
+    }
+
+    [Fact]
     public async Task An_image_without_snapshots_has_an_empty_list()
     {
         using var temp = new TempDirectory();

@@ -57,12 +57,15 @@ public sealed class DiskAndNetworkReplayTests
                 bundlePath = await machine.KeepAsBundleAsync(Path.Combine(root, "disknet"), cancellationToken: ct);
             }
 
+            // The overlay names the recorded base's path; the replay must read the bundle's copy (as on another machine).
+            var moved = disk + ".moved";
+            File.Move(disk, moved);
             await using var bundle = await ReplayBundle.OpenAsync(bundlePath, ct);
             var result = await Replayer.ReplayAsync(bundle, cancellationToken: ct);
 
             result.Identical.Should().BeTrue($"{result.Verdict}: recorded '{result.Recorded}', replayed '{result.Replayed}'");
             Encoding.UTF8.GetString(await File.ReadAllBytesAsync(bundle.TranscriptPath, ct)).Should().Contain(payload);
-            Convert.ToHexString(SHA256.HashData(await File.ReadAllBytesAsync(disk, ct))).Should().Be(baseHash, "base images are never written");
+            Convert.ToHexString(SHA256.HashData(await File.ReadAllBytesAsync(moved, ct))).Should().Be(baseHash, "base images are never written");
         }
         finally
         {
