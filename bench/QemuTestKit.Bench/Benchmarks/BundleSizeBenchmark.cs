@@ -23,7 +23,6 @@ internal sealed class BundleSizeBenchmark : IBenchmark
     private const double GoalOne = 1.5;
     private const double GoalFurther = 0.3;
     private const string KeepOption = "--keep";
-    private static readonly TimeSpan CommandTimeout = TimeSpan.FromSeconds(300);
 
     /// <summary>The parts a bundle's size is reported in, in this order.</summary>
     private static readonly string[] Parts = ["state.qcow2", "replay.bin", "boot/", "disk bases", "disk overlays", "console", "other"];
@@ -82,28 +81,10 @@ internal sealed class BundleSizeBenchmark : IBenchmark
     /// </summary>
     private static async Task<Recording> RecordAsync(PreparedGuest guest, string bundleDirectory, int checkpoints, CancellationToken ct)
     {
-        var machine = await guest.Ready.StartAsync(guest.Spec, guest.Start with { Mode = RunMode.Record }, ct).ConfigureAwait(false);
-        string bundle;
-        (long Total, long Used) ram;
-        await using (machine.ConfigureAwait(false))
-        {
-            var result = await machine.ExecAsync("echo bundle-size", CommandTimeout, ct).ConfigureAwait(false);
-            if (result.Output != "bundle-size")
-            {
-                throw new BenchFailedException($"recording: the guest answered '{result.Output}'");
-            }
-
-            for (var i = 1; i <= checkpoints; i++)
-            {
-                // Random data does not compress and is not zero pages: each checkpoint has memory no other one has.
-                await machine.ExecAsync(string.Create(CultureInfo.InvariantCulture, $"dd if=/dev/urandom of=/tmp/fill{i} bs=1M count=4 2>/dev/null"), CommandTimeout, ct)
-                    .ConfigureAwait(false);
-                await machine.CheckpointAsync(string.Create(CultureInfo.InvariantCulture, $"c{i}"), ct).ConfigureAwait(false);
-            }
-
-            ram = Ram((await machine.ExecAsync("cat /proc/meminfo", CommandTimeout, ct).ConfigureAwait(false)).Lines);
-            bundle = await machine.KeepAsBundleAsync(bundleDirectory, new BundleTest("bundle-size", "failed", "kept for the benchmark"), ct).ConfigureAwait(false);
-        }
+        (long Total, long Used) ram = default;
+        var bundle = await CheckpointedRecording.KeepAsync(guest, bundleDirectory, "bundle-size", checkpoints,
+            async (machine, token) => ram = Ram((await machine.ExecAsync("cat /proc/meminfo", CheckpointedRecording.CommandTimeout, token).ConfigureAwait(false)).Lines),
+            ct).ConfigureAwait(false);
 
         var manifest = BundleManifestJson.Parse(await File.ReadAllBytesAsync(Path.Combine(bundle, "bundle.json"), ct).ConfigureAwait(false), bundle);
         var files = manifest.Files

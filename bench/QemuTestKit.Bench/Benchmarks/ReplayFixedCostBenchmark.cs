@@ -26,7 +26,6 @@ internal sealed class ReplayFixedCostBenchmark : IBenchmark
     private const string CheckpointsOption = "--checkpoints";
     private const string KeepOption = "--keep";
     private const string DefaultCli = "src/QemuTestKit.Cli/bin/Release/net10.0/qemutestkit";
-    private static readonly TimeSpan CommandTimeout = TimeSpan.FromSeconds(300);
 
     public string Name => "replay-fixed-cost";
 
@@ -56,8 +55,8 @@ internal sealed class ReplayFixedCostBenchmark : IBenchmark
                 return 1;
             }
 
-            var small = await RecordAsync(guest, Path.Combine(root, "small"), 0, cancellationToken).ConfigureAwait(false);
-            var large = await RecordAsync(guest, Path.Combine(root, "large"), checkpoints, cancellationToken).ConfigureAwait(false);
+            var small = await CheckpointedRecording.KeepAsync(guest, Path.Combine(root, "small"), "fixed-cost", 0, null, cancellationToken).ConfigureAwait(false);
+            var large = await CheckpointedRecording.KeepAsync(guest, Path.Combine(root, "large"), "fixed-cost", checkpoints, null, cancellationToken).ConfigureAwait(false);
             var smallMb = Megabytes(small);
             var largeMb = Megabytes(large);
             Say(string.Create(CultureInfo.InvariantCulture, $"bundles: {smallMb:0} MB (no checkpoint), {largeMb:0} MB ({checkpoints} checkpoints)"));
@@ -94,30 +93,6 @@ internal sealed class ReplayFixedCostBenchmark : IBenchmark
             {
                 Directory.Delete(root, recursive: true);
             }
-        }
-    }
-
-    /// <summary>Records one command from the ready state, then <paramref name="checkpoints"/> checkpoints, and keeps the run as a bundle.</summary>
-    private static async Task<string> RecordAsync(PreparedGuest guest, string bundleDirectory, int checkpoints, CancellationToken ct)
-    {
-        var machine = await guest.Ready.StartAsync(guest.Spec, guest.Start with { Mode = RunMode.Record }, ct).ConfigureAwait(false);
-        await using (machine.ConfigureAwait(false))
-        {
-            var result = await machine.ExecAsync("echo fixed-cost", CommandTimeout, ct).ConfigureAwait(false);
-            if (result.Output != "fixed-cost")
-            {
-                throw new BenchFailedException($"recording: the guest answered '{result.Output}'");
-            }
-
-            for (var i = 1; i <= checkpoints; i++)
-            {
-                // Different guest memory at each checkpoint, as a test that does work between them has.
-                await machine.ExecAsync(string.Create(CultureInfo.InvariantCulture, $"dd if=/dev/urandom of=/tmp/fill{i} bs=1M count=4 2>/dev/null"), CommandTimeout, ct)
-                    .ConfigureAwait(false);
-                await machine.CheckpointAsync(string.Create(CultureInfo.InvariantCulture, $"c{i}"), ct).ConfigureAwait(false);
-            }
-
-            return await machine.KeepAsBundleAsync(bundleDirectory, new BundleTest("fixed-cost", "failed", "kept for the benchmark"), ct).ConfigureAwait(false);
         }
     }
 
