@@ -15,6 +15,7 @@ public static class Qcow2SnapshotTable
     private const int MaxSnapshots = 65536; // QEMU's QCOW_MAX_SNAPSHOTS
     private const int MaxExtraData = 1024; // QEMU's QCOW_MAX_SNAPSHOT_EXTRA_DATA
     private const long MaxTableLength = 64L << 20; // QEMU's QCOW_MAX_SNAPSHOTS_SIZE
+
     /// <summary>The image's internal snapshots, in table order (as <c>qemu-img</c> lists them).</summary>
     /// <exception cref="QemuImageException">The file is not a qcow2 image, or its snapshot table is damaged.</exception>
     public static IReadOnlyList<ImageSnapshot> Read(string imagePath)

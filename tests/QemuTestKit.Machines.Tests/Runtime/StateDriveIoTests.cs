@@ -24,6 +24,14 @@ public sealed class StateDriveIoTests(ReadyGuestFixture fixture) : IClassFixture
     }
 
     [Fact]
+    public void A_replay_under_a_gdb_stub_keeps_the_thread_pool()
+    {
+        string[] debugged = ["-drive", $"if=none,id={QemuCommandLine.StateDriveId},file=/r/state.qcow2", "-gdb", "unix:/r/gdb.sock,server=on,wait=off"];
+
+        StateDriveIo.ForLocalStart(debugged, Qemu).Should().Equal(debugged);
+    }
+
+    [Fact]
     public void A_drive_that_names_its_own_aio_and_a_binary_without_liburing_keep_their_arguments()
     {
         string[] named = ["-drive", $"if=none,id={QemuCommandLine.StateDriveId},file=/r/state.qcow2,aio=threads"];
