@@ -15,7 +15,6 @@ namespace QemuTestKit.Machines.Runtime;
 /// </summary>
 internal static class StateDriveIo
 {
-    private const string IoUringOption = "aio=io_uring";
     private const int IoUringSetupSyscall = 425; // the same number on every Linux architecture
     private const int IoUringParamsSize = 120;
     private const int LinkedLibraryWindow = 4 << 20;
