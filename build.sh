@@ -35,7 +35,7 @@ Usage: ./build.sh <command> [args]
 
 Commands:
   setup           Install missing host tools (qemu-system-x86, qemu-system-arm, qemu-system-misc,
-                  qemu-utils, busybox-static, cpio, gdb, gdb-multiarch) with apt-get and build the
+                  qemu-utils, busybox-static, cpio, xz-utils, zstd, gdb, gdb-multiarch) with apt-get and build the
                   test guests (artifacts/guest/, artifacts/guest-aarch64/, artifacts/guest-riscv64/).
   test [args...]  setup, then dotnet test on the solution with TRX reports in
                   artifacts/TestResults; extra args are passed to dotnet test.
@@ -95,6 +95,9 @@ cmd_setup() {
     command -v gdb >/dev/null 2>&1 || missing+=(gdb)
     command -v gdb-multiarch >/dev/null 2>&1 || missing+=(gdb-multiarch)
     command -v dpkg-deb >/dev/null 2>&1 || missing+=(dpkg)
+    # Kernel packages ship compressed modules (trixie's riscv64 kernel .ko.xz, newer ones .ko.zst); the guests' initramfs needs them plain.
+    command -v xz >/dev/null 2>&1 || missing+=(xz-utils)
+    command -v zstd >/dev/null 2>&1 || missing+=(zstd)
     # The distro guest: debootstrap builds its root, mkfs.ext4 -d turns it into a disk without mounting.
     { command -v debootstrap || [[ -x /usr/sbin/debootstrap ]]; } >/dev/null 2>&1 || missing+=(debootstrap)
     { command -v mkfs.ext4 || [[ -x /usr/sbin/mkfs.ext4 || -x /sbin/mkfs.ext4 ]]; } >/dev/null 2>&1 || missing+=(e2fsprogs)
