@@ -22,7 +22,6 @@ internal sealed class BundleSizeBenchmark : IBenchmark
 {
     private const double GoalOne = 1.5;
     private const double GoalFurther = 0.3;
-    private const string KeepOption = "--keep";
 
     /// <summary>The parts a bundle's size is reported in, in this order.</summary>
     private static readonly string[] Parts = ["state.qcow2", "replay.bin", "boot/", "disk bases", "disk overlays", "console", "other"];
@@ -33,10 +32,10 @@ internal sealed class BundleSizeBenchmark : IBenchmark
 
     public async Task<int> RunAsync(string[] args, CancellationToken cancellationToken)
     {
-        var options = BenchOptions.Parse(args, valueOptions: [BenchGuest.Option, KeepOption], defaultRuns: 1);
+        var options = BenchOptions.Parse(args, valueOptions: [BenchGuest.Option, BenchDirectory.KeepOption], defaultRuns: 1);
         void Say(string text) => BenchOutput.Line(Name, text);
-        var keep = options.Value(KeepOption, string.Empty);
-        var root = keep.Length > 0 ? Directory.CreateDirectory(keep).FullName : Directory.CreateTempSubdirectory("qtk-bench-size-").FullName;
+        using var directory = BenchDirectory.Create(options, "qtk-bench-size-");
+        var root = directory.Path;
         try
         {
             if (await BenchGuest.PrepareAsync(Name, options, root, Say, icountShift: CommandLineOptions.DefaultRecordIcountShift, cancellationToken).ConfigureAwait(false) is not { } guest)
@@ -65,13 +64,6 @@ internal sealed class BundleSizeBenchmark : IBenchmark
         {
             await Console.Error.WriteLineAsync($"bench: {Name}: {e.Message}").ConfigureAwait(false);
             return 1;
-        }
-        finally
-        {
-            if (keep.Length == 0)
-            {
-                Directory.Delete(root, recursive: true);
-            }
         }
     }
 

@@ -24,7 +24,6 @@ internal sealed class ReplayFixedCostBenchmark : IBenchmark
     private const double GoalSeconds = 0.5;
     private const string CliOption = "--cli";
     private const string CheckpointsOption = "--checkpoints";
-    private const string KeepOption = "--keep";
     private const string DefaultCli = "src/QemuTestKit.Cli/bin/Release/net10.0/qemutestkit";
 
     public string Name => "replay-fixed-cost";
@@ -33,7 +32,7 @@ internal sealed class ReplayFixedCostBenchmark : IBenchmark
 
     public async Task<int> RunAsync(string[] args, CancellationToken cancellationToken)
     {
-        var options = BenchOptions.Parse(args, valueOptions: [BenchGuest.Option, CheckpointsOption, CliOption, KeepOption], flagOptions: ["--quiet"], defaultRuns: 5);
+        var options = BenchOptions.Parse(args, valueOptions: [BenchGuest.Option, CheckpointsOption, CliOption, BenchDirectory.KeepOption], flagOptions: ["--quiet"], defaultRuns: 5);
         var checkpoints = int.TryParse(options.Value(CheckpointsOption, "5"), NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n >= 1
             ? n
             : throw new BenchUsageException($"{CheckpointsOption} needs a whole number >= 1");
@@ -46,8 +45,8 @@ internal sealed class ReplayFixedCostBenchmark : IBenchmark
 
         void Say(string text) => BenchOutput.Line(Name, text);
         Action<string>? progress = options.Flag("--quiet") ? null : text => Say("  " + text);
-        var keep = options.Value(KeepOption, string.Empty);
-        var root = keep.Length > 0 ? Directory.CreateDirectory(keep).FullName : Directory.CreateTempSubdirectory("qtk-bench-fixed-").FullName;
+        using var directory = BenchDirectory.Create(options, "qtk-bench-fixed-");
+        var root = directory.Path;
         try
         {
             if (await BenchGuest.PrepareAsync(Name, options, root, Say, icountShift: CommandLineOptions.DefaultRecordIcountShift, cancellationToken).ConfigureAwait(false) is not { } guest)
@@ -61,12 +60,15 @@ internal sealed class ReplayFixedCostBenchmark : IBenchmark
             var largeMb = Megabytes(large);
             Say(string.Create(CultureInfo.InvariantCulture, $"bundles: {smallMb:0} MB (no checkpoint), {largeMb:0} MB ({checkpoints} checkpoints)"));
 
-            var first = new[] { await TimeReplayAsync(cli, small, cancellationToken).ConfigureAwait(false), await TimeReplayAsync(cli, large, cancellationToken).ConfigureAwait(false) };
+            // Where each replay stops is read once, outside the timed runs.
+            var smallUntil = UntilFirstInstruction(small);
+            var largeUntil = UntilFirstInstruction(large);
+            var first = new[] { await TimeReplayAsync(cli, small, smallUntil, cancellationToken).ConfigureAwait(false), await TimeReplayAsync(cli, large, largeUntil, cancellationToken).ConfigureAwait(false) };
             Say($"  first replay of each (hashes every file): {BenchOutput.Duration(first[0])} and {BenchOutput.Duration(first[1])}");
             var stats = await Measure.AlternatingAsync(
                 [
-                    new Variant(string.Create(CultureInfo.InvariantCulture, $"{smallMb:0} MB bundle"), ct => ReplayAsync(cli, small, ct)),
-                    new Variant(string.Create(CultureInfo.InvariantCulture, $"{largeMb:0} MB bundle"), ct => ReplayAsync(cli, large, ct)),
+                    new Variant(string.Create(CultureInfo.InvariantCulture, $"{smallMb:0} MB bundle"), ct => ReplayAsync(cli, small, smallUntil, ct)),
+                    new Variant(string.Create(CultureInfo.InvariantCulture, $"{largeMb:0} MB bundle"), ct => ReplayAsync(cli, large, largeUntil, ct)),
                 ],
                 options,
                 cancellationToken,
@@ -87,27 +89,19 @@ internal sealed class ReplayFixedCostBenchmark : IBenchmark
             await Console.Error.WriteLineAsync($"bench: {Name}: {e.Message}").ConfigureAwait(false);
             return 1;
         }
-        finally
-        {
-            if (keep.Length == 0)
-            {
-                Directory.Delete(root, recursive: true);
-            }
-        }
     }
 
-    private static async Task<TimeSpan> TimeReplayAsync(string cli, string bundle, CancellationToken ct)
+    private static async Task<TimeSpan> TimeReplayAsync(string cli, string bundle, string until, CancellationToken ct)
     {
         var clock = Stopwatch.StartNew();
-        await ReplayAsync(cli, bundle, ct).ConfigureAwait(false);
+        await ReplayAsync(cli, bundle, until, ct).ConfigureAwait(false);
         return clock.Elapsed;
     }
 
     /// <summary>The CLI's whole life for a replay stopped at its first instruction; it must succeed.</summary>
-    private static async Task ReplayAsync(string cli, string bundle, CancellationToken ct)
+    private static async Task ReplayAsync(string cli, string bundle, string until, CancellationToken ct)
     {
         var psi = new ProcessStartInfo(cli) { RedirectStandardOutput = true, RedirectStandardError = true };
-        var until = string.Create(CultureInfo.InvariantCulture, $"icount:{FirstInstruction(bundle) + 1}");
         foreach (var argument in new[] { "replay", bundle, "--until", until, "--timeout", "120" })
         {
             psi.ArgumentList.Add(argument);
@@ -123,12 +117,13 @@ internal sealed class ReplayFixedCostBenchmark : IBenchmark
         }
     }
 
-    /// <summary>The instruction count the recording starts at: its start snapshot's (the ready state's).</summary>
-    private static long FirstInstruction(string bundle)
+    /// <summary>The <c>--until</c> of the first replayed instruction: one past the start snapshot's (the ready state's) count.</summary>
+    private static string UntilFirstInstruction(string bundle)
     {
         var snapshots = Qcow2SnapshotTable.Read(Path.Combine(bundle, "state.qcow2"));
-        return snapshots.FirstOrDefault(s => s.Name == ReadyState.SnapshotName)?.Icount
+        var start = snapshots.FirstOrDefault(s => s.Name == ReadyState.SnapshotName)?.Icount
             ?? throw new BenchFailedException($"{bundle}: its state image has no '{ReadyState.SnapshotName}' snapshot with an icount");
+        return string.Create(CultureInfo.InvariantCulture, $"icount:{start + 1}");
     }
 
     private static double Megabytes(string directory) =>
