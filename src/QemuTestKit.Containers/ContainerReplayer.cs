@@ -120,7 +120,7 @@ public static class ContainerReplayer
 
         var checkpoint = FindCheckpoint(manifest, options.FromCheckpoint);
         var serialPorts = Math.Max(1, manifest.Spec.SerialConsoles);
-        var arguments = TcpEndpoints.Rewrite([.. FromCheckpoint(bundle.ExpandReplayArguments(inside), checkpoint), "-S"], serialPorts);
+        var arguments = TcpEndpoints.Rewrite(FromCheckpoint(bundle.ExpandReplayArguments(inside), checkpoint), serialPorts);
         var where = $"container image {image.Name} ({DockerEngine.Short(image.Id)})";
         var run = RunDirectory.Create("replay");
         var machine = await QemuContainerMachines.AttachContainerAsync(manifest.Spec, catalog, endpoint, image, new ContainerMachineOptions { Image = image.Name },

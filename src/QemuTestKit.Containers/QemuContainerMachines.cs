@@ -233,7 +233,7 @@ public static class QemuContainerMachines
                 ReplayLog = recorded ? $"{inside}/replay.bin" : null,
             };
 
-            // Started paused: the consoles connect before the guest runs a single instruction, so no output is lost.
+            // QEMU creates the machine only once the consoles have connected (TcpEndpoints), so no output is lost.
             var arguments = TcpEndpoints.Rewrite(QemuCommandLine.Build(spec, catalog, containerFiles, new CommandLineOptions
             {
                 DeviceTree = tree,
@@ -241,7 +241,7 @@ public static class QemuContainerMachines
                 LoadSnapshot = launch.LoadSnapshot,
                 IcountShift = launch.IcountShift,
                 ReplaySnapshot = launch.ReplaySnapshot,
-                Paused = true,
+                Paused = options.Paused,
             }), serialPorts);
 
             return await AttachContainerAsync(spec, catalog, endpoint, image, options, run, arguments, mappings, serialPorts,
@@ -271,8 +271,8 @@ public static class QemuContainerMachines
     }
 
     /// <summary>
-    /// Starts a container running QEMU with <paramref name="arguments"/> (endpoints on TCP, paused), copies
-    /// <paramref name="mappings"/> in, connects QMP and the consoles over 127.0.0.1, resumes unless paused, and wraps it
+    /// Starts a container running QEMU with <paramref name="arguments"/> (endpoints on TCP, <see cref="TcpEndpoints"/>),
+    /// copies <paramref name="mappings"/> in, connects the consoles and QMP over 127.0.0.1, and wraps it
     /// all in a <see cref="QemuMachine"/> that owns <paramref name="run"/>. Cleans everything up on failure.
     /// </summary>
     internal static async Task<QemuMachine> AttachContainerAsync(MachineSpec spec, QemuCatalog catalog, Uri endpoint, ImageFacts image,
@@ -317,8 +317,25 @@ public static class QemuContainerMachines
                     $"the Docker engine at {endpoint} runs on {hostName}, and machine ports are published on its 127.0.0.1 only: forward them (for example ssh -L) or run the engine on this host");
             }
 
+            // QEMU waits for every console before it creates the machine (TcpEndpoints: wait=on), so it greets over QMP
+            // only once they are all connected. Docker's port proxy accepts a connection before QEMU listens and then
+            // drops it: such a console is connected again until QEMU has it.
+            for (var i = 0; i < serialPorts; i++)
+            {
+                consoles.Add(await ConnectConsoleAsync(container, i, startup.Token).ConfigureAwait(false));
+            }
+
             while (!await new QmpAnswers(hostName).UntilAsync(container).ConfigureAwait(false))
             {
+                for (var i = 0; i < serialPorts; i++)
+                {
+                    if (consoles[i].Closed.IsCompleted)
+                    {
+                        await consoles[i].DisposeAsync().ConfigureAwait(false);
+                        consoles[i] = await ConnectConsoleAsync(container, i, startup.Token).ConfigureAwait(false);
+                    }
+                }
+
                 await Task.Delay(50, startup.Token).ConfigureAwait(false);
             }
 
@@ -341,16 +358,6 @@ public static class QemuContainerMachines
                     return new QmpPeerExit(exitDescription.Description, exitDescription.ExitCode, exitDescription.StderrTail);
                 },
             }, startup.Token).ConfigureAwait(false);
-
-            for (var i = 0; i < serialPorts; i++)
-            {
-                consoles.Add(await ConnectConsoleAsync(qmp, container, i, startup.Token).ConfigureAwait(false));
-            }
-
-            if (!options.Paused)
-            {
-                await qmp.ExecuteAsync("cont", cancellationToken: startup.Token).ConfigureAwait(false);
-            }
 
             return QemuMachine.Attach(spec, catalog, host, qmp, consoles, run,
                 hostFiles($"tcp:127.0.0.1:{container.QmpPort}", consoles.Select(c => c.SocketPath).ToArray()), arguments, machineOptions);
@@ -396,29 +403,23 @@ public static class QemuContainerMachines
     }
 
     /// <summary>
-    /// Connects console <paramref name="index"/> and waits until QEMU reports the connection (query-chardev): Docker's
-    /// port proxy accepts a connection before QEMU has, so only QEMU's word counts.
+    /// Connects console <paramref name="index"/> through Docker's port proxy, again while the proxy drops the connection
+    /// at once (nothing listens in the container yet).
     /// </summary>
-    private static async Task<SerialConsole> ConnectConsoleAsync(QmpClient qmp, QemuContainer container, int index, CancellationToken ct)
+    private static async Task<SerialConsole> ConnectConsoleAsync(QemuContainer container, int index, CancellationToken ct)
     {
-        var label = string.Create(CultureInfo.InvariantCulture, $"serial{index}");
         while (true)
         {
             ct.ThrowIfCancellationRequested();
+            await QmpAnswers.ThrowIfExitedAsync(container).ConfigureAwait(false);
             var console = await SerialConsole.ConnectTcpAsync("127.0.0.1", container.SerialPort(index), TimeSpan.FromSeconds(10), ct).ConfigureAwait(false);
-            for (var attempt = 0; attempt < 50 && !console.Closed.IsCompleted; attempt++)
+            if (await Task.WhenAny(console.Closed, Task.Delay(100, ct)).ConfigureAwait(false) != console.Closed)
             {
-                var chardevs = await qmp.ExecuteAsync("query-chardev", cancellationToken: ct).ConfigureAwait(false) as JsonArray;
-                var filename = chardevs?.FirstOrDefault(c => c?["label"]?.GetValue<string>() == label)?["filename"]?.GetValue<string>();
-                if (filename is not null && !filename.StartsWith("disconnected", StringComparison.Ordinal))
-                {
-                    return console;
-                }
-
-                await Task.Delay(20, ct).ConfigureAwait(false);
+                return console;
             }
 
             await console.DisposeAsync().ConfigureAwait(false);
+            await Task.Delay(50, ct).ConfigureAwait(false);
         }
     }
 

@@ -6,7 +6,9 @@ namespace QemuTestKit.Containers;
 /// The argument arrays of this library put QMP on a Unix socket and the serial ports on pipe pairs (or, in older
 /// bundles, Unix sockets the host listens on) in the run directory. In a container QEMU must be the server instead, on TCP ports the container publishes:
 /// this swaps exactly those arguments (recognised by their socket paths in <see cref="QemuPorts.RunDirectory"/>) and
-/// leaves every other argument as built.
+/// leaves every other argument as built. QEMU waits for each serial port's connection (<c>wait=on</c>) before it
+/// creates the machine, so no console output is lost and nothing needs <c>-S</c>: a QEMU 7.2 replay from a checkpoint
+/// that stands paused before <c>cont</c> can stall for good (docs/cli.md, "Paused replays from a checkpoint").
 /// </summary>
 internal static class TcpEndpoints
 {
@@ -32,7 +34,7 @@ internal static class TcpEndpoints
             else if (argument == "-chardev" && SerialIndex(value, run) is { } index && index < serialPorts)
             {
                 result.Add(string.Create(CultureInfo.InvariantCulture,
-                    $"socket,id=serial{index},host=0.0.0.0,port={QemuPorts.FirstSerial + index},server=on,wait=off"));
+                    $"socket,id=serial{index},host=0.0.0.0,port={QemuPorts.FirstSerial + index},server=on,wait=on"));
                 i++;
             }
         }
