@@ -1,4 +1,5 @@
 using QemuTestKit.Machines.CommandLine;
+using QemuTestKit.Machines.Runtime;
 
 namespace QemuTestKit.Containers;
 
@@ -30,4 +31,23 @@ public sealed record ContainerMachineOptions
 
     /// <summary>Keep the host-side run directory after disposal.</summary>
     public bool KeepRunDirectory { get; init; }
+
+    /// <summary>
+    /// The container start that matches a local start with <paramref name="local"/> (mode, checkpoints, icount, run
+    /// root), in <paramref name="image"/> (the default image when null or empty).
+    /// </summary>
+    public static ContainerMachineOptions From(MachineStartOptions local, string? image = null)
+    {
+        ArgumentNullException.ThrowIfNull(local);
+        return new ContainerMachineOptions
+        {
+            Image = string.IsNullOrEmpty(image) ? QemuBuilder.DefaultImage : image,
+            Mode = local.Mode,
+            CheckpointInterval = local.CheckpointInterval,
+            Paused = local.Paused,
+            RunRoot = local.RunRoot,
+            KeepRunDirectory = local.KeepRunDirectory,
+            IcountShift = local.IcountShift,
+        };
+    }
 }

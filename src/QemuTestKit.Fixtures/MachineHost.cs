@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using System.Globalization;
 using System.Reflection;
-using QemuTestKit.Containers;
 using QemuTestKit.Introspection;
 using QemuTestKit.Machines.CommandLine;
 using QemuTestKit.Machines.Replay;
@@ -128,11 +127,8 @@ public sealed class MachineHost : IAsyncDisposable
     private async Task<GuestMachine> StartRecordedAsync(ITestScope test, string name, MachineOptions? options, Action release, CancellationToken ct)
     {
         var machine = _manifest.Value.Get(name);
-        if (machine.Host is not (ManifestMachine.LocalHost or ManifestMachine.ContainerHost))
-        {
-            throw new FixtureException($"machine '{name}' has Host=\"{machine.Host}\": expected local or container; fix the QemuMachine item and build again");
-        }
-
+        // Resolved before anything is prepared: a host whose package is missing fails at once, saying which to add.
+        var hosting = machine.Host == ManifestMachine.LocalHost ? null : MachineHostings.For(machine);
         var record = options?.Record ?? machine.Record ?? Settings.Record;
         var startOptions = new MachineStartOptions
         {
@@ -141,15 +137,11 @@ public sealed class MachineHost : IAsyncDisposable
             RunRoot = RunRoot,
         };
 
-        // One call for both hosts: a local machine starts exactly as QemuMachine/ReadyState.StartAsync would start it,
-        // a container one takes the mode, checkpoints and run root from the same options.
-        var container = ReadyStates.ContainerOptions(machine, RunRoot);
-        QemuMachine started;
+        ReadyState? state = null;
         if (machine.Spec.Ready.Pattern is null)
         {
             // Nothing to snapshot at: every test boots it cold.
-            started = await QemuMachineHosts.StartAsync(machine.Host, machine.Image, machine.Spec,
-                null, startOptions with { IcountShift = record ? Settings.IcountShift : null }, container, ct).ConfigureAwait(false);
+            startOptions = startOptions with { IcountShift = record ? Settings.IcountShift : null };
         }
         else
         {
@@ -160,10 +152,17 @@ public sealed class MachineHost : IAsyncDisposable
                 test.WriteLine($"qemutestkit: {ready.Note}");
             }
 
-            started = await QemuMachineHosts.StartAsync(machine.Host, machine.Image, machine.Spec, ready.State, startOptions with { Catalog = ready.Catalog }, container, ct)
-                .ConfigureAwait(false);
+            state = ready.State;
+            startOptions = startOptions with { Catalog = ready.Catalog };
         }
 
+        // The same options for every host: a local machine starts exactly as QemuMachine/ReadyState.StartAsync would
+        // start it, a hosted one takes the mode, checkpoints and run root from them.
+        var started = hosting is not null
+            ? await hosting.StartAsync(machine, state, startOptions, ct).ConfigureAwait(false)
+            : state is null
+                ? await QemuMachine.StartAsync(machine.Spec, startOptions, ct).ConfigureAwait(false)
+                : await state.StartAsync(machine.Spec, startOptions, ct).ConfigureAwait(false);
         return new GuestMachine(test, started, null, release);
     }
 

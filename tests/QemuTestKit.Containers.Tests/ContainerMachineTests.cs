@@ -68,12 +68,14 @@ public sealed class ContainerMachineTests(ContainerGuestFixture fixture) : IClas
     }
 
     [Theory]
-    [InlineData(QemuMachineHosts.Local)]
-    [InlineData(QemuMachineHosts.Container)]
+    [InlineData(MachineHosts.Local)]
+    [InlineData(MachineHosts.Container)]
     public async Task The_same_test_passes_with_host_local_and_host_container(string host)
     {
-        await using var machine = await QemuMachineHosts.StartAsync(host, null, fixture.Spec, fixture.NormalReady, new MachineStartOptions { Catalog = fixture.Catalog },
-            ContainerGuestFixture.Options, Ct);
+        var local = new MachineStartOptions { Catalog = fixture.Catalog };
+        await using var machine = host == MachineHosts.Local
+            ? await fixture.NormalReady.StartAsync(fixture.Spec, local, Ct)
+            : await QemuContainerMachines.StartAsync(fixture.Spec, fixture.NormalReady, ContainerMachineOptions.From(local, ContainerGuestFixture.Options.Image), Ct);
 
         var result = await machine.ExecAsync("cat /proc/cmdline", cancellationToken: Ct);
         result.ExitCode.Should().Be(0);

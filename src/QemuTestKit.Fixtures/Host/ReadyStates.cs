@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
-using QemuTestKit.Containers;
 using QemuTestKit.Introspection.Catalog;
 using QemuTestKit.Machines.CommandLine;
 using QemuTestKit.Machines.Runtime;
@@ -26,14 +25,8 @@ internal sealed class ReadyStates : IDisposable
     }
 
     /// <summary>A ready state, and a note for the test output when it had to be made now.</summary>
-    /// <param name="Catalog">The local QEMU's catalog; null for a container machine (the image's QEMU is asked when it starts).</param>
+    /// <param name="Catalog">The local QEMU's catalog; null for a machine hosted elsewhere (its QEMU is asked when it starts).</param>
     public sealed record Prepared(ReadyState State, QemuCatalog? Catalog, string? Note);
-
-    /// <summary>How a container machine runs (image, run root); null for a local one.</summary>
-    public static ContainerMachineOptions? ContainerOptions(ManifestMachine machine, string? runRoot) =>
-        machine.Host == ManifestMachine.ContainerHost
-            ? new ContainerMachineOptions { Image = machine.Image ?? QemuBuilder.DefaultImage, RunRoot = runRoot }
-            : null;
 
     /// <param name="icountShift">The shift a recorded run needs; null when the run is not recorded.</param>
     public Task<Prepared> GetAsync(ManifestMachine machine, int? icountShift, CancellationToken cancellationToken)
@@ -45,9 +38,9 @@ internal sealed class ReadyStates : IDisposable
 
     private async Task<Prepared> LoadOrPrepareAsync(ManifestMachine machine, int? icountShift)
     {
-        if (ContainerOptions(machine, _runRoot) is { } container)
+        if (machine.Host != ManifestMachine.LocalHost)
         {
-            return await PrepareInImageAsync(machine, container, icountShift).ConfigureAwait(false);
+            return await PrepareHostedAsync(machine, MachineHostings.For(machine), icountShift).ConfigureAwait(false);
         }
 
         var catalog = await new CatalogCache().GetAsync(machine.Spec.QemuBinary).ConfigureAwait(false);
@@ -94,17 +87,18 @@ internal sealed class ReadyStates : IDisposable
     }
 
     /// <summary>
-    /// A container machine's ready state is made by the image's QEMU (the build does not boot it: it needs no Docker
-    /// engine), once per run, in private like any state made by a test run.
+    /// A machine hosted elsewhere (a container) gets its ready state from the QEMU it runs on (the build does not boot
+    /// it: the build needs no Docker engine), once per run, in private like any state made by a test run.
     /// </summary>
-    private async Task<Prepared> PrepareInImageAsync(ManifestMachine machine, ContainerMachineOptions container, int? icountShift)
+    private async Task<Prepared> PrepareHostedAsync(ManifestMachine machine, IMachineHosting hosting, int? icountShift)
     {
         var directory = Path.Combine(_privateRoot, string.Create(CultureInfo.InvariantCulture,
-            $"{machine.Name}-container-shift{icountShift?.ToString(CultureInfo.InvariantCulture) ?? "none"}"));
+            $"{machine.Name}-{machine.Host}-shift{icountShift?.ToString(CultureInfo.InvariantCulture) ?? "none"}"));
         var stopwatch = Stopwatch.StartNew();
-        var prepared = await QemuContainerMachines.PrepareAsync(machine.Spec, directory, container with { IcountShift = icountShift }).ConfigureAwait(false);
+        var prepared = await hosting.PrepareAsync(machine, directory, new MachineStartOptions { IcountShift = icountShift, RunRoot = _runRoot }, CancellationToken.None)
+            .ConfigureAwait(false);
         return new Prepared(prepared, null, string.Create(CultureInfo.InvariantCulture,
-            $"machine '{machine.Name}' runs in image {container.Image}: booted it once there for this run ({stopwatch.Elapsed.TotalSeconds:0.0} s)"));
+            $"machine '{machine.Name}' runs {hosting.Where(machine)}: booted it once there for this run ({stopwatch.Elapsed.TotalSeconds:0.0} s)"));
     }
 
     public void Dispose()

@@ -162,6 +162,14 @@ public sealed partial class TemplateProjectPackagingTests(ProductFeed feed)
         build.Succeeded.Should().BeTrue(build.ToString());
         build.Lines.Where(l => l.Contains(": warning ", StringComparison.Ordinal)).Should()
             .BeEmpty("a project made the README's way builds without warnings (no NU1608, no xUnit1051)\n{0}", build);
+        using (var assets = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(project, "obj", "project.assets.json"))))
+        {
+            var libraries = assets.RootElement.GetProperty("libraries").EnumerateObject().Select(l => l.Name).ToArray();
+            libraries.Should().Contain(l => l.StartsWith("QemuTestKit.Fixtures/", StringComparison.Ordinal));
+            libraries.Should().NotContain(l => l.StartsWith("Testcontainers", StringComparison.Ordinal) || l.StartsWith("Docker.DotNet", StringComparison.Ordinal),
+                "a project that runs its machines locally pulls no container client (QemuTestKit.Fixtures.Containers brings it, for Host=\"container\")");
+        }
+
 
         // The README's command, after the build above.
         var command = Blocks("sh").Single(b => b.TrimStart().StartsWith("dotnet test", StringComparison.Ordinal)).Trim().Split(' ')[1..];

@@ -20,7 +20,7 @@ public sealed class ProductFeed : IAsyncLifetime
     public static readonly string[] PackedProjects =
     [
         "QemuTestKit.Introspection", "QemuTestKit.Machines", "QemuTestKit.Tasks", "QemuTestKit.Fixtures", "QemuTestKit.Fixtures.Xunit",
-        "QemuTestKit.Fixtures.MSTest", "QemuTestKit.Containers", "QemuTestKit.Cli",
+        "QemuTestKit.Fixtures.MSTest", "QemuTestKit.Containers", "QemuTestKit.Fixtures.Containers", "QemuTestKit.Cli",
     ];
 
     private readonly SemaphoreSlim _builds = new(2, 2);

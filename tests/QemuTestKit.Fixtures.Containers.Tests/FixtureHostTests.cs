@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using QemuTestKit.Containers;
 using QemuTestKit.Fixtures;
 using QemuTestKit.Fixtures.Manifest;
 using QemuTestKit.Fixtures.Testing;
@@ -7,11 +8,12 @@ using QemuTestKit.Machines.Runtime;
 using QemuTestKit.Machines.Specs;
 using QemuTestKit.Machines.Tests.Support;
 
-namespace QemuTestKit.Containers.Tests;
+namespace QemuTestKit.Fixtures.Containers.Tests;
 
 /// <summary>
 /// The fixtures choose the host per machine from the build's manifest (<c>"host"</c>, <c>"image"</c>): one sample test,
 /// unchanged, against a local machine and a container one, each recorded, checkpointed and kept as a bundle on failure.
+/// This project references QemuTestKit.Fixtures.Containers as a user's does: the container hosting is found through it.
 /// </summary>
 public sealed class FixtureHostTests : IDisposable
 {
@@ -35,7 +37,7 @@ public sealed class FixtureHostTests : IDisposable
     public async Task The_same_sample_test_passes_with_host_local_and_host_container_and_a_failure_keeps_a_bundle(string host)
     {
         var ct = TestContext.Current.CancellationToken;
-        var image = ContainerGuestFixture.Options.Image;
+        var image = Environment.GetEnvironmentVariable("QTK_TEST_IMAGE") ?? MachineHosts.DefaultImage;
         var manifest = WriteManifest(host, host == ManifestMachine.ContainerHost ? image : null);
         var settings = new FixtureSettings { Record = true, Keep = KeepPolicy.Failed, MaxMachines = 1, BundleDirectory = Path.Combine(_root, "bundles") };
         await using var machines = new MachineHost(settings, manifest, Path.Combine(_root, "results"), Path.Combine(_root, "run"));

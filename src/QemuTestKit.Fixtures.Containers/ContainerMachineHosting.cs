@@ -1,0 +1,31 @@
+using QemuTestKit.Containers;
+using QemuTestKit.Fixtures.Containers;
+using QemuTestKit.Fixtures.Host;
+using QemuTestKit.Fixtures.Manifest;
+using QemuTestKit.Machines.Runtime;
+
+[assembly: MachineHosting(MachineHosts.Container, typeof(ContainerMachineHosting))]
+
+namespace QemuTestKit.Fixtures.Containers;
+
+/// <summary>
+/// <c>Host="container"</c> for the fixtures: the machine runs in its manifest entry's image (the default image when it
+/// names none) on the engine <c>DOCKER_HOST</c> names, else the local one. Found by the fixtures through the assembly
+/// attribute above the first time such a machine starts; nothing to call.
+/// </summary>
+public sealed class ContainerMachineHosting : IMachineHosting
+{
+    public string Where(ManifestMachine machine) => $"in image {Options(machine, new MachineStartOptions()).Image}";
+
+    public Task<ReadyState> PrepareAsync(ManifestMachine machine, string directory, MachineStartOptions options, CancellationToken cancellationToken) =>
+        QemuContainerMachines.PrepareAsync(machine.Spec, directory, Options(machine, options), cancellationToken);
+
+    public Task<QemuMachine> StartAsync(ManifestMachine machine, ReadyState? ready, MachineStartOptions options, CancellationToken cancellationToken) =>
+        QemuContainerMachines.StartAsync(machine.Spec, ready, Options(machine, options), cancellationToken);
+
+    private static ContainerMachineOptions Options(ManifestMachine machine, MachineStartOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(machine);
+        return ContainerMachineOptions.From(options, machine.Image);
+    }
+}
