@@ -149,7 +149,7 @@ cmd_setup() {
 
 # ------------------------------------------------------------------ docker (container-backed machines)
 # A Docker engine on the local socket with an extra listener on tcp://127.0.0.1:2375 (the "remote" engine of the
-# tests), and the QEMU image qemutestkit/qemu:local built offline (cached by its recipe hash).
+# tests), and the QEMU images qemutestkit/qemu:local (7.2) and :10 (10.0) built offline (cached by their recipe hashes).
 docker_tcp="tcp://127.0.0.1:2375"
 
 engine_answers() { docker ${1:+-H "$1"} version --format '{{.Server.APIVersion}}' >/dev/null 2>&1; }
@@ -189,8 +189,10 @@ setup_docker() {
         sleep 0.5
     fi
 
-    step "setup: image qemutestkit/qemu:local"
-    as_root "$repo_root/eng/docker/build-image.sh" qemutestkit/qemu:local
+    # QEMU 7.2 (Debian 12, the default image) and QEMU 10.0 (Debian 13) side by side (docs/containers.md).
+    step "setup: images qemutestkit/qemu:local (QEMU 7.2) and qemutestkit/qemu:10 (QEMU 10.0)"
+    as_root "$repo_root/eng/docker/build-image.sh" qemutestkit/qemu:local bookworm
+    as_root "$repo_root/eng/docker/build-image.sh" qemutestkit/qemu:10 trixie
 }
 
 # The engine's API version for Testcontainers (4.16 asks for 1.44; Debian 12's engine speaks 1.41).

@@ -3,14 +3,18 @@
 # packages (the same QEMU packages a Debian host installs), imported with `docker import`.
 # Cached: skipped when the tag exists and its org.qemutestkit.recipe label equals this recipe's hash.
 #
-#   eng/docker/build-image.sh [tag]        default tag: qemutestkit/qemu:local
+#   eng/docker/build-image.sh [tag [suite]]   default tag: qemutestkit/qemu:local, default suite: bookworm
+#
+# The suite picks the QEMU build: bookworm (Debian 12) has QEMU 7.2, trixie (Debian 13) QEMU 10.0; both come from the
+# same mirror, so images of both build offline side by side (./build.sh setup builds qemutestkit/qemu:local and
+# qemutestkit/qemu:10).
 #
 # Environment: QTK_DEBIAN_MIRROR (default http://deb.debian.org/debian), QTK_IMAGE_FORCE=1 rebuilds.
 # Needs root (debootstrap) and a Docker engine (DOCKER_HOST is honoured).
 set -euo pipefail
 
 tag="${1:-qemutestkit/qemu:local}"
-suite=bookworm
+suite="${2:-bookworm}"
 mirror="${QTK_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 packages=qemu-system-x86,qemu-utils
 here="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd -P)"

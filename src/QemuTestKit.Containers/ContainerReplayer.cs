@@ -118,7 +118,7 @@ public static class ContainerReplayer
             mappings.Add((path, target));
         }
 
-        var checkpoint = FindCheckpoint(manifest, options.FromCheckpoint);
+        var checkpoint = manifest.CheckpointToReplayFrom(options.FromCheckpoint);
         var serialPorts = Math.Max(1, manifest.Spec.SerialConsoles);
         var arguments = TcpEndpoints.Rewrite(FromCheckpoint(bundle.ExpandReplayArguments(inside), checkpoint), serialPorts);
         var where = $"container image {image.Name} ({DockerEngine.Short(image.Id)})";
@@ -147,17 +147,6 @@ public static class ContainerReplayer
             return new ContainerReplayResult(compared == expected.Length && Matches(machine, expected), compared, expected.Length, where, stopwatch.Elapsed,
                 checkpoint?.Name ?? manifest.StartSnapshot ?? "the start");
         }
-    }
-
-    private static Checkpoint? FindCheckpoint(BundleManifest manifest, string? name)
-    {
-        if (name is null || name == manifest.StartSnapshot)
-        {
-            return null;
-        }
-
-        return manifest.Checkpoints.FirstOrDefault(c => c.Name == name)
-            ?? throw new ReplayException($"the bundle has no checkpoint '{name}'; it has: {string.Join(", ", new[] { manifest.StartSnapshot ?? "(start)" }.Concat(manifest.Checkpoints.Select(c => c.Name)))}");
     }
 
     /// <summary>As on the host: QEMU loads a checkpoint through rrsnapshot (which also positions the replay log), not -loadvm.</summary>

@@ -6,31 +6,47 @@ namespace QemuTestKit.Containers;
 
 /// <summary>
 /// What the QEMU in an image supports. The image records its binary's sha256 when it is built; when this host has the
-/// very same build (the usual case: both come from Debian's packages), the host's catalog describes the image's QEMU
-/// exactly and is used. Otherwise it cannot be introspected from here yet: one clear error says so.
+/// very same build (both come from Debian's packages), the host's catalog describes the image's QEMU exactly and is
+/// used. Otherwise (QEMU 10 in a Debian 13 image next to the host's 7.2) the image's QEMU is asked in a container of
+/// the image, once: the catalog is cached by that sha256 (<see cref="IdentityOf"/>).
 /// </summary>
 internal static class ImageCatalog
 {
     public const string ImageBinary = "/usr/bin/qemu-system-x86_64";
 
-    public static async Task<QemuCatalog> GetAsync(ImageFacts image, CancellationToken cancellationToken)
+    public static async Task<QemuCatalog> GetAsync(Uri endpoint, ImageFacts image, CancellationToken cancellationToken)
     {
-        var host = HostBuild();
         if (image.QemuSha256 is null)
         {
             throw new QemuContainerException(
                 $"the image {image.Name} does not say which QEMU build it holds (label org.qemutestkit.qemu.sha256): build it with eng/docker/build-image.sh or eng/docker/Dockerfile");
         }
 
-        if (host is null || !string.Equals(host.Value.Sha256, image.QemuSha256, StringComparison.OrdinalIgnoreCase))
+        if (HostBuild() is { } host && string.Equals(host.Sha256, image.QemuSha256, StringComparison.OrdinalIgnoreCase))
         {
-            throw new QemuContainerException(
-                $"the image {image.Name} holds QEMU {image.QemuPackage} (sha256 {image.QemuSha256[..12]}...), and this host has {(host is null ? "no qemu-system-x86_64" : $"a different build at {host.Value.Path}")}: " +
-                $"machines in containers are validated against the same build on the host for now; install the image's package version on the host ({QemuPackages.InstallHint(ImageBinary)})");
+            return await new CatalogCache().GetAsync(host.Path, cancellationToken).ConfigureAwait(false);
         }
 
-        return await new CatalogCache().GetAsync(host.Value.Path, cancellationToken).ConfigureAwait(false);
+        var identity = IdentityOf(image.QemuSha256);
+        try
+        {
+            return await new CatalogCache().GetAsync(identity, ct => new QemuIntrospector().IntrospectAsync(ImageBinary, identity,
+                $"'{ImageBinary}' in image {image.Name}", probe => ImageProbeSession.StartAsync(endpoint, image, probe), ct), cancellationToken).ConfigureAwait(false);
+        }
+        catch (QemuProbeException e)
+        {
+            throw new QemuContainerException($"what the QEMU of image {image.Name} supports could not be read: {e.Message}", e);
+        }
     }
+
+    /// <summary>
+    /// The identity of an image's QEMU build: its binary and sha256 (not a file of this host). Ready states and catalogs
+    /// made by that build carry it, so they match in every image that holds the same build.
+    /// </summary>
+    public static BinaryIdentity IdentityOf(string sha256) => new($"{ImageBinary}@sha256:{sha256.ToLowerInvariant()}", 0, 0, 0, 0, 0);
+
+    /// <summary>True when <paramref name="catalog"/> describes this host's own binary (not one only an image holds).</summary>
+    public static bool IsHostCatalog(QemuCatalog catalog) => catalog.BinaryIdentity.Inode != 0;
 
     /// <summary>The build a bundle recorded in <paramref name="image"/> names: version and package from the catalog, binary and sha256 from the image.</summary>
     public static BundleQemu BuildOf(ImageFacts image, QemuCatalog catalog) =>

@@ -64,7 +64,7 @@ public static class QemuContainerMachines
         await DockerEngine.CheckAsync(endpoint, ct).ConfigureAwait(false);
         await ContainerSweeper.SweepOnceAsync(endpoint, ct).ConfigureAwait(false);
         var image = await DockerEngine.InspectImageAsync(endpoint, options.Image, ct).ConfigureAwait(false);
-        var catalog = await ImageCatalog.GetAsync(image, ct).ConfigureAwait(false);
+        var catalog = await ImageCatalog.GetAsync(endpoint, image, ct).ConfigureAwait(false);
         return (endpoint, image, catalog);
     }
 
@@ -224,8 +224,9 @@ public static class QemuContainerMachines
             }
 
             var recorded = options.Mode != RunMode.Normal;
-            // The catalog is the host's build of the image's QEMU (ImageCatalog), so the host reads the same tree.
-            var tree = await new DeviceTreeCache().TryGetAsync(catalog, spec.MachineType, ct).ConfigureAwait(false);
+            // A host's catalog (the same build as the image's) lets the host read the same tree; another build's tree is
+            // not read (QEMU places the devices itself).
+            var tree = ImageCatalog.IsHostCatalog(catalog) ? await new DeviceTreeCache().TryGetAsync(catalog, spec.MachineType, ct).ConfigureAwait(false) : null;
             var containerFiles = new MachineRunFiles($"{inside}/qmp.sock",
                 Enumerable.Range(0, serialPorts).Select(i => string.Create(CultureInfo.InvariantCulture, $"{inside}/serial{i}.sock")).ToArray(),
                 $"{inside}/state.qcow2", containerDisks)

@@ -24,6 +24,9 @@ public sealed class ContainerGuestFixture : IAsyncLifetime
 
     public static ContainerMachineOptions Options => new() { Image = Environment.GetEnvironmentVariable("QTK_TEST_IMAGE") ?? QemuBuilder.DefaultImage };
 
+    /// <summary>Debian 13's QEMU 10.0 (./build.sh setup builds it: eng/docker/build-image.sh qemutestkit/qemu:10 trixie).</summary>
+    public const string Qemu10Image = "qemutestkit/qemu:10";
+
     public async ValueTask InitializeAsync()
     {
         var ct = TestContext.Current.CancellationToken;

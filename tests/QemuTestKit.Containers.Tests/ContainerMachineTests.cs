@@ -15,7 +15,7 @@ public sealed class ContainerMachineTests(ContainerGuestFixture fixture) : IClas
         await using var machine = await QemuContainerMachines.StartAsync(fixture.Spec, fixture.NormalReady, ContainerGuestFixture.Options, Ct);
 
         machine.Host.Should().NotBeNull();
-        machine.Host!.Description.Should().Contain("qemutestkit/qemu:local");
+        machine.Host!.Description.Should().Contain(ContainerGuestFixture.Options.Image);
         machine.ProcessId.Should().Be(0, "QEMU runs in the container, not as a process of this host");
         var result = await machine.ExecAsync("echo $((6*7)); uname -m", cancellationToken: Ct);
         result.ExitCode.Should().Be(0);

@@ -31,17 +31,18 @@ public sealed class FixtureHostTests : IDisposable
         (await machine.ExecAsync("echo after-$((2+3))", cancellationToken: ct)).Output.Should().Contain("after-5");
     }
 
+    /// <summary>The host's QEMU 7.2, the same build in the default image, and Debian 13's QEMU 10.0 in its image.</summary>
     [Theory]
-    [InlineData(ManifestMachine.LocalHost)]
-    [InlineData(ManifestMachine.ContainerHost)]
-    public async Task The_same_sample_test_passes_with_host_local_and_host_container_and_a_failure_keeps_a_bundle(string host)
+    [InlineData(ManifestMachine.LocalHost, null)]
+    [InlineData(ManifestMachine.ContainerHost, MachineHosts.DefaultImage)]
+    [InlineData(ManifestMachine.ContainerHost, "qemutestkit/qemu:10")]
+    public async Task The_same_sample_test_passes_with_host_local_and_host_container_on_each_QEMU_and_a_failure_keeps_a_bundle_that_replays(string host, string? image)
     {
         var ct = TestContext.Current.CancellationToken;
-        var image = Environment.GetEnvironmentVariable("QTK_TEST_IMAGE") ?? MachineHosts.DefaultImage;
-        var manifest = WriteManifest(host, host == ManifestMachine.ContainerHost ? image : null);
+        var manifest = WriteManifest(host, image);
         var settings = new FixtureSettings { Record = true, Keep = KeepPolicy.Failed, MaxMachines = 1, BundleDirectory = Path.Combine(_root, "bundles") };
         await using var machines = new MachineHost(settings, manifest, Path.Combine(_root, "results"), Path.Combine(_root, "run"));
-        var test = new Scope($"Sample.OnHost_{host}");
+        var test = new Scope($"Sample.OnHost_{host}_{image?.Replace(':', '_').Replace('/', '_')}");
 
         var machine = await machines.StartAsync(test, "hello", cancellationToken: ct);
         string? containerId = (machine.Machine.Host as ContainerQemuHost)?.ContainerId;
@@ -65,6 +66,10 @@ public sealed class FixtureHostTests : IDisposable
         }
 
         opened.Manifest.Qemu.ContainerImage.Should().StartWith(image + "@sha256:");
+        // The bundle names its image, and the replay finds it there (the QEMU 10 one only could replay there).
+        var replayed = await ContainerReplayer.ReplayAsync(opened, new ContainerReplayOptions(), ct);
+        replayed.Identical.Should().BeTrue(replayed.Verdict);
+        replayed.Where.Should().Contain(image!);
         test.Lines.Should().Contain(l => l.Contains($"runs in image {image}: booted it once there", StringComparison.Ordinal));
         using var client = DockerEngine.CreateClient(DockerEngine.Resolve(null));
         var inspect = () => client.Containers.InspectContainerAsync(containerId, ct);

@@ -103,7 +103,7 @@ internal sealed class IntrospectBenchmark : IBenchmark
         }
     }
 
-    /// <summary>Where a cache hit spends its time: the steps of <see cref="CatalogCache.GetAsync"/>, timed one by one.</summary>
+    /// <summary>Where a cache hit spends its time: the steps of <see cref="CatalogCache.GetAsync(string, CancellationToken)"/>, timed one by one.</summary>
     private static async Task BreakdownAsync(string qemu, string cacheFile, BenchOptions options, Action<string> say, CancellationToken cancellationToken)
     {
         var binaryPath = QemuBinary.Resolve(qemu).Path;

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Reflection;
 using System.Text;
 using QemuTestKit.Introspection;
+using QemuTestKit.Machines.Recording;
 using QemuTestKit.Machines.Replay;
 using QemuTestKit.Fixtures.Testing;
 
@@ -96,7 +97,7 @@ internal sealed class BundleKeeper
     /// <summary>The lines a failing test's output gets: where the bundle is and the two ways to replay it.</summary>
     internal IEnumerable<string> KeptLines(ITestScope test, GuestMachine machine, string bundle)
     {
-        var from = machine.Checkpoints.Count > 0 ? $" --from {Quote(machine.Checkpoints[^1].Name)}" : string.Empty;
+        var from = machine.Checkpoints.Count > 0 && ReplayLimits.FromCheckpoint(machine.Machine.Spec) is null ? $" --from {Quote(machine.Checkpoints[^1].Name)}" : string.Empty;
         yield return $"qemutestkit: kept the recording of machine '{machine.Name}': {bundle}";
         yield return $"qemutestkit: replay it:  qemutestkit replay {Quote(bundle)}{from}";
         yield return "qemutestkit: run this test against it:  " + RerunCommand(test, bundle);

@@ -54,7 +54,7 @@ public sealed class CatalogCache
     {
         var binary = QemuBinary.Resolve(binaryNameOrPath);
         var file = FileFor(binary.Path);
-        if (TryRead(file, binary.Path) is { } cached)
+        if (TryRead(file, binary.Path, () => BinaryIdentityReader.Read(binary.Path)) is { } cached)
         {
             return cached;
         }
@@ -63,7 +63,7 @@ public sealed class CatalogCache
         await using (await CacheLock.AcquireAsync(file + ".lock", LockTimeout, cancellationToken).ConfigureAwait(false))
         {
             // Another process may have written it while we waited for the lock.
-            if (TryRead(file, binary.Path) is { } written)
+            if (TryRead(file, binary.Path, () => BinaryIdentityReader.Read(binary.Path)) is { } written)
             {
                 return written;
             }
@@ -71,6 +71,36 @@ public sealed class CatalogCache
             var catalog = await _introspector.IntrospectAsync(binary.Path, cancellationToken).ConfigureAwait(false);
             Write(file, catalog);
             return catalog;
+        }
+    }
+
+    /// <summary>
+    /// The catalog of an emulator that does not run on this host (the QEMU of a container image), which only
+    /// <paramref name="introspect"/> can ask: cached by <paramref name="identity"/> (for an image, its binary's sha256),
+    /// which never changes for the same build.
+    /// </summary>
+    public async Task<QemuCatalog> GetAsync(BinaryIdentity identity, Func<CancellationToken, Task<QemuCatalog>> introspect, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(identity);
+        ArgumentNullException.ThrowIfNull(introspect);
+        var key = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(identity.ToString())))[..16].ToLowerInvariant();
+        var file = Path.Combine(Directory, $"remote-{Path.GetFileName(identity.Path.Split('@')[0])}-{key}.json");
+        if (TryRead(file, binaryPath: null, () => identity) is { } cached)
+        {
+            return cached;
+        }
+
+        System.IO.Directory.CreateDirectory(Directory);
+        await using (await CacheLock.AcquireAsync(file + ".lock", LockTimeout, cancellationToken).ConfigureAwait(false))
+        {
+            if (TryRead(file, binaryPath: null, () => identity) is { } written)
+            {
+                return written;
+            }
+
+            var catalog = await introspect(cancellationToken).ConfigureAwait(false);
+            Write(file, catalog with { BinaryIdentity = identity });
+            return catalog with { BinaryIdentity = identity };
         }
     }
 
@@ -88,7 +118,9 @@ public sealed class CatalogCache
         return Path.Combine(Directory, $"{Path.GetFileName(resolvedBinaryPath)}-{key}.json");
     }
 
-    private QemuCatalog? TryRead(string file, string binaryPath)
+    /// <param name="binaryPath">The local binary the catalog must name; null for a remote one (its identity says it all).</param>
+    /// <param name="identityNow">The binary's identity now.</param>
+    private QemuCatalog? TryRead(string file, string? binaryPath, Func<BinaryIdentity?> identityNow)
     {
         if (!File.Exists(file))
         {
@@ -98,8 +130,8 @@ public sealed class CatalogCache
         // Parsing the ~5 MB file costs tens of milliseconds: a process that asks again (every replay, every start
         // without a catalog) gets the parsed one while the cache file and the binary are unchanged.
         var fileStamp = File.GetLastWriteTimeUtc(file).Ticks;
-        if (Parsed.TryGetValue(file, out var memo) && memo.FileStamp == fileStamp && memo.Catalog.Binary == binaryPath
-            && BinaryIdentityReader.Read(binaryPath) == memo.Catalog.BinaryIdentity)
+        if (Parsed.TryGetValue(file, out var memo) && memo.FileStamp == fileStamp && (binaryPath is null || memo.Catalog.Binary == binaryPath)
+            && identityNow() == memo.Catalog.BinaryIdentity)
         {
             return memo.Catalog with { Source = CatalogSource.Cache };
         }
@@ -121,12 +153,12 @@ public sealed class CatalogCache
             return null;
         }
 
-        if (catalog is null || catalog.SchemaVersion != QemuCatalog.CurrentSchemaVersion || catalog.Binary != binaryPath)
+        if (catalog is null || catalog.SchemaVersion != QemuCatalog.CurrentSchemaVersion || (binaryPath is not null && catalog.Binary != binaryPath))
         {
             return null;
         }
 
-        var now = BinaryIdentityReader.Read(binaryPath);
+        var now = identityNow();
         if (now != catalog.BinaryIdentity)
         {
             return null;

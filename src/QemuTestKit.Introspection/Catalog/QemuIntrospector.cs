@@ -23,42 +23,62 @@ public sealed record IntrospectionOptions
 /// </summary>
 public sealed class QemuIntrospector
 {
-    private static readonly string[] ProbeMachine = ["-machine", "none"];
+    private static readonly string[] ProbeMachineArguments = ["-machine", "none"];
     private readonly IntrospectionOptions _options;
 
     public QemuIntrospector(IntrospectionOptions? options = null) => _options = options ?? new IntrospectionOptions();
 
+    /// <summary>The arguments that make an emulator a probe: no machine, so no board is built.</summary>
+    public static IReadOnlyList<string> ProbeMachine => ProbeMachineArguments;
+
     /// <summary>Walks the binary and returns its catalog. Starts QEMU; never consults a cache (see <see cref="CatalogCache"/>).</summary>
     /// <exception cref="QemuBinaryNotFoundException">No such binary.</exception>
     /// <exception cref="QemuProbeException">It is not a QEMU, or it did not answer in time.</exception>
-    public async Task<QemuCatalog> IntrospectAsync(string binaryNameOrPath, CancellationToken cancellationToken = default)
+    public Task<QemuCatalog> IntrospectAsync(string binaryNameOrPath, CancellationToken cancellationToken = default)
     {
         var binary = QemuBinary.Resolve(binaryNameOrPath);
-        var identity = BinaryIdentityReader.Read(binary.Path);
+        return IntrospectAsync(binary.Path, BinaryIdentityReader.Read(binary.Path), $"'{binary.Path}'",
+            async ct => await StartLocalAsync(binary, ct).ConfigureAwait(false), cancellationToken);
+    }
+
+    /// <summary>
+    /// Walks an emulator that runs elsewhere (in a container image) and returns its catalog: <paramref name="start"/>
+    /// starts a probe of it (<see cref="QemuProbeSession.ProbeArguments"/> and <see cref="ProbeMachine"/>), again after
+    /// a device type kills it.
+    /// </summary>
+    /// <param name="binary">The binary's path where it runs, as the catalog names it.</param>
+    /// <param name="identity">What identifies that build (a cached catalog is valid while it is the same).</param>
+    /// <param name="description">The emulator in error messages (<c>'/usr/bin/qemu-system-x86_64' in image X</c>).</param>
+    /// <exception cref="QemuProbeException">It is not a QEMU, or it did not answer in time.</exception>
+    public async Task<QemuCatalog> IntrospectAsync(string binary, BinaryIdentity identity, string description,
+        Func<CancellationToken, Task<IQemuProbeSession>> start, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(start);
         var stopwatch = Stopwatch.StartNew();
         using var deadline = Timeouts.Link(_options.Timeout, cancellationToken);
         try
         {
-            var catalog = await WalkAsync(binary, identity, deadline.Token).ConfigureAwait(false);
+            var catalog = await WalkAsync(binary, identity, description, start, deadline.Token).ConfigureAwait(false);
             return catalog with { ProbeSeconds = Math.Round(stopwatch.Elapsed.TotalSeconds, 3), CreatedAt = DateTimeOffset.UtcNow };
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
-            throw new QemuProbeException($"introspecting '{binary.Path}' did not finish within {_options.Timeout.TotalSeconds:0} s");
+            throw new QemuProbeException($"introspecting {description} did not finish within {_options.Timeout.TotalSeconds:0} s");
         }
         catch (QmpTimeoutException e)
         {
-            throw new QemuProbeException($"introspecting '{binary.Path}' stalled: {e.Message}", e);
+            throw new QemuProbeException($"introspecting {description} stalled: {e.Message}", e);
         }
         catch (QmpException e) when (e is not QmpErrorException)
         {
-            throw new QemuProbeException($"introspecting '{binary.Path}' failed: {e.Message}", e);
+            throw new QemuProbeException($"introspecting {description} failed: {e.Message}", e);
         }
     }
 
-    private async Task<QemuCatalog> WalkAsync(QemuBinary binary, BinaryIdentity identity, CancellationToken ct)
+    private async Task<QemuCatalog> WalkAsync(string binary, BinaryIdentity identity, string description,
+        Func<CancellationToken, Task<IQemuProbeSession>> start, CancellationToken ct)
     {
-        var session = await StartAsync(binary, ct).ConfigureAwait(false);
+        IQemuProbeSession? session = await start(ct).ConfigureAwait(false);
         try
         {
             var qmp = session.Qmp;
@@ -71,7 +91,7 @@ public sealed class QemuIntrospector
             var accelerators = await ListTypesAsync(qmp, new JsonObject { ["implements"] = "accel", ["abstract"] = false }, ct).ConfigureAwait(false);
             var (schemaHash, commands) = await ReadSchemaAsync(qmp, ct).ConfigureAwait(false);
 
-            var (deviceTypes, unavailable) = await DescribeDevicesAsync(binary, session, devices, ct).ConfigureAwait(false);
+            var (deviceTypes, unavailable) = await DescribeDevicesAsync(description, start, session, devices, ct).ConfigureAwait(false);
             session = null;
 
             var qomTypes = allTypes
@@ -82,7 +102,7 @@ public sealed class QemuIntrospector
             {
                 QemuVersion = $"{version.Qemu.Major}.{version.Qemu.Minor}.{version.Qemu.Micro}",
                 QemuPackage = version.Package?.Trim() ?? string.Empty,
-                Binary = binary.Path,
+                Binary = binary,
                 BinaryIdentity = identity,
                 Target = target.Arch,
                 Machines = machines
@@ -121,7 +141,7 @@ public sealed class QemuIntrospector
     /// Disposes <paramref name="session"/> (or its replacements) before returning.
     /// </summary>
     private async Task<(DeviceType[] Devices, UnavailableType[] Unavailable)> DescribeDevicesAsync(
-        QemuBinary binary, QemuProbeSession session, List<QmpObjectTypeInfo> devices, CancellationToken ct)
+        string description, Func<CancellationToken, Task<IQemuProbeSession>> start, IQemuProbeSession session, List<QmpObjectTypeInfo> devices, CancellationToken ct)
     {
         var described = new List<DeviceType>(devices.Count);
         var unavailable = new List<UnavailableType>();
@@ -151,11 +171,11 @@ public sealed class QemuIntrospector
                     unavailable.Add(new UnavailableType(device.Name, reason));
                     if (++restarts > _options.MaxRestarts)
                     {
-                        throw new QemuProbeException($"'{binary.Path}' died {restarts} times while listing device properties; last: {reason}", e);
+                        throw new QemuProbeException($"{description} died {restarts} times while listing device properties; last: {reason}", e);
                     }
 
                     await session.DisposeAsync().ConfigureAwait(false);
-                    session = await StartAsync(binary, ct).ConfigureAwait(false);
+                    session = await start(ct).ConfigureAwait(false);
                 }
             }
         }
@@ -167,8 +187,8 @@ public sealed class QemuIntrospector
         return (described.ToArray(), unavailable.ToArray());
     }
 
-    private static Task<QemuProbeSession> StartAsync(QemuBinary binary, CancellationToken ct)
-        => QemuProbeSession.StartAsync(binary.Path, ProbeMachine, TimeSpan.FromSeconds(30), ct);
+    private static Task<QemuProbeSession> StartLocalAsync(QemuBinary binary, CancellationToken ct)
+        => QemuProbeSession.StartAsync(binary.Path, ProbeMachineArguments, TimeSpan.FromSeconds(30), ct);
 
     /// <summary>The CPU models from <c>query-cpu-definitions</c>, or null when the target has no such command.</summary>
     private static async Task<CpuModel[]?> QueryCpusAsync(QmpClient qmp, CancellationToken ct)

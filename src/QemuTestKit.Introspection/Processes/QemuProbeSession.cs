@@ -2,12 +2,21 @@ using QemuTestKit.Introspection.Qmp;
 
 namespace QemuTestKit.Introspection.Processes;
 
+/// <summary>A QEMU started only to be asked questions over <see cref="Qmp"/>; disposal stops it.</summary>
+public interface IQemuProbeSession : IAsyncDisposable
+{
+    QmpClient Qmp { get; }
+}
+
 /// <summary>
 /// A paused QEMU with QMP on stdio, started only to be asked questions: no guest code runs (<c>-S</c>), no default
 /// devices, no display. Disposal quits it over QMP and kills it if that does not work.
 /// </summary>
-public sealed class QemuProbeSession : IAsyncDisposable
+public sealed class QemuProbeSession : IQemuProbeSession
 {
+    /// <summary>The arguments every probe starts with, before its machine arguments (QMP comes last, where it is served).</summary>
+    public static readonly IReadOnlyList<string> ProbeArguments = ["-nodefaults", "-display", "none", "-S", "-no-user-config"];
+
     private int _disposed;
 
     private QemuProbeSession(QemuProcess process, QmpClient qmp)
@@ -24,7 +33,7 @@ public sealed class QemuProbeSession : IAsyncDisposable
     /// <exception cref="QemuProbeException">The binary is not a QEMU system emulator, exited, or did not answer in time.</exception>
     public static async Task<QemuProbeSession> StartAsync(string binary, IReadOnlyList<string> machineArguments, TimeSpan timeout, CancellationToken cancellationToken)
     {
-        var arguments = new List<string> { "-nodefaults", "-display", "none", "-S", "-no-user-config", "-qmp", "stdio" };
+        var arguments = new List<string>(ProbeArguments) { "-qmp", "stdio" };
         arguments.AddRange(machineArguments);
         var process = QemuProcess.Start(new QemuProcessStartInfo(binary, arguments) { QmpOnStdio = true });
         try
@@ -74,19 +83,7 @@ public sealed class QemuProbeSession : IAsyncDisposable
             return;
         }
 
-        if (Qmp.IsConnected)
-        {
-            try
-            {
-                await Qmp.ExecuteAsync("quit", timeout: TimeSpan.FromSeconds(5)).ConfigureAwait(false);
-            }
-            catch (QmpException)
-            {
-                // QEMU may close the channel before answering 'quit'; the kill below covers every case.
-            }
-        }
-
-        await Qmp.DisposeAsync().ConfigureAwait(false);
+        await QuitAsync(Qmp).ConfigureAwait(false);
         try
         {
             await Process.WaitForExitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
@@ -96,5 +93,27 @@ public sealed class QemuProbeSession : IAsyncDisposable
         }
 
         await Process.DisposeAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Asks a probe's QEMU to quit and closes <paramref name="qmp"/>. QEMU may close the channel before it answers;
+    /// whoever owns the process (or container) stops it for good after this.
+    /// </summary>
+    public static async ValueTask QuitAsync(QmpClient qmp)
+    {
+        ArgumentNullException.ThrowIfNull(qmp);
+        if (qmp.IsConnected)
+        {
+            try
+            {
+                await qmp.ExecuteAsync("quit", timeout: TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+            }
+            catch (QmpException)
+            {
+                // Closed before answering, or never answered: the owner's kill covers every case.
+            }
+        }
+
+        await qmp.DisposeAsync().ConfigureAwait(false);
     }
 }

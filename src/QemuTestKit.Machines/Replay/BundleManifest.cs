@@ -52,6 +52,22 @@ public sealed record BundleManifest
 
     /// <summary>Files the replay needs that were too large to copy, referenced by their original path and sha256.</summary>
     public IReadOnlyList<ExternalFile> ExternalFiles { get; init; } = [];
+
+    /// <summary>The checkpoint a replay starts from: null for the start (no name, or the start snapshot's).</summary>
+    /// <exception cref="ReplayException">No such checkpoint, or the machine cannot be replayed from one (<see cref="Recording.ReplayLimits.FromCheckpoint"/>).</exception>
+    public Checkpoint? CheckpointToReplayFrom(string? name)
+    {
+        if (name is null || name == StartSnapshot)
+        {
+            return null;
+        }
+
+        var checkpoint = Checkpoints.FirstOrDefault(c => c.Name == name)
+            ?? throw new ReplayException($"the bundle has no checkpoint '{name}'; it has: {string.Join(", ", new[] { StartSnapshot ?? "(start)" }.Concat(Checkpoints.Select(c => c.Name)))}");
+        return Recording.ReplayLimits.FromCheckpoint(Spec) is { } why
+            ? throw new ReplayException($"cannot replay from checkpoint '{name}': {why} (without --from)")
+            : checkpoint;
+    }
 }
 
 /// <param name="Name">The test's display name.</param>

@@ -94,7 +94,7 @@ public static class Replayer
         options ??= new ReplayOptions();
         var manifest = bundle.Manifest;
         var binary = await CheckBinaryAsync(manifest, options, cancellationToken).ConfigureAwait(false);
-        var checkpoint = FindCheckpoint(manifest, options.FromCheckpoint);
+        var checkpoint = manifest.CheckpointToReplayFrom(options.FromCheckpoint);
         var startOffset = checkpoint?.TranscriptOffset ?? 0;
         var from = checkpoint?.Name ?? manifest.StartSnapshot ?? "the start";
         var expected = await File.ReadAllBytesAsync(bundle.TranscriptPath, cancellationToken).ConfigureAwait(false);
@@ -107,12 +107,13 @@ public static class Replayer
         var catalog = Task.Run(() => new CatalogCache().GetAsync(binary, cancellationToken), cancellationToken);
         var untilIcount = options.Until is { } until ? await until.ResolveAsync(bundle, cancellationToken).ConfigureAwait(false) : (long?)null;
         // A replay held paused (-S) must be continued quickly: QEMU 7.2 can stall for good when one loaded from a
-        // checkpoint (rrsnapshot) stands paused while its main loop runs (one recording in ~25 here, and only when the
-        // pause lasted tens of milliseconds; a stop and cont right after the start did it too). So everything slow is
-        // done before QEMU starts, and a break from a checkpoint is set on the running replay without stopping it; a
-        // break it has already run past starts it again paused.
+        // snapshot (rrsnapshot) stands paused while its main loop runs (one recording in ~25 here, and only when the
+        // pause lasted tens of milliseconds; a stop and cont right after the start did it too; from the ready snapshot
+        // too: a clean-machine run stalled a break from ready for 120 s). So everything slow is done before QEMU starts,
+        // and a break is set on the running replay without stopping it; a break it has already run past starts it again
+        // paused. Only gdb (which attaches first) and old bundles (whose start snapshot has no icount) start paused.
         var startSnapshotHasIcount = untilIcount is null || await ReplayUntil.StartSnapshotHasIcountAsync(bundle, cancellationToken).ConfigureAwait(false);
-        var paused = options.Gdb is not null || (untilIcount is not null && checkpoint is null);
+        var paused = options.Gdb is not null || !startSnapshotHasIcount;
         var prefix = options.ConsoleFromStart && startOffset > 0 ? expected[..(int)startOffset] : null;
         var machine = await LaunchAsync(bundle, binary, catalog, checkpoint, options, paused, prefix, cancellationToken).ConfigureAwait(false);
         if (untilIcount is { } icount)
@@ -296,17 +297,6 @@ public static class Replayer
         }
 
         return binary;
-    }
-
-    private static Checkpoint? FindCheckpoint(BundleManifest manifest, string? name)
-    {
-        if (name is null || name == manifest.StartSnapshot)
-        {
-            return null;
-        }
-
-        return manifest.Checkpoints.FirstOrDefault(c => c.Name == name)
-            ?? throw new ReplayException($"the bundle has no checkpoint '{name}'; it has: {string.Join(", ", new[] { manifest.StartSnapshot ?? "(start)" }.Concat(manifest.Checkpoints.Select(c => c.Name)))}");
     }
 
     /// <summary>

@@ -54,6 +54,7 @@ public sealed class DiskAndNetworkReplayTests
                 await SendAsync(port, payload, ct);
                 (await machine.ExecAsync("for i in $(seq 100); do [ -s /tmp/got ] && break; sleep 0.1; done; cat /tmp/got", TimeSpan.FromSeconds(120), ct))
                     .Output.Should().Be(payload);
+                await machine.CheckpointAsync("received", ct);
                 bundlePath = await machine.KeepAsBundleAsync(Path.Combine(root, "disknet"), cancellationToken: ct);
             }
 
@@ -66,6 +67,10 @@ public sealed class DiskAndNetworkReplayTests
             result.Identical.Should().BeTrue($"{result.Verdict}: recorded '{result.Recorded}', replayed '{result.Replayed}'");
             Encoding.UTF8.GetString(await File.ReadAllBytesAsync(bundle.TranscriptPath, ct)).Should().Contain(payload);
             Convert.ToHexString(SHA256.HashData(await File.ReadAllBytesAsync(moved, ct))).Should().Be(baseHash, "base images are never written");
+
+            // From its checkpoint a machine with a NIC stalls for good (ReplayLimits.FromCheckpoint): refused before QEMU starts.
+            var fromCheckpoint = () => Replayer.ReplayAsync(bundle, new ReplayOptions { FromCheckpoint = "received" }, ct);
+            (await fromCheckpoint.Should().ThrowAsync<ReplayException>()).Which.Message.Should().StartWith("cannot replay from checkpoint 'received': machine 'disknet' has a NIC (e1000)");
         }
         finally
         {
