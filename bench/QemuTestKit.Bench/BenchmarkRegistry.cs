@@ -16,6 +16,7 @@ internal static class BenchmarkRegistry
         new BundleSizeBenchmark(),
         new ParallelBenchmark(),
         new ContainerStartBenchmark(),
+        new QemuVersionsBenchmark(),
     ];
 
     public static IBenchmark? Find(string name) =>
