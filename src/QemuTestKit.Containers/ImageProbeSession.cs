@@ -33,7 +33,7 @@ internal sealed class ImageProbeSession : IQemuProbeSession
     public static async Task<IQemuProbeSession> StartAsync(Uri endpoint, ImageFacts image, CancellationToken cancellationToken)
     {
         var arguments = QemuProbeSession.ProbeArguments.Concat(QemuIntrospector.ProbeMachine)
-            .Concat(["-qmp", string.Create(CultureInfo.InvariantCulture, $"tcp:0.0.0.0:{QemuPorts.Qmp},server=on,wait=off")])
+            .Concat(["-qmp", TcpEndpoints.Qmp])
             .ToArray();
         var container = new QemuBuilder(image.Name)
             .WithDockerEndpoint(endpoint)

@@ -12,6 +12,14 @@ namespace QemuTestKit.Containers;
 /// </summary>
 internal static class TcpEndpoints
 {
+    /// <summary>
+    /// QMP as a TCP server in the container. <c>nodelay=on</c> here and on the serial ports: with Nagle's algorithm
+    /// QEMU holds back small writes (a console's echo, a QMP answer) until the previous ones are acknowledged, and a
+    /// recorded run, whose input waits for each echo, took 7.4x as long as an unrecorded one (1.27x with it, the bench
+    /// qemu-versions).
+    /// </summary>
+    public static readonly string Qmp = string.Create(CultureInfo.InvariantCulture, $"tcp:0.0.0.0:{QemuPorts.Qmp},server=on,wait=off,nodelay=on");
+
     public static IReadOnlyList<string> Rewrite(IReadOnlyList<string> arguments, int serialPorts)
     {
         var run = QemuPorts.RunDirectory;
@@ -28,13 +36,13 @@ internal static class TcpEndpoints
             var value = arguments[i + 1];
             if (argument == "-qmp" && value.StartsWith($"unix:{run}/qmp.sock,", StringComparison.Ordinal))
             {
-                result.Add(string.Create(CultureInfo.InvariantCulture, $"tcp:0.0.0.0:{QemuPorts.Qmp},server=on,wait=off"));
+                result.Add(Qmp);
                 i++;
             }
             else if (argument == "-chardev" && SerialIndex(value, run) is { } index && index < serialPorts)
             {
                 result.Add(string.Create(CultureInfo.InvariantCulture,
-                    $"socket,id=serial{index},host=0.0.0.0,port={QemuPorts.FirstSerial + index},server=on,wait=on"));
+                    $"socket,id=serial{index},host=0.0.0.0,port={QemuPorts.FirstSerial + index},server=on,wait=on,nodelay=on"));
                 i++;
             }
         }

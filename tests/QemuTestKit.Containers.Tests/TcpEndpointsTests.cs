@@ -21,10 +21,10 @@ public sealed class TcpEndpointsTests
         var rewritten = TcpEndpoints.Rewrite(arguments, serialPorts: 4);
 
         rewritten.Should().Equal(
-            "-qmp", $"tcp:0.0.0.0:{QemuPorts.Qmp},server=on,wait=off",
-            "-chardev", $"socket,id=serial0,host=0.0.0.0,port={QemuPorts.FirstSerial},server=on,wait=on",
+            "-qmp", $"tcp:0.0.0.0:{QemuPorts.Qmp},server=on,wait=off,nodelay=on",
+            "-chardev", $"socket,id=serial0,host=0.0.0.0,port={QemuPorts.FirstSerial},server=on,wait=on,nodelay=on",
             "-serial", "chardev:serial0",
-            "-chardev", $"socket,id=serial1,host=0.0.0.0,port={QemuPorts.FirstSerial + 1},server=on,wait=on",
+            "-chardev", $"socket,id=serial1,host=0.0.0.0,port={QemuPorts.FirstSerial + 1},server=on,wait=on,nodelay=on",
             "-serial", "chardev:serial1",
             "-chardev", "pipe,id=serial2,path=/elsewhere/serial2",
             "-chardev", $"pipe,id=serial3,path={run}/serial3,extra=1");
