@@ -53,8 +53,30 @@ public sealed class CatalogCache
     public async Task<QemuCatalog> GetAsync(string binaryNameOrPath, CancellationToken cancellationToken = default)
     {
         var binary = QemuBinary.Resolve(binaryNameOrPath);
-        var file = FileFor(binary.Path);
-        if (TryRead(file, binary.Path, () => BinaryIdentityReader.Read(binary.Path)) is { } cached)
+        return await GetOrMakeAsync(FileFor(binary.Path), binary.Path, () => BinaryIdentityReader.Read(binary.Path),
+            ct => _introspector.IntrospectAsync(binary.Path, ct), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The catalog of an emulator that does not run on this host (the QEMU of a container image), which only
+    /// <paramref name="introspect"/> can ask: cached by <paramref name="identity"/> (for an image, its binary's sha256),
+    /// which never changes for the same build.
+    /// </summary>
+    public Task<QemuCatalog> GetAsync(BinaryIdentity identity, Func<CancellationToken, Task<QemuCatalog>> introspect, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(identity);
+        ArgumentNullException.ThrowIfNull(introspect);
+        var key = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(identity.ToString())))[..16].ToLowerInvariant();
+        var file = Path.Combine(Directory, $"remote-{Path.GetFileName(identity.Path.Split('@')[0])}-{key}.json");
+        return GetOrMakeAsync(file, binaryPath: null, () => identity,
+            async ct => (await introspect(ct).ConfigureAwait(false)) with { BinaryIdentity = identity }, cancellationToken);
+    }
+
+    /// <summary>The catalog in <paramref name="file"/> while valid, else made by <paramref name="make"/> under the file's lock and written.</summary>
+    private async Task<QemuCatalog> GetOrMakeAsync(string file, string? binaryPath, Func<BinaryIdentity?> identityNow,
+        Func<CancellationToken, Task<QemuCatalog>> make, CancellationToken cancellationToken)
+    {
+        if (TryRead(file, binaryPath, identityNow) is { } cached)
         {
             return cached;
         }
@@ -63,44 +85,14 @@ public sealed class CatalogCache
         await using (await CacheLock.AcquireAsync(file + ".lock", LockTimeout, cancellationToken).ConfigureAwait(false))
         {
             // Another process may have written it while we waited for the lock.
-            if (TryRead(file, binary.Path, () => BinaryIdentityReader.Read(binary.Path)) is { } written)
+            if (TryRead(file, binaryPath, identityNow) is { } written)
             {
                 return written;
             }
 
-            var catalog = await _introspector.IntrospectAsync(binary.Path, cancellationToken).ConfigureAwait(false);
+            var catalog = await make(cancellationToken).ConfigureAwait(false);
             Write(file, catalog);
             return catalog;
-        }
-    }
-
-    /// <summary>
-    /// The catalog of an emulator that does not run on this host (the QEMU of a container image), which only
-    /// <paramref name="introspect"/> can ask: cached by <paramref name="identity"/> (for an image, its binary's sha256),
-    /// which never changes for the same build.
-    /// </summary>
-    public async Task<QemuCatalog> GetAsync(BinaryIdentity identity, Func<CancellationToken, Task<QemuCatalog>> introspect, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(identity);
-        ArgumentNullException.ThrowIfNull(introspect);
-        var key = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(identity.ToString())))[..16].ToLowerInvariant();
-        var file = Path.Combine(Directory, $"remote-{Path.GetFileName(identity.Path.Split('@')[0])}-{key}.json");
-        if (TryRead(file, binaryPath: null, () => identity) is { } cached)
-        {
-            return cached;
-        }
-
-        System.IO.Directory.CreateDirectory(Directory);
-        await using (await CacheLock.AcquireAsync(file + ".lock", LockTimeout, cancellationToken).ConfigureAwait(false))
-        {
-            if (TryRead(file, binaryPath: null, () => identity) is { } written)
-            {
-                return written;
-            }
-
-            var catalog = await introspect(cancellationToken).ConfigureAwait(false);
-            Write(file, catalog with { BinaryIdentity = identity });
-            return catalog with { BinaryIdentity = identity };
         }
     }
 
