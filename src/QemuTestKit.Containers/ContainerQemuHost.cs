@@ -34,6 +34,9 @@ internal sealed class ContainerQemuHost : IQemuHost
 
     public string ContainerId => _id;
 
+    /// <summary>The host port (on 127.0.0.1) of QEMU's gdb stub, or null when it serves none.</summary>
+    public int? GdbPort => _container.GdbPort;
+
     public string Description => $"container {DockerEngine.Short(_id)} of image {Image.Name} on {_endpoint}";
 
     /// <summary>The container was removed while QEMU ran in it (docker rm, a pruning job): QEMU did not exit by itself.</summary>

@@ -31,13 +31,15 @@ public sealed class QemuBuilder : ContainerBuilder<QemuBuilder, QemuContainer, Q
     /// QEMU's argument array (the binary is the image's <c>qemu-system-x86_64</c>) and how many serial ports it serves on
     /// TCP: they are published, and the container counts as started once QMP answers.
     /// </summary>
-    public QemuBuilder WithQemu(IReadOnlyList<string> arguments, int serialPorts, string binary = "qemu-system-x86_64")
+    /// <param name="gdbHostPort">Publish the gdb stub (<see cref="QemuPorts.Gdb"/>) on this port of the host's 127.0.0.1 (0 for any free one); null for none.</param>
+    public QemuBuilder WithQemu(IReadOnlyList<string> arguments, int serialPorts, string binary = "qemu-system-x86_64", int? gdbHostPort = null)
     {
         ArgumentNullException.ThrowIfNull(arguments);
-        var builder = Merge(DockerResourceConfiguration, new QemuConfiguration(serialPorts))
+        var builder = Merge(DockerResourceConfiguration, new QemuConfiguration(serialPorts, gdb: gdbHostPort is not null))
             .WithEntrypoint(binary)
             .WithCommand(arguments.ToArray());
-        var ports = new[] { QemuPorts.Qmp }.Concat(Enumerable.Range(QemuPorts.FirstSerial, serialPorts)).ToArray();
+        var ports = new[] { QemuPorts.Qmp }.Concat(Enumerable.Range(QemuPorts.FirstSerial, serialPorts))
+            .Concat(gdbHostPort is null ? [] : [QemuPorts.Gdb]).ToArray();
         foreach (var port in ports)
         {
             builder = builder.WithExposedPort(port);
@@ -49,7 +51,11 @@ public sealed class QemuBuilder : ContainerBuilder<QemuBuilder, QemuContainer, Q
             parameters.HostConfig ??= new HostConfig();
             parameters.HostConfig.PortBindings = ports.ToDictionary(
                 p => $"{p}/tcp",
-                IList<PortBinding> (_) => [new PortBinding { HostIP = "127.0.0.1", HostPort = string.Empty }]);
+                IList<PortBinding> (p) => [new PortBinding
+                {
+                    HostIP = "127.0.0.1",
+                    HostPort = p == QemuPorts.Gdb && gdbHostPort is > 0 ? gdbHostPort.Value.ToString(System.Globalization.CultureInfo.InvariantCulture) : string.Empty,
+                }]);
         });
     }
 

@@ -16,6 +16,9 @@ public sealed class QemuContainer : DockerContainer
 
     /// <summary>The host port of serial port <paramref name="index"/>.</summary>
     public int SerialPort(int index) => GetMappedPublicPort(QemuPorts.FirstSerial + index);
+
+    /// <summary>The host port of the gdb stub, or null when the container serves none.</summary>
+    public int? GdbPort => _configuration.Gdb ? GetMappedPublicPort(QemuPorts.Gdb) : null;
 }
 
 /// <summary>A container-backed machine could not start or run; the message says what is wrong and what to do.</summary>

@@ -278,7 +278,7 @@ public static class QemuContainerMachines
     /// </summary>
     internal static async Task<QemuMachine> AttachContainerAsync(MachineSpec spec, QemuCatalog catalog, Uri endpoint, ImageFacts image,
         ContainerMachineOptions options, RunDirectory run, IReadOnlyList<string> arguments, IReadOnlyList<(string Host, string Container)> mappings, int serialPorts,
-        Func<string, IReadOnlyList<string>, MachineRunFiles> hostFiles, MachineStartOptions machineOptions, CancellationToken ct)
+        Func<string, IReadOnlyList<string>, MachineRunFiles> hostFiles, MachineStartOptions machineOptions, CancellationToken ct, int? gdbHostPort = null)
     {
         QemuContainer? container = null;
         ContainerQemuHost? host = null;
@@ -290,7 +290,7 @@ public static class QemuContainerMachines
                 .WithDockerEndpoint(endpoint)
                 .WithName($"qtk-{Sanitize(spec.Name)}-{Guid.NewGuid().ToString("N")[..12]}")
                 .WithLabel("org.qemutestkit.machine", spec.Name)
-                .WithQemu(arguments, serialPorts);
+                .WithQemu(arguments, serialPorts, gdbHostPort: gdbHostPort);
             foreach (var (source, target) in mappings)
             {
                 builder = builder.WithFile(source, target);

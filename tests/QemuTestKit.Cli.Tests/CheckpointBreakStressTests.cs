@@ -50,8 +50,8 @@ public sealed class CheckpointBreakStressTests : IDisposable
             await using var opened = await ReplayBundle.OpenAsync(bundle, ct);
             try
             {
-                var inImage = await ContainerReplayer.ReplayAsync(opened,
-                    new ContainerReplayOptions { Image = ContainerBundleFixture.Image, FromCheckpoint = RecordedSession.Checkpoint, Timeout = TimeSpan.FromSeconds(100) }, ct);
+                var inImage = await Replayer.ReplayAsync(opened,
+                    new ReplayOptions { Host = new ContainerReplayHost(ContainerBundleFixture.Image), FromCheckpoint = RecordedSession.Checkpoint, Timeout = TimeSpan.FromSeconds(100) }, ct);
                 if (!inImage.Identical)
                 {
                     failures.Add($"recording {trial + 1} of {trials}, in the image: {inImage.Verdict}");

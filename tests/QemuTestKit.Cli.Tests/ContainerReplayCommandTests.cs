@@ -53,7 +53,7 @@ public sealed class ContainerReplayCommandTests(ContainerBundleFixture fixture) 
     {
         await using (var opened = await ReplayBundle.OpenAsync(fixture.Bundle, TestContext.Current.CancellationToken))
         {
-            ContainerReplayer.HostBinaryOfRecordedBuild(opened.Manifest).Should().NotBeNull(
+            ContainerReplayHost.HostBinaryOfRecordedBuild(opened.Manifest).Should().NotBeNull(
                 "the image is built from the same Debian package as this host's QEMU (./build.sh setup); otherwise this test cannot show a host replay");
         }
 
@@ -75,13 +75,14 @@ public sealed class ContainerReplayCommandTests(ContainerBundleFixture fixture) 
         Lines(other)[0].Should().StartWith(
             $"replaying {fixture.Bundle} in image {ContainerBundleFixture.Image} (this host's QEMU is not the recorded build): machine cli-ct-replay, QEMU ")
             .And.EndWith("from after-one");
-        Lines(other)[^1].Should().MatchRegex(@"^replay: identical \(\d+ bytes from after-one, in container image qemutestkit/qemu:local \([0-9a-f]+\)\)$");
+        Lines(other)[^1].Should().MatchRegex(@"^replay: identical \(\d+ bytes from after-one\)$");
 
         var asked = await ReplayAsync(fixture.Bundle, "--in-image", "--timeout", "100");
 
         asked.ExitCode.Should().Be(0, asked.ToString());
         Lines(asked)[0].Should().StartWith($"replaying {fixture.Bundle} in image {ContainerBundleFixture.Image} (--in-image): ");
-        Lines(asked)[^1].Should().MatchRegex(@"^replay: identical \(\d+ bytes from ready, in container image");
+        Lines(asked).Should().Contain($"replay: starting a container of {ContainerBundleFixture.Image}");
+        Lines(asked)[^1].Should().MatchRegex(@"^replay: identical \(\d+ bytes from ready\)$");
         asked.Stdout.Should().NotContain("[testcontainers.org", "the CLI's output is its own, not Testcontainers' log");
     }
 
@@ -102,14 +103,14 @@ public sealed class ContainerReplayCommandTests(ContainerBundleFixture fixture) 
                     await Task.Delay(100, ct);
                 }
 
-                await Task.Delay(1000, ct);
+                // At once: the replay in the image takes a few seconds only, and QEMU frozen while it starts must not hold it either.
                 await DockerAsync(ct, "pause", container);
             },
             cancellationToken: TestContext.Current.CancellationToken);
 
         var message = result.ShouldFailCleanly(1, Within);
         result.Elapsed.Should().BeLessThan(TimeSpan.FromSeconds(timeout + 60), $"the timeout counts from the start\n{result}");
-        message.Should().Contain($"the replay in the container made no end within {timeout} s").And.Contain("--timeout");
+        message.Should().Contain($"the replay made no end within {timeout} s").And.Contain("--timeout");
         (await DockerAsync(TestContext.Current.CancellationToken, "ps", "-aq", "--filter", $"id={container}")).Trim()
             .Should().BeEmpty("the frozen container must be removed with the replay");
     }

@@ -105,16 +105,13 @@ public sealed class ContainerMachineTests(ContainerGuestFixture fixture) : IClas
         opened.Manifest.Qemu.Sha256.Should().Be(image.QemuSha256);
         (await opened.VerifyAsync(Ct)).IsIntact.Should().BeTrue();
 
-        var result = await ContainerReplayer.ReplayAsync(opened, new ContainerReplayOptions(), Ct);
+        var result = await Replayer.ReplayAsync(opened, new ReplayOptions { Host = new ContainerReplayHost() }, Ct);
         result.Identical.Should().BeTrue(result.Verdict);
-        result.Where.Should().StartWith("container image");
+        result.Binary.Should().StartWith($"image {image.Name} (");
 
         // The container removed under the replay (docker rm, a pruning job): one line that says so, not Docker.DotNet's exception.
         using var client = DockerEngine.CreateClient(DockerEngine.Resolve(null));
-        var removed = () => ContainerReplayer.ReplayAsync(opened, new ContainerReplayOptions
-        {
-            Started = m => client.Containers.RemoveContainerAsync(((ContainerQemuHost)m.Host!).ContainerId, new ContainerRemoveParameters { Force = true }).GetAwaiter().GetResult(),
-        }, Ct);
+        var removed = () => Replayer.ReplayAsync(opened, new ReplayOptions { Host = new RemovedAfterLaunch(new ContainerReplayHost(), client) }, Ct);
         (await removed.Should().ThrowAsync<QemuContainerException>()).Which.Message
             .Should().Contain("replay it again").And.Contain(bundle).And.NotContain("\n");
     }
@@ -130,5 +127,27 @@ public sealed class ContainerMachineTests(ContainerGuestFixture fixture) : IClas
             ContainerGuestFixture.Options with { DockerEndpoint = new Uri("tcp://127.0.0.1:9") }, Ct);
         (await unreachable.Should().ThrowAsync<QemuContainerException>()).Which.Message
             .Should().StartWith("no Docker engine answers at tcp://127.0.0.1:9").And.Contain("DOCKER_HOST").And.NotContain("\n");
+    }
+
+    /// <summary>A container replay host whose container is removed as soon as QEMU replays in it (as docker rm would).</summary>
+    private sealed class RemovedAfterLaunch(IReplayHost inner, Docker.DotNet.IDockerClient client) : IReplayHost
+    {
+        public async Task<IReplayLauncher> PrepareAsync(ReplayBundle bundle, ReplayOptions options, CancellationToken cancellationToken) =>
+            new Launcher(await inner.PrepareAsync(bundle, options, cancellationToken), client);
+
+        private sealed class Launcher(IReplayLauncher inner, Docker.DotNet.IDockerClient client) : IReplayLauncher
+        {
+            public string Build => inner.Build;
+
+            public async Task<LaunchedReplay> LaunchAsync(ReplayLaunch launch, CancellationToken cancellationToken)
+            {
+                var launched = await inner.LaunchAsync(launch, cancellationToken);
+                await client.Containers.RemoveContainerAsync(((ContainerQemuHost)launched.Machine.Host!).ContainerId, new ContainerRemoveParameters { Force = true },
+                    cancellationToken);
+                return launched;
+            }
+
+            public Task ConfirmEndAsync(QemuMachine machine, CancellationToken cancellationToken) => inner.ConfirmEndAsync(machine, cancellationToken);
+        }
     }
 }

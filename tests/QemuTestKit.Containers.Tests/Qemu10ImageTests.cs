@@ -58,14 +58,43 @@ public sealed class Qemu10ImageTests(ContainerGuestFixture fixture) : IClassFixt
 
         await using var opened = await ReplayBundle.OpenAsync(bundle, Ct);
         opened.Manifest.Qemu.Version.Should().StartWith("10.");
-        ContainerReplayer.RecordedImage(opened.Manifest)!.Value.Name.Should().Be(ContainerGuestFixture.Qemu10Image);
-        ContainerReplayer.HostBinaryOfRecordedBuild(opened.Manifest).Should().BeNull("only the image can replay it");
+        ContainerReplayHost.RecordedImage(opened.Manifest)!.Value.Name.Should().Be(ContainerGuestFixture.Qemu10Image);
+        ContainerReplayHost.HostBinaryOfRecordedBuild(opened.Manifest).Should().BeNull("only the image can replay it");
 
-        var full = await ContainerReplayer.ReplayAsync(opened, new ContainerReplayOptions { Timeout = TimeSpan.FromSeconds(150) }, Ct);
+        var full = await Replayer.ReplayAsync(opened, new ReplayOptions { Host = new ContainerReplayHost(), Timeout = TimeSpan.FromSeconds(150) }, Ct);
         full.Identical.Should().BeTrue(full.Verdict);
 
         // QEMU 10 stalls from a checkpoint of a machine with a NIC as 7.2 does (ReplayLimits.FromCheckpoint): refused at once.
-        var fromCheckpoint = () => ContainerReplayer.ReplayAsync(opened, new ContainerReplayOptions { FromCheckpoint = "after-dhcp", Timeout = TimeSpan.FromSeconds(150) }, Ct);
+        var fromCheckpoint = () => Replayer.ReplayAsync(opened, new ReplayOptions { Host = new ContainerReplayHost(), FromCheckpoint = "after-dhcp", Timeout = TimeSpan.FromSeconds(150) }, Ct);
         (await fromCheckpoint.Should().ThrowAsync<ReplayException>()).Which.Message.Should().Contain("has a NIC (virtio-net-pci)").And.Contain("replay it from its start");
+    }
+
+    /// <summary>
+    /// The issue's reverse-stepi on QEMU 10: a ready-state recording made in the image replays there under the one
+    /// replayer with a break at the checkpoint's icount (<c>--until</c>) and a gdb stub published on 127.0.0.1; a real
+    /// gdb on this host steps forward, back, and forward again, and after it detaches the replay ends identically.
+    /// </summary>
+    [Fact]
+    public async Task Reverse_stepi_works_on_a_ready_state_recording_replayed_in_the_QEMU_10_image()
+    {
+        var spec = fixture.Spec with { Name = "ct-gdb10" };
+        var ready = await QemuContainerMachines.PrepareAsync(spec, Path.Combine(fixture.Root, "gdb10-state"), Options with { IcountShift = 5 }, Ct);
+        string bundle;
+        Checkpoint checkpoint;
+        await using (var machine = await QemuContainerMachines.StartAsync(spec, ready, Options with { Mode = RunMode.Record }, Ct))
+        {
+            // Short lines without a shell session, as the host's reverse-step recording (ReverseDebuggableSessionFixture).
+            await machine.SendLineAsync("echo $((6*7))", Ct);
+            await machine.WaitForAsync(new System.Text.RegularExpressions.Regex(@"^42\r?$", System.Text.RegularExpressions.RegexOptions.Multiline),
+                TimeSpan.FromSeconds(120), Ct);
+            checkpoint = await machine.CheckpointAsync("before-debug", Ct);
+            await machine.SendLineAsync("uptime", Ct);
+            await machine.WaitForAsync(new System.Text.RegularExpressions.Regex("load average"), TimeSpan.FromSeconds(120), Ct);
+            bundle = await machine.KeepAsBundleAsync(Path.Combine(fixture.Root, "bundles", "gdb10"), new BundleTest("reverse-stepi on QEMU 10"), Ct);
+        }
+
+        await QemuTestKit.Machines.Tests.Support.ReverseStepCheck.RunAsync(bundle, "gdb",
+            new ReplayOptions { Host = new ContainerReplayHost(), Until = ReplayUntil.AtIcount(checkpoint.Icount) }, "ready", checkpoint.Icount,
+            endpoint: @"target remote 127\.0\.0\.1:\d+'$");
     }
 }

@@ -67,9 +67,9 @@ public sealed class FixtureHostTests : IDisposable
 
         opened.Manifest.Qemu.ContainerImage.Should().StartWith(image + "@sha256:");
         // The bundle names its image, and the replay finds it there (the QEMU 10 one only could replay there).
-        var replayed = await ContainerReplayer.ReplayAsync(opened, new ContainerReplayOptions(), ct);
+        var replayed = await Replayer.ReplayAsync(opened, new ReplayOptions { Host = new ContainerReplayHost() }, ct);
         replayed.Identical.Should().BeTrue(replayed.Verdict);
-        replayed.Where.Should().Contain(image!);
+        replayed.Binary.Should().Contain(image!);
         test.Lines.Should().Contain(l => l.Contains($"runs in image {image}: booted it once there", StringComparison.Ordinal));
         using var client = DockerEngine.CreateClient(DockerEngine.Resolve(null));
         var inspect = () => client.Containers.InspectContainerAsync(containerId, ct);

@@ -116,7 +116,7 @@ internal sealed class QemuVersionsBenchmark : IBenchmark
         var opened = await ReplayBundle.OpenAsync(bundle, ct).ConfigureAwait(false);
         await using (opened.ConfigureAwait(false))
         {
-            var result = await ContainerReplayer.ReplayAsync(opened, new ContainerReplayOptions { Image = image }, ct).ConfigureAwait(false);
+            var result = await Replayer.ReplayAsync(opened, new ReplayOptions { Host = new ContainerReplayHost(image) }, ct).ConfigureAwait(false);
             if (!result.Identical)
             {
                 throw new BenchFailedException($"the replay in {image} was not identical: {result.Verdict}");

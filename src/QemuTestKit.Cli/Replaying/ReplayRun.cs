@@ -38,17 +38,22 @@ internal sealed class ReplayRun
         var from = options.FromCheckpoint ?? manifest.StartSnapshot ?? "the start";
         var what = $"machine {manifest.Spec.Name}, QEMU {manifest.Qemu.Version}, from {from}" + (options.Until is { } stopAt ? $" until {stopAt}" : string.Empty);
         var where = string.Empty;
-        var image = ContainerReplayer.RecordedImage(manifest);
+        var inImage = false;
+        var image = ContainerReplayHost.RecordedImage(manifest);
         if (image is { } recorded)
         {
-            var hostBinary = _request.InImage ? null : ContainerReplayer.HostBinaryOfRecordedBuild(manifest, options.Qemu);
+            var hostBinary = _request.InImage ? null : ContainerReplayHost.HostBinaryOfRecordedBuild(manifest, options.Qemu);
             if (hostBinary is null)
             {
-                return await InImageAsync(opened, options, recorded.Name, _request.InImage ? "--in-image" : "this host's QEMU is not the recorded build", what, ct);
+                inImage = true;
+                options = options with { Host = new ContainerReplayHost(recorded.Name) };
+                where = $" in image {recorded.Name} ({(_request.InImage ? "--in-image" : "this host's QEMU is not the recorded build")})";
             }
-
-            options = options with { Qemu = hostBinary };
-            where = $" on the host (same QEMU build as image {recorded.Name})";
+            else
+            {
+                options = options with { Qemu = hostBinary };
+                where = $" on the host (same QEMU build as image {recorded.Name})";
+            }
         }
         else if (_request.InImage)
         {
@@ -58,7 +63,9 @@ internal sealed class ReplayRun
         _say($"replaying {opened.Source}{where}: {what}");
         await VerifyAsync(opened, ct);
         var expected = manifest.Transcript.Length - StartOffset(manifest, options.FromCheckpoint);
-        _say("replay: starting QEMU (private copies of the state image, then the recorded snapshot)");
+        _say(inImage
+            ? $"replay: starting a container of {image!.Value.Name}"
+            : "replay: starting QEMU (private copies of the state image, then the recorded snapshot)");
         ReplayResult result;
         await using (Heartbeat.Start(elapsed => Volatile.Read(ref _console) is { } console
                    ? string.Create(CultureInfo.InvariantCulture, $"replay: {console.Length} of {expected} console bytes replayed ({Heartbeat.Seconds(elapsed)})")
@@ -92,43 +99,9 @@ internal sealed class ReplayRun
         _say(result.Verdict);
         if (_request.Json)
         {
-            await JsonOutput.WriteAsync(new ReplayReport(opened.Source, manifest.Spec.Name, manifest.Qemu.Version, result.From, options.Until?.ToString(), "host",
+            await JsonOutput.WriteAsync(new ReplayReport(opened.Source, manifest.Spec.Name, manifest.Qemu.Version, result.From, options.Until?.ToString(), inImage ? "image" : "host",
                 image?.Name, result.Identical, result.Verdict, result.ComparedBytes, result.DivergedAt, result.Recorded, result.Replayed, result.StoppedAtIcount,
-                Math.Round(result.Elapsed.TotalSeconds, 3), result.Binary, transcriptPath, saved), CliJsonContext.Default.ReplayReport);
-        }
-
-        return result.Identical ? 0 : CliErrors.Failure;
-    }
-
-    private async Task<int> InImageAsync(ReplayBundle bundle, ReplayOptions options, string image, string why, string what, CancellationToken ct)
-    {
-        foreach (var (given, option, does) in new[] { (options.Gdb is not null, "--gdb", "debug it"), (options.Until is not null, "--until", "stop it there"),
-                     (_request.SaveTranscript is not null, "--save-transcript", "save what it prints") })
-        {
-            if (given)
-            {
-                throw new ArgumentException(
-                    $"{option} replays on the host only, and bundle {bundle.Source} replays in image {image} ({why}): install the recorded QEMU build on this host to {does}");
-            }
-        }
-
-        _say($"replaying {bundle.Source} in image {image} ({why}): {what}");
-        await VerifyAsync(bundle, ct);
-        _say($"replay: starting a container of {image}");
-        ContainerReplayResult result;
-        await using (Heartbeat.Start(elapsed => $"replay: replaying in the container ({Heartbeat.Seconds(elapsed)})", _say, ct))
-        {
-            result = await BlameDamageAsync(bundle,
-                () => ContainerReplayer.ReplayAsync(bundle, new ContainerReplayOptions { FromCheckpoint = options.FromCheckpoint, Timeout = options.Timeout }, ct),
-                r => r.Identical, ct);
-        }
-
-        _say(result.Verdict);
-        if (_request.Json)
-        {
-            await JsonOutput.WriteAsync(new ReplayReport(bundle.Source, bundle.Manifest.Spec.Name, bundle.Manifest.Qemu.Version, result.From, null, "image", image,
-                result.Identical, result.Verdict, result.ComparedBytes, null, null, null, null, Math.Round(result.Elapsed.TotalSeconds, 3), null, null, null),
-                CliJsonContext.Default.ReplayReport);
+                Math.Round(result.Elapsed.TotalSeconds, 3), inImage ? null : result.Binary, transcriptPath, saved), CliJsonContext.Default.ReplayReport);
         }
 
         return result.Identical ? 0 : CliErrors.Failure;

@@ -9,7 +9,7 @@ namespace QemuTestKit.Machines.Replay;
 /// <param name="From">The start's name for messages: the checkpoint, the start snapshot, or "the start".</param>
 /// <param name="StartOffset">The transcript offset the replayed console begins at.</param>
 /// <param name="ExpectedTranscript">The whole recorded transcript (the replay shows it from <paramref name="StartOffset"/>).</param>
-/// <param name="Binary">The QEMU binary replaying (checked to be the recorded build).</param>
+/// <param name="Binary">The QEMU build replaying (checked to be the recorded one): a binary's path, or an image (<see cref="IReplayLauncher.Build"/>).</param>
 /// <param name="UntilIcount">The icount of the replay-break set from <see cref="ReplayOptions.Until"/>, if any: the machine pauses there.</param>
 /// <param name="ConsoleOffset">The recording's transcript offset of the replaying console's first byte: <paramref name="StartOffset"/>,
 /// or 0 when the console starts with the recording's earlier output (<see cref="ReplayOptions.ConsoleFromStart"/>).</param>
@@ -23,5 +23,11 @@ public sealed record ReplaySession(
     long? UntilIcount = null,
     long ConsoleOffset = 0) : IAsyncDisposable
 {
+    /// <summary>Where the gdb stub answers (<c>host:port</c> or a Unix socket path), when <see cref="ReplayOptions.Gdb"/> asked for one.</summary>
+    public string? GdbEndpoint { get; init; }
+
+    /// <summary>What started it, to confirm that its end says something about the recording.</summary>
+    internal IReplayLauncher? Launcher { get; init; }
+
     public ValueTask DisposeAsync() => Machine.DisposeAsync();
 }

@@ -64,6 +64,11 @@ public static class Replayer
                 .ConfigureAwait(false);
             if (!atBreak.Identical || options.Gdb is null || atBreak.StoppedAtIcount is null)
             {
+                if (atBreak.StoppedAtIcount is null)
+                {
+                    await session.Launcher!.ConfirmEndAsync(machine, cancellationToken).ConfigureAwait(false);
+                }
+
                 return atBreak with { From = session.From, Elapsed = stopwatch.Elapsed, Binary = session.Binary, Startup = startup };
             }
 
@@ -71,14 +76,15 @@ public static class Replayer
                 $"replay stopped at icount {until} ({atBreak.ComparedBytes} console bytes identical so far)"));
         }
 
-        if (options.Gdb is { } gdb)
+        if (session.GdbEndpoint is { } endpoint)
         {
             // gdb path (ReverseDebugging.cs): the attach command, and why reverse execution cannot work when it cannot.
-            await ReverseDebugging.AnnounceAsync(machine, bundle.Manifest, session.Checkpoint, gdb.Endpoint(machine.RunDirectoryPath), options.Progress,
-                cancellationToken).ConfigureAwait(false);
+            await ReverseDebugging.AnnounceAsync(machine, bundle, session.Checkpoint, endpoint, options.Progress, cancellationToken).ConfigureAwait(false);
         }
 
         var outcome = await FollowAsync(machine, session.ExpectedTranscript, session.StartOffset, options, stopAt: null, cancellationToken).ConfigureAwait(false);
+        await session.Launcher!.ConfirmEndAsync(machine, cancellationToken).ConfigureAwait(false);
+
         return outcome with { From = session.From, Elapsed = stopwatch.Elapsed, Binary = session.Binary, Startup = startup };
     }
 
@@ -93,8 +99,8 @@ public static class Replayer
         ArgumentNullException.ThrowIfNull(bundle);
         options ??= new ReplayOptions();
         var manifest = bundle.Manifest;
-        var binary = await CheckBinaryAsync(manifest, options, cancellationToken).ConfigureAwait(false);
         var checkpoint = manifest.CheckpointToReplayFrom(options.FromCheckpoint);
+        var launcher = await (options.Host ?? LocalReplayHost.Instance).PrepareAsync(bundle, options, cancellationToken).ConfigureAwait(false);
         var startOffset = checkpoint?.TranscriptOffset ?? 0;
         var from = checkpoint?.Name ?? manifest.StartSnapshot ?? "the start";
         var expected = await File.ReadAllBytesAsync(bundle.TranscriptPath, cancellationToken).ConfigureAwait(false);
@@ -103,8 +109,6 @@ public static class Replayer
             throw new ReplayException($"checkpoint '{checkpoint!.Name}' of {bundle.Source} lies beyond the end of its transcript: the bundle is damaged");
         }
 
-        // Read on the thread pool: a cached catalog is parsed synchronously, and that can overlap QEMU's start (see LaunchAsync).
-        var catalog = Task.Run(() => new CatalogCache().GetAsync(binary, cancellationToken), cancellationToken);
         var untilIcount = options.Until is { } until ? await until.ResolveAsync(bundle, cancellationToken).ConfigureAwait(false) : (long?)null;
         // A replay held paused (-S) must be continued quickly: QEMU 7.2 can stall for good when one loaded from a
         // snapshot (rrsnapshot) stands paused while its main loop runs (one recording in ~25 here, and only when the
@@ -115,52 +119,36 @@ public static class Replayer
         var startSnapshotHasIcount = untilIcount is null || await ReplayUntil.StartSnapshotHasIcountAsync(bundle, cancellationToken).ConfigureAwait(false);
         var paused = options.Gdb is not null || !startSnapshotHasIcount;
         var prefix = options.ConsoleFromStart && startOffset > 0 ? expected[..(int)startOffset] : null;
-        var machine = await LaunchAsync(bundle, binary, catalog, checkpoint, options, paused, prefix, cancellationToken).ConfigureAwait(false);
+        var launch = new ReplayLaunch(checkpoint, paused, options.Gdb, prefix, options.RunRoot);
+        var launched = await launcher.LaunchAsync(launch, cancellationToken).ConfigureAwait(false);
         if (untilIcount is { } icount)
         {
             try
             {
-                if (!await ReplayUntil.ArmAsync(machine, icount, from, paused, startSnapshotHasIcount, cancellationToken).ConfigureAwait(false))
+                if (!await ReplayUntil.ArmAsync(launched.Machine, icount, from, paused, startSnapshotHasIcount, cancellationToken).ConfigureAwait(false))
                 {
-                    await machine.DisposeAsync().ConfigureAwait(false);
-                    machine = await LaunchAsync(bundle, binary, catalog, checkpoint, options, paused: true, prefix, cancellationToken).ConfigureAwait(false);
-                    await ReplayUntil.ArmAsync(machine, icount, from, paused: true, startSnapshotHasIcount, cancellationToken).ConfigureAwait(false);
+                    await launched.Machine.DisposeAsync().ConfigureAwait(false);
+                    launched = await launcher.LaunchAsync(launch with { Paused = true }, cancellationToken).ConfigureAwait(false);
+                    await ReplayUntil.ArmAsync(launched.Machine, icount, from, paused: true, startSnapshotHasIcount, cancellationToken).ConfigureAwait(false);
                 }
             }
             catch
             {
-                await machine.DisposeAsync().ConfigureAwait(false);
+                await launched.Machine.DisposeAsync().ConfigureAwait(false);
                 throw;
             }
         }
 
+        var machine = launched.Machine;
         // Whoever drives the session may only read the console, and then nothing polls QMP: under icount QEMU's main loop
         // can sleep with output pending (a full replay read this way took 15.8 s against the CLI's 10.6 s, and one under
         // load stalled), so a wait that sees nothing for a moment wakes it.
         machine.NudgeWhileWaiting(QuietBeforeNudge);
-        return new ReplaySession(machine, checkpoint, from, startOffset, expected, binary, untilIcount, ConsoleOffset: prefix is null ? startOffset : 0);
-    }
-
-    private static async Task<QemuMachine> LaunchAsync(ReplayBundle bundle, string binary, Task<QemuCatalog> catalog, Checkpoint? checkpoint, ReplayOptions options, bool paused,
-        byte[]? consolePrefix, CancellationToken cancellationToken)
-    {
-        var manifest = bundle.Manifest;
-        var run = RunDirectory.Create("replay", options.RunRoot);
-        try
+        return new ReplaySession(machine, checkpoint, from, startOffset, expected, launcher.Build, untilIcount, ConsoleOffset: prefix is null ? startOffset : 0)
         {
-            var bases = await CopyRunFilesAsync(bundle, run, cancellationToken).ConfigureAwait(false);
-            var arguments = Arguments(WithDiskBases(bundle.ExpandReplayArguments(run.Path), bases), checkpoint, options, paused, run);
-            var files = new MachineRunFiles(run.QmpSocket, MachineRunFiles.SerialPortsOf(bundle.Manifest.ReplayArguments, Math.Max(1, manifest.Spec.SerialConsoles), run),
-                run.File("state.qcow2"), []);
-            return await QemuMachine.LaunchAsync(manifest.Spec, binary, catalog, run, files, arguments,
-                new MachineStartOptions { Mode = RunMode.Replay, RunRoot = options.RunRoot, ConsolePrefix = consolePrefix },
-                cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is not MachineStartException)
-        {
-            run.Dispose();
-            throw;
-        }
+            GdbEndpoint = launched.GdbEndpoint,
+            Launcher = launcher,
+        };
     }
 
     /// <summary>A stuck replay (QEMU has such bugs, for example issue 2634) must fail, not hang: allow generously more than the recording took.</summary>
@@ -284,107 +272,6 @@ public static class Replayer
         return new ReplayResult(false, at, startOffset + at, Context(expected, startOffset, at), Context(replayed, 0, at), string.Empty, TimeSpan.Zero,
             string.Empty);
     }
-
-    private static async Task<string> CheckBinaryAsync(BundleManifest manifest, ReplayOptions options, CancellationToken ct)
-    {
-        var binary = QemuBinary.Resolve(options.Qemu ?? manifest.Qemu.Binary).Path;
-        var sha = await FileHashCache.Sha256Async(binary, cancellationToken: ct).ConfigureAwait(false);
-        if (!string.Equals(sha, manifest.Qemu.Sha256, StringComparison.OrdinalIgnoreCase))
-        {
-            throw new ReplayException(
-                $"the run was recorded with QEMU {manifest.Qemu.Version} at {manifest.Qemu.Binary} (sha256 {manifest.Qemu.Sha256[..Math.Min(16, manifest.Qemu.Sha256.Length)]}...), " +
-                $"but {binary} is a different build (sha256 {sha[..16]}...): a replay needs the exact recorded build (pass it with --qemu)");
-        }
-
-        return binary;
-    }
-
-    /// <summary>
-    /// The replay copies the state image and overlays (a replay never writes into the bundle), and returns where each
-    /// overlay's base is here: the recorded path in the overlay may not exist on this machine, so the arguments name the
-    /// base instead (<see cref="WithDiskBases"/>), which spares a <c>qemu-img rebase</c> per disk.
-    /// </summary>
-    private static async Task<List<DiskBase>> CopyRunFilesAsync(ReplayBundle bundle, RunDirectory run, CancellationToken ct)
-    {
-        ImageCopy.Copy(bundle.PathOf("state.qcow2"), run.File("state.qcow2"));
-        var spec = bundle.Manifest.Spec;
-        var bases = new List<DiskBase>();
-        for (var i = 0; i < spec.Disks.Count; i++)
-        {
-            if (spec.Disks[i].ReadOnly)
-            {
-                continue;
-            }
-
-            var id = QemuCommandLine.DiskId(spec.Disks[i], i);
-            var overlay = run.File($"{id}.overlay.qcow2");
-            ImageCopy.Copy(bundle.PathOf($"disks/{id}.overlay.qcow2"), overlay);
-            var baseRelative = $"disks/{id}.base";
-            var basePath = bundle.Manifest.Files.Any(f => f.Path == baseRelative)
-                ? bundle.PathOf(baseRelative)
-                : bundle.Manifest.ExternalFiles.FirstOrDefault(e => e.BundlePath == baseRelative) is { } external
-                    ? bundle.Resolve(external) ?? throw new ReplayException($"disk base image {external.OriginalPath} of the bundle is not on this machine")
-                    : throw new ReplayException($"the bundle lacks {baseRelative}");
-            // The overlay was made with the base's format (-F), so it names it; qemu-img only for overlays that do not.
-            var format = spec.Disks[i].Format ?? Qcow2Header.BackingFormat(overlay)
-                ?? (await new QemuImg().InfoAsync(basePath, cancellationToken: ct).ConfigureAwait(false)).Format;
-            bases.Add(new DiskBase(overlay, Path.GetFullPath(basePath), format));
-        }
-
-        return bases;
-    }
-
-    /// <summary>A writable disk's overlay in the run, and the base it reads through (<c>backing.*</c> options on its drive).</summary>
-    private sealed record DiskBase(string Overlay, string Base, string Format);
-
-    /// <summary>Each overlay's drive option gets its base as <c>backing.driver</c> and <c>backing.file.filename</c>.</summary>
-    private static List<string> WithDiskBases(IReadOnlyList<string> arguments, IReadOnlyList<DiskBase> bases)
-    {
-        var result = new List<string>(arguments);
-        foreach (var disk in bases)
-        {
-            var file = "file=" + QemuOptionValue.Escape(disk.Overlay);
-            var at = result.FindIndex(a => a.EndsWith("," + file, StringComparison.Ordinal) || a.Contains("," + file + ",", StringComparison.Ordinal));
-            if (at < 1 || result[at - 1] != "-drive")
-            {
-                throw new ReplayException($"the bundle's replay arguments have no drive for {Path.GetFileName(disk.Overlay)}: the bundle is damaged");
-            }
-
-            result[at] = QemuOptionValue.Join(result[at], ("backing.driver", disk.Format), ("backing.file.filename", disk.Base));
-        }
-
-        return result;
-    }
-
-    private static List<string> Arguments(IReadOnlyList<string> recorded, Checkpoint? checkpoint, ReplayOptions options, bool paused, RunDirectory run)
-    {
-        var arguments = new List<string>(recorded);
-        if (checkpoint is not null)
-        {
-            // From a checkpoint: QEMU loads it through rrsnapshot (which also positions the log), not -loadvm.
-            var loadvm = arguments.IndexOf("-loadvm");
-            if (loadvm >= 0)
-            {
-                arguments.RemoveRange(loadvm, 2);
-            }
-
-            var icount = arguments.IndexOf("-icount") + 1;
-            arguments[icount] = QemuOptionValue.Join(arguments[icount], ("rrsnapshot", checkpoint.Name));
-        }
-
-        if (options.Gdb is { } gdb)
-        {
-            arguments.AddRange(["-gdb", gdb.QemuArgument(run)]);
-        }
-
-        if (paused)
-        {
-            // Paused at the start: for gdb to attach, or for the replay-break to be set before the first instruction.
-            arguments.Add("-S");
-        }
-
-        return arguments;
-    }
 }
 
 /// <summary>How to replay a bundle.</summary>
@@ -401,6 +288,9 @@ public sealed record ReplayOptions
 
     /// <summary>Use this binary instead of the recorded path (it must still be the recorded build).</summary>
     public string? Qemu { get; init; }
+
+    /// <summary>Where QEMU runs; null for this host (<see cref="LocalReplayHost"/>). A container of the recorded image is another (QemuTestKit.Containers).</summary>
+    public IReplayHost? Host { get; init; }
 
     /// <summary>Start paused with a gdb stub.</summary>
     public GdbStub? Gdb { get; init; }
@@ -426,7 +316,10 @@ public sealed record ReplayOptions
     public Action<QemuTestKit.Machines.Console.ConsoleTranscript>? Started { get; init; }
 }
 
-/// <summary>A gdb stub on a TCP port of 127.0.0.1, or on a Unix socket (in the run directory when no path is given).</summary>
+/// <summary>
+/// A gdb stub on a TCP port of 127.0.0.1, or on a Unix socket (in the run directory when no path is given). A replay in
+/// a container serves it on a port of 127.0.0.1 only: <paramref name="Port"/>, or any free one when neither is given.
+/// </summary>
 public sealed record GdbStub(int? Port = null, string? SocketPath = null)
 {
     internal string QemuArgument(RunDirectory run) => Port is { } port

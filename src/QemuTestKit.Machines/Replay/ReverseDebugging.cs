@@ -84,29 +84,25 @@ public static class ReverseDebugging
     /// Reads the facts of a replay that QEMU holds paused (<c>-S</c>): its kvmvapic device (<c>info qtree</c>), the icount
     /// it starts at, and whether the snapshot the recording started from has an icount (<c>qemu-img info -U</c>).
     /// </summary>
-    internal static async Task<ReverseDebuggingFacts> ReadFactsAsync(QemuMachine machine, BundleManifest manifest, Checkpoint? checkpoint, CancellationToken ct)
+    internal static async Task<ReverseDebuggingFacts> ReadFactsAsync(QemuMachine machine, ReplayBundle bundle, Checkpoint? checkpoint, CancellationToken ct)
     {
         // Straight through QMP: HumanMonitorAsync would take property names that contain "error" for a failure.
         var qtree = await machine.Qmp.ExecuteAsync("human-monitor-command", new JsonObject { ["command-line"] = "info qtree" }, cancellationToken: ct)
             .ConfigureAwait(false);
         var hasKvmvapic = qtree?.GetValue<string>().Contains("dev: kvmvapic", StringComparison.Ordinal) == true;
         var startIcount = await ReplayIcount.QueryAsync(machine.Qmp, ct).ConfigureAwait(false) ?? 0;
-        var startSnapshotHasIcount = true;
-        if (manifest.StartSnapshot is { } start)
-        {
-            var snapshots = await new QemuImg().ListSnapshotsAsync(machine.Files.StateImage, cancellationToken: ct).ConfigureAwait(false);
-            startSnapshotHasIcount = snapshots.FirstOrDefault(s => s.Name == start)?.Icount is not null;
-        }
+        // The bundle's state image: QEMU may run elsewhere (a container), and the replay's copy holds the same snapshots.
+        var startSnapshotHasIcount = await ReplayUntil.StartSnapshotHasIcountAsync(bundle, ct).ConfigureAwait(false);
 
         // From a checkpoint the recording's own start is not in view: its icount is at most the checkpoint's.
-        return new ReverseDebuggingFacts(hasKvmvapic, manifest.StartSnapshot, startSnapshotHasIcount, startIcount, StartIcountExact: checkpoint is null);
+        return new ReverseDebuggingFacts(hasKvmvapic, bundle.Manifest.StartSnapshot, startSnapshotHasIcount, startIcount, StartIcountExact: checkpoint is null);
     }
 
     /// <summary>
     /// The gdb path of <see cref="Replayer"/>: reports the attach command and, when reverse execution cannot work on this
     /// replay, why (forward debugging works either way).
     /// </summary>
-    internal static async Task AnnounceAsync(QemuMachine machine, BundleManifest manifest, Checkpoint? checkpoint, string endpoint, Action<string>? progress,
+    internal static async Task AnnounceAsync(QemuMachine machine, ReplayBundle bundle, Checkpoint? checkpoint, string endpoint, Action<string>? progress,
         CancellationToken ct)
     {
         if (progress is null)
@@ -118,7 +114,7 @@ public static class ReverseDebugging
         IReadOnlyList<string> problems;
         try
         {
-            problems = Problems(await ReadFactsAsync(machine, manifest, checkpoint, ct).ConfigureAwait(false));
+            problems = Problems(await ReadFactsAsync(machine, bundle, checkpoint, ct).ConfigureAwait(false));
         }
         catch (Exception e) when (e is QmpException or QemuTestKitException)
         {

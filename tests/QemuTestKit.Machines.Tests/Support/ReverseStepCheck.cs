@@ -15,7 +15,8 @@ internal static partial class ReverseStepCheck
     private static readonly TimeSpan GdbTimeout = TimeSpan.FromMinutes(2);
 
     /// <param name="debugger">The debugger the replay must print in its attach command (ReverseDebugging.Debugger).</param>
-    public static async Task RunAsync(string bundlePath, string debugger, ReplayOptions options, string from, long? until = null)
+    /// <param name="endpoint">What the attach command's endpoint must match: a Unix socket in the run directory, or a port of 127.0.0.1 for a container.</param>
+    public static async Task RunAsync(string bundlePath, string debugger, ReplayOptions options, string from, long? until = null, string endpoint = "/gdb.sock'$")
     {
         var ct = TestContext.Current.CancellationToken;
         await using var bundle = await ReplayBundle.OpenAsync(bundlePath, ct);
@@ -39,7 +40,7 @@ internal static partial class ReverseStepCheck
         try
         {
             var command = await AttachCommandAsync(attach, replay, ct);
-            command.Should().StartWith($"{debugger} -ex 'set remotetimeout 60' -ex 'target remote ").And.EndWith("/gdb.sock'");
+            command.Should().StartWith($"{debugger} -ex 'set remotetimeout 60' -ex 'target remote ").And.MatchRegex(endpoint);
             var stopwatch = Stopwatch.StartNew();
             // The printed command itself, run by a shell, with the test's steps appended.
             var gdb = await RunGdbAsync(command,
