@@ -52,6 +52,9 @@ internal sealed class ContainerQemuHost : IQemuHost
 
     public BundleQemu? QemuBuild { get; }
 
+    /// <summary>Files are copied in and read out, never bind-mounted (so remote engines work).</summary>
+    public bool SharesFileSystem => false;
+
     public async Task<int> WaitForExitAsync(TimeSpan timeout, CancellationToken cancellationToken = default)
     {
         try

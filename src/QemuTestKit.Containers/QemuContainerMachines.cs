@@ -122,7 +122,7 @@ public static class QemuContainerMachines
                 var bootSeconds = (DateTime.UtcNow - started).TotalSeconds;
                 await machine.SaveSnapshotAsync(forRecording ? ReadyState.BootSnapshotName : ReadyState.SnapshotName, ct).ConfigureAwait(false);
                 await machine.ShutdownAsync().ConfigureAwait(false);
-                await machine.Host!.CollectRunFilesAsync(machine.Files, Path.Combine(machine.RunDirectoryPath, RunDirectory.StderrLogName), ct).ConfigureAwait(false);
+                await machine.Host.CollectRunFilesAsync(machine.Files, Path.Combine(machine.RunDirectoryPath, RunDirectory.StderrLogName), ct).ConfigureAwait(false);
                 if (!forRecording)
                 {
                     return await ReadyState.StoreAsync(spec, catalog, machine, stateDirectory, bootSeconds, forRecording: false, ct).ConfigureAwait(false);
@@ -138,7 +138,7 @@ public static class QemuContainerMachines
                     await using (rebase.ConfigureAwait(false))
                     {
                         await rebase.ShutdownAsync().ConfigureAwait(false);
-                        await rebase.Host!.CollectRunFilesAsync(rebase.Files, Path.Combine(rebase.RunDirectoryPath, RunDirectory.StderrLogName), ct).ConfigureAwait(false);
+                        await rebase.Host.CollectRunFilesAsync(rebase.Files, Path.Combine(rebase.RunDirectoryPath, RunDirectory.StderrLogName), ct).ConfigureAwait(false);
                         var qemuImg = new QemuImg();
                         foreach (var file in rebase.Files.DiskImages.Where((_, i) => !spec.Disks[i].ReadOnly).Prepend(rebase.Files.StateImage))
                         {

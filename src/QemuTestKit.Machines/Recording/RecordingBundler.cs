@@ -124,7 +124,7 @@ internal static class RecordingBundler
         {
             Test = test,
             // A QEMU that ran elsewhere (a container) describes its own build: its binary is not on this host.
-            Qemu = machine.Host?.QemuBuild ?? new BundleQemu(machine.Catalog.QemuVersion, machine.Catalog.QemuPackage, machine.Catalog.Binary,
+            Qemu = machine.Host.QemuBuild ?? new BundleQemu(machine.Catalog.QemuVersion, machine.Catalog.QemuPackage, machine.Catalog.Binary,
                 await QemuTestKit.Introspection.Catalog.FileHashCache.Sha256Async(machine.Catalog.Binary, cancellationToken: ct).ConfigureAwait(false)),
             Spec = spec,
             ReplayArguments = arguments,

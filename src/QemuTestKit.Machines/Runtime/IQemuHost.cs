@@ -4,9 +4,9 @@ using QemuTestKit.Machines.Replay;
 namespace QemuTestKit.Machines.Runtime;
 
 /// <summary>
-/// A QEMU that runs somewhere other than a local child process (for example in a container): how it lives and dies,
-/// and how its files reach this host. <see cref="QemuMachine.Attach"/> drives it through the QMP connection and
-/// consoles it is given, exactly as it drives a local QEMU.
+/// Where QEMU runs: a local child process (<see cref="LocalQemuHost"/>) or elsewhere (a container). How it lives and
+/// dies, and how its files reach this host. <see cref="QemuMachine"/> drives every host alike through its QMP
+/// connection and consoles; what differs between hosts is said here, not by testing for a host's type.
 /// </summary>
 public interface IQemuHost : IAsyncDisposable
 {
@@ -25,6 +25,12 @@ public interface IQemuHost : IAsyncDisposable
 
     /// <summary>The QEMU build, for bundles (its binary is not on this host); null to hash the catalog's binary on this host.</summary>
     BundleQemu? QemuBuild { get; }
+
+    /// <summary>
+    /// Whether a file QEMU writes by path (a QMP <c>screendump</c>) lands at that path on this host. False where QEMU
+    /// has a file system of its own: its run files reach this host only through <see cref="CollectRunFilesAsync"/>.
+    /// </summary>
+    bool SharesFileSystem { get; }
 
     /// <summary>Waits for QEMU to exit and returns its exit code.</summary>
     /// <exception cref="TimeoutException">It did not exit in time.</exception>

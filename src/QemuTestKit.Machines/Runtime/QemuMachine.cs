@@ -16,13 +16,13 @@ using QemuTestKit.Machines.Specs;
 namespace QemuTestKit.Machines.Runtime;
 
 /// <summary>
-/// One running QEMU machine: a process in a private run directory that dies with its parent, its QMP connection,
-/// its serial consoles, and a shell session on console 0. Disposal shuts it down (gracefully, then by force).
+/// One running QEMU machine: QEMU where its <see cref="IQemuHost"/> runs it (a child process that dies with this one,
+/// or a container), its private run directory, its QMP connection, its serial consoles, and a shell session on
+/// console 0. Disposal shuts it down (gracefully, then by force).
 /// </summary>
 public sealed class QemuMachine : IAsyncDisposable
 {
-    private readonly QemuProcess? _process;
-    private readonly IQemuHost? _host;
+    private readonly IQemuHost _host;
     private readonly RunDirectory _run;
     private readonly IReadOnlyList<SerialConsole> _consoles;
     private readonly ShellSession _shell;
@@ -33,12 +33,11 @@ public sealed class QemuMachine : IAsyncDisposable
     private AutoCheckpoints? _autoCheckpoints;
     private int _disposed;
 
-    private QemuMachine(MachineSpec spec, QemuCatalog catalog, QemuProcess? process, IQemuHost? host, RunDirectory run, QmpClient qmp,
+    private QemuMachine(MachineSpec spec, QemuCatalog catalog, IQemuHost host, RunDirectory run, QmpClient qmp,
         IReadOnlyList<SerialConsole> consoles, MachineRunFiles files, IReadOnlyList<string> arguments, MachineStartOptions options)
     {
         Spec = spec;
         Catalog = catalog;
-        _process = process;
         _host = host;
         _run = run;
         Qmp = qmp;
@@ -101,10 +100,10 @@ public sealed class QemuMachine : IAsyncDisposable
     public string RunDirectoryPath => _run.Path;
 
     /// <summary>QEMU's process id on this host (0 when it runs elsewhere, see <see cref="Host"/>).</summary>
-    public int ProcessId => _process?.Id ?? _host!.ProcessId;
+    public int ProcessId => _host.ProcessId;
 
-    /// <summary>Where QEMU runs when not as a local process (for example a container), else null.</summary>
-    public IQemuHost? Host => _host;
+    /// <summary>Where QEMU runs: a <see cref="LocalQemuHost"/> for a child process of this one, or elsewhere (a container).</summary>
+    public IQemuHost Host => _host;
 
     /// <summary>Whether this run is being recorded (<c>-icount rr=record</c>).</summary>
     public bool IsRecording => _options.Mode == RunMode.Record;
@@ -135,11 +134,11 @@ public sealed class QemuMachine : IAsyncDisposable
     }
 
     /// <summary>QEMU's stderr so far.</summary>
-    public string StderrTail => _process?.StderrTail ?? _host!.StderrTail;
+    public string StderrTail => _host.StderrTail;
 
-    public bool HasExited => _process?.HasExited ?? _host!.HasExited;
+    public bool HasExited => _host.HasExited;
 
-    public int? ExitCode => _process is not null ? _process.ExitCode : _host!.ExitCode;
+    public int? ExitCode => _host.ExitCode;
 
     /// <summary>Starts a machine. The spec is assumed validated (see <c>MachineSpecValidator</c>).</summary>
     /// <exception cref="MachineStartException">QEMU did not start, or did not open its sockets in time.</exception>
@@ -191,7 +190,7 @@ public sealed class QemuMachine : IAsyncDisposable
         IReadOnlyList<string> arguments, MachineStartOptions options, CancellationToken cancellationToken)
     {
         var consoles = new List<SerialConsole>();
-        QemuProcess? process = null;
+        LocalQemuHost? host = null;
         QmpClient? qmp = null;
         try
         {
@@ -207,16 +206,12 @@ public sealed class QemuMachine : IAsyncDisposable
                 consoles.Add(MachineRunFiles.IsSerialSocket(port) ? SerialConsole.Listen(port, transcript) : SerialConsole.OpenPipe(port, transcript));
             }
 
-            process = QemuProcess.Start(new QemuProcessStartInfo(binary, StateDriveIo.ForLocalStart(arguments, binary))
-            {
-                WorkingDirectory = run.Path,
-                StderrLogPath = run.StderrLog,
-            });
-            run.WritePid(process.Id);
+            host = LocalQemuHost.Start(binary, arguments, run);
+            run.WritePid(host.ProcessId);
 
             using var startup = Timeouts.Link(options.StartTimeout, cancellationToken);
-            var exited = process.WaitForExitAsync(Timeout.InfiniteTimeSpan, startup.Token);
-            var exitedForConsoles = process.WaitForExitAsync(Timeout.InfiniteTimeSpan, CancellationToken.None);
+            var exited = host.WaitForExitAsync(Timeout.InfiniteTimeSpan, startup.Token);
+            var exitedForConsoles = host.WaitForExitAsync(Timeout.InfiniteTimeSpan, CancellationToken.None);
             foreach (var console in consoles)
             {
                 if (MachineRunFiles.IsSerialSocket(console.SocketPath))
@@ -229,7 +224,7 @@ public sealed class QemuMachine : IAsyncDisposable
                 }
             }
 
-            qmp = await FirstOrExit(ConnectQmpAsync(files.QmpSocket, process, startup.Token), exited).ConfigureAwait(false);
+            qmp = await FirstOrExit(ConnectQmpAsync(files.QmpSocket, host, startup.Token), exited).ConfigureAwait(false);
             if (files.MemoryFile is not null)
             {
                 await FirstOrExit(GuestMemoryFile.IgnoreSharedMemoryAsync(qmp, startup.Token), exited).ConfigureAwait(false);
@@ -241,25 +236,25 @@ public sealed class QemuMachine : IAsyncDisposable
             }
 
             var catalog = await catalogRead.ConfigureAwait(false);
-            return new QemuMachine(spec, catalog, process, null, run, qmp, consoles, files, arguments, options with { Catalog = options.Catalog ?? catalog });
+            return new QemuMachine(spec, catalog, host, run, qmp, consoles, files, arguments, options with { Catalog = options.Catalog ?? catalog });
         }
         catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
-            if (process is not null && e is not ProcessExited)
+            if (host is not null && e is not ProcessExited)
             {
                 // A socket error is usually QEMU dying at start-up: give it a moment to say so with its exit code.
                 try
                 {
-                    await process.WaitForExitAsync(TimeSpan.FromSeconds(1), CancellationToken.None).ConfigureAwait(false);
+                    await host.WaitForExitAsync(TimeSpan.FromSeconds(1), CancellationToken.None).ConfigureAwait(false);
                 }
                 catch (TimeoutException)
                 {
                 }
             }
 
-            var stderr = process is null ? string.Empty : QemuProcess.TailLines(process.StderrTail, 10);
-            var exitCode = process?.ExitCode; // read before the clean-up: a disposed process has no exit code
-            await CleanUpAsync(process, qmp, consoles, run, keep: false).ConfigureAwait(false);
+            var stderr = host is null ? string.Empty : QemuProcess.TailLines(host.StderrTail, 10);
+            var exitCode = host?.ExitCode; // read before the clean-up: a disposed process has no exit code
+            await CleanUpAsync(host, qmp, consoles, run, keep: false).ConfigureAwait(false);
             var why = e switch
             {
                 _ when exitCode is not null => $"QEMU exited with code {exitCode} while starting",
@@ -271,13 +266,13 @@ public sealed class QemuMachine : IAsyncDisposable
         }
         catch
         {
-            await CleanUpAsync(process, qmp, consoles, run, keep: false).ConfigureAwait(false);
+            await CleanUpAsync(host, qmp, consoles, run, keep: false).ConfigureAwait(false);
             throw;
         }
     }
 
     /// <summary>
-    /// Wraps a QEMU running elsewhere (see <see cref="IQemuHost"/>) whose QMP connection and consoles are open already:
+    /// Wraps a QEMU that another host started (see <see cref="IQemuHost"/>) whose QMP connection and consoles are open already:
     /// the returned machine owns all of them and <paramref name="run"/>, and offers the same API as a local one.
     /// </summary>
     /// <param name="files">The run's files as paths on this host (where <see cref="IQemuHost.CollectRunFilesAsync"/> puts them).</param>
@@ -299,7 +294,7 @@ public sealed class QemuMachine : IAsyncDisposable
             throw new ArgumentException("a machine needs at least console 0", nameof(consoles));
         }
 
-        return new QemuMachine(spec, catalog, null, host, run, qmp, consoles, files, arguments, options);
+        return new QemuMachine(spec, catalog, host, run, qmp, consoles, files, arguments, options);
     }
 
     /// <summary>Waits for the spec's ready pattern on console 0.</summary>
@@ -449,14 +444,11 @@ public sealed class QemuMachine : IAsyncDisposable
         }
 
         await StopRecordingHelpersAsync().ConfigureAwait(false);
-        // A QEMU in a container would write the PNG where it runs, not into this run directory: hosts' machines only.
-        var screenshot = _host is null ? await RecordingBundler.TryScreenshotAsync(this, _run, cancellationToken).ConfigureAwait(false) : null;
+        // QEMU writes the PNG where it runs: elsewhere (a container) it would not be in this run directory.
+        var screenshot = _host.SharesFileSystem ? await RecordingBundler.TryScreenshotAsync(this, _run, cancellationToken).ConfigureAwait(false) : null;
         await ShutdownAsync().ConfigureAwait(false);
-        if (_host is not null)
-        {
-            // QEMU wrote its log and images where it ran: bring them here first.
-            await _host.CollectRunFilesAsync(Files, _run.StderrLog, cancellationToken).ConfigureAwait(false);
-        }
+        // QEMU wrote its log and images where it ran: bring them here first.
+        await _host.CollectRunFilesAsync(Files, _run.StderrLog, cancellationToken).ConfigureAwait(false);
 
         return await RecordingBundler.WriteAsync(this, _run, bundleDirectory, test, screenshot, cancellationToken).ConfigureAwait(false);
     }
@@ -584,10 +576,9 @@ public sealed class QemuMachine : IAsyncDisposable
     public static readonly TimeSpan RecordingShutdownTimeout = TimeSpan.FromSeconds(60);
 
     /// <summary>Kills QEMU at once (for tests of crash handling, and for cancellation).</summary>
-    public Task KillAsync() => _process?.KillAsync() ?? _host!.KillAsync();
+    public Task KillAsync() => _host.KillAsync();
 
-    private Task<int> WaitForExitAsync(TimeSpan timeout) =>
-        _process?.WaitForExitAsync(timeout) ?? _host!.WaitForExitAsync(timeout);
+    private Task<int> WaitForExitAsync(TimeSpan timeout) => _host.WaitForExitAsync(timeout);
 
     public async ValueTask DisposeAsync()
     {
@@ -604,12 +595,7 @@ public sealed class QemuMachine : IAsyncDisposable
         finally
         {
             _shell.Dispose();
-            if (_host is not null)
-            {
-                await _host.DisposeAsync().ConfigureAwait(false);
-            }
-
-            await CleanUpAsync(_process, Qmp, _consoles, _run, _options.KeepRunDirectory).ConfigureAwait(false);
+            await CleanUpAsync(_host, Qmp, _consoles, _run, _options.KeepRunDirectory).ConfigureAwait(false);
         }
     }
 
@@ -726,9 +712,9 @@ public sealed class QemuMachine : IAsyncDisposable
         };
     }
 
-    private static async Task<QmpClient> ConnectQmpAsync(string socket, QemuProcess process, CancellationToken ct)
+    private static async Task<QmpClient> ConnectQmpAsync(string socket, LocalQemuHost host, CancellationToken ct)
     {
-        var options = new QmpClientOptions { DescribePeerExit = process.DescribeExitAsync };
+        var options = new QmpClientOptions { DescribePeerExit = host.DescribeExitAsync };
         while (true)
         {
             ct.ThrowIfCancellationRequested();
@@ -738,7 +724,7 @@ public sealed class QemuMachine : IAsyncDisposable
                 {
                     return await QmpClient.ConnectUnixAsync(socket, options, ct).ConfigureAwait(false);
                 }
-                catch (QmpDisconnectedException) when (!process.HasExited)
+                catch (QmpDisconnectedException) when (!host.HasExited)
                 {
                     // The socket file can exist a moment before QEMU listens on it.
                 }
@@ -772,11 +758,12 @@ public sealed class QemuMachine : IAsyncDisposable
         await work.ConfigureAwait(false);
     }
 
-    private static async Task CleanUpAsync(QemuProcess? process, QmpClient? qmp, IEnumerable<SerialConsole> consoles, RunDirectory run, bool keep)
+    /// <summary>QEMU goes first (its host kills it if it still runs), so nothing it writes meets a closed socket or a removed directory.</summary>
+    private static async Task CleanUpAsync(IQemuHost? host, QmpClient? qmp, IEnumerable<SerialConsole> consoles, RunDirectory run, bool keep)
     {
-        if (process is not null)
+        if (host is not null)
         {
-            await process.DisposeAsync().ConfigureAwait(false);
+            await host.DisposeAsync().ConfigureAwait(false);
         }
 
         if (qmp is not null)
