@@ -1,7 +1,7 @@
 using QemuTestKit.Containers;
 using QemuTestKit.Fixtures.Containers;
 using QemuTestKit.Fixtures.Host;
-using QemuTestKit.Fixtures.Manifest;
+using QemuTestKit.Machines.Manifest;
 using QemuTestKit.Machines.Runtime;
 
 [assembly: MachineHosting(MachineHosts.Container, typeof(ContainerMachineHosting))]

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Reflection;
 using QemuTestKit.Introspection;
 using QemuTestKit.Machines.CommandLine;
+using QemuTestKit.Machines.Manifest;
 using QemuTestKit.Machines.Replay;
 using QemuTestKit.Machines.Runtime;
 using QemuTestKit.Fixtures.Host;
@@ -25,7 +26,7 @@ public sealed class MachineHost : IAsyncDisposable
         return host;
     });
 
-    private readonly Lazy<MachinesManifest> _manifest;
+    private readonly Lazy<ManifestFile> _manifest;
     private readonly ReadyStates _ready;
     private readonly SemaphoreSlim _slots;
     private readonly ConcurrentDictionary<string, List<GuestMachine>> _byTest = new(StringComparer.Ordinal);
@@ -47,7 +48,7 @@ public sealed class MachineHost : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(settings);
         Settings = settings;
         RunRoot = runRoot;
-        _manifest = new Lazy<MachinesManifest>(() => MachinesManifest.Load(manifestPath));
+        _manifest = new Lazy<ManifestFile>(() => ManifestFile.Load(manifestPath));
         _ready = new ReadyStates(PrivateStateRoot.Create(), runRoot);
         _slots = new SemaphoreSlim(settings.MaxMachines, settings.MaxMachines);
         _keeper = new Lazy<BundleKeeper>(() => new BundleKeeper(settings,
@@ -128,7 +129,7 @@ public sealed class MachineHost : IAsyncDisposable
     {
         var machine = _manifest.Value.Get(name);
         // Resolved before anything is prepared: a host whose package is missing fails at once, saying which to add.
-        var hosting = machine.Host == ManifestMachine.LocalHost ? null : MachineHostings.For(machine);
+        var hosting = machine.Host == MachineHosts.Local ? null : MachineHostings.For(machine);
         var record = options?.Record ?? machine.Record ?? Settings.Record;
         var startOptions = new MachineStartOptions
         {
@@ -266,7 +267,7 @@ public sealed class MachineHost : IAsyncDisposable
     {
         try
         {
-            return _manifest.Value;
+            return _manifest.Value.Content;
         }
         catch (FixtureException)
         {

@@ -5,12 +5,13 @@ using TaskItem = Microsoft.Build.Utilities.TaskItem;
 using QemuTestKit.Introspection;
 using QemuTestKit.Introspection.Catalog;
 using QemuTestKit.Introspection.DeviceTree;
+using QemuTestKit.Machines.Manifest;
 using QemuTestKit.Machines.Runtime;
 using QemuTestKit.Machines.Specs;
 using QemuTestKit.Machines.Validation;
 using QemuTestKit.Tasks.Diagnostics;
 using QemuTestKit.Tasks.Items;
-using QemuTestKit.Tasks.Manifest;
+using QemuTestKit.Tasks.Outputs;
 using QemuTestKit.Tasks.Probes;
 
 namespace QemuTestKit.Tasks;
@@ -229,7 +230,7 @@ public sealed partial class CheckQemuMachines : QemuTestKitTask
             var stateDirectory = Path.Combine(root, machine.Name);
             var stateImage = Path.Combine(stateDirectory, "state.qcow2");
             var hash = ReadyState.HashOf(spec);
-            MachineManifest.WriteIfDifferent(specFile, MachineSpecJson.Serialize(spec) + "\n");
+            StableFile.WriteIfDifferent(specFile, MachineSpecJson.Serialize(spec) + "\n");
 
             var state = new TaskItem(machine.Name);
             state.SetMetadata("SpecFile", specFile);
@@ -243,8 +244,8 @@ public sealed partial class CheckQemuMachines : QemuTestKitTask
             state.SetMetadata("QemuVersion", catalog?.QemuVersion ?? string.Empty);
             state.SetMetadata("DefiningFile", machine.Item.DefiningFile);
             states.Add(state);
-            manifest.Add(new ManifestMachine(spec, binary, catalog?.QemuVersion, machine.Prepare,
-                machine.PreparedByBuild ? stateDirectory : null, machine.PreparedByBuild ? stateImage : null, hash, machine.Host, machine.Image, machine.Record));
+            manifest.Add(new ManifestMachine(machine.Name, binary, catalog?.QemuVersion, machine.Prepare,
+                machine.PreparedByBuild ? stateDirectory : null, hash, machine.Host, machine.Image, machine.Record, spec));
 
             if (Prepare && machine.PreparedByBuild)
             {
@@ -262,8 +263,10 @@ public sealed partial class CheckQemuMachines : QemuTestKitTask
             }
         }
 
-        ManifestFile = Path.Combine(root, MachineManifest.FileName);
-        if (MachineManifest.WriteIfDifferent(ManifestFile, MachineManifest.Render(Path.GetFullPath(ProjectFile), Configuration, Generator, manifest)))
+        ManifestFile = Path.Combine(root, MachinesManifest.FileName);
+        var content = MachinesManifestJson.Serialize(new MachinesManifest(MachinesManifest.CurrentSchemaVersion, Generator,
+            Path.GetFullPath(ProjectFile), string.IsNullOrEmpty(Configuration) ? null : Configuration, manifest));
+        if (StableFile.WriteIfDifferent(ManifestFile, content))
         {
             Normal($"QemuTestKit: wrote {ManifestFile}");
         }

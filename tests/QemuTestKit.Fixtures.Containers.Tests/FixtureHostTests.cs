@@ -1,8 +1,8 @@
 using System.Text.Json.Nodes;
 using QemuTestKit.Containers;
 using QemuTestKit.Fixtures;
-using QemuTestKit.Fixtures.Manifest;
 using QemuTestKit.Fixtures.Testing;
+using QemuTestKit.Machines.Manifest;
 using QemuTestKit.Machines.Replay;
 using QemuTestKit.Machines.Runtime;
 using QemuTestKit.Machines.Specs;
@@ -33,9 +33,9 @@ public sealed class FixtureHostTests : IDisposable
 
     /// <summary>The host's QEMU 7.2, the same build in the default image, and Debian 13's QEMU 10.0 in its image.</summary>
     [Theory]
-    [InlineData(ManifestMachine.LocalHost, null)]
-    [InlineData(ManifestMachine.ContainerHost, MachineHosts.DefaultImage)]
-    [InlineData(ManifestMachine.ContainerHost, "qemutestkit/qemu:10")]
+    [InlineData(MachineHosts.Local, null)]
+    [InlineData(MachineHosts.Container, MachineHosts.DefaultImage)]
+    [InlineData(MachineHosts.Container, "qemutestkit/qemu:10")]
     public async Task The_same_sample_test_passes_with_host_local_and_host_container_on_each_QEMU_and_a_failure_keeps_a_bundle_that_replays(string host, string? image)
     {
         var ct = TestContext.Current.CancellationToken;
@@ -46,7 +46,7 @@ public sealed class FixtureHostTests : IDisposable
 
         var machine = await machines.StartAsync(test, "hello", cancellationToken: ct);
         string? containerId = (machine.Machine.Host as ContainerQemuHost)?.ContainerId;
-        (containerId is not null).Should().Be(host == ManifestMachine.ContainerHost);
+        (containerId is not null).Should().Be(host == MachineHosts.Container);
         machine.IsRecording.Should().BeTrue();
         await SampleTestAsync(machine, ct);
 

@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using QemuTestKit.Fixtures.Host;
 using QemuTestKit.Fixtures.Testing;
+using QemuTestKit.Machines.Manifest;
 using QemuTestKit.Machines.Runtime;
 using QemuTestKit.Machines.Tests.Support;
 
@@ -67,7 +68,7 @@ public sealed class MachineHostingTests : IDisposable
     private MachineHost Host(string host)
     {
         var guest = TestGuest.Load();
-        var manifest = Path.Combine(_root, MachinesManifestFile);
+        var manifest = Path.Combine(_root, MachinesManifest.FileName);
         File.WriteAllText(manifest, new JsonObject
         {
             ["schemaVersion"] = 1,
@@ -92,22 +93,20 @@ public sealed class MachineHostingTests : IDisposable
         return new MachineHost(new FixtureSettings { MaxMachines = 1 }, manifest, Path.Combine(_root, "results"), Path.Combine(_root, "run"));
     }
 
-    private const string MachinesManifestFile = Manifest.MachinesManifest.FileName;
-
     /// <summary>A hosting that counts what it is asked and refuses to start.</summary>
     private sealed class RefusingHosting : IMachineHosting
     {
         public int Prepared { get; private set; }
 
-        public string Where(Manifest.ManifestMachine machine) => "nowhere";
+        public string Where(ManifestMachine machine) => "nowhere";
 
-        public Task<ReadyState> PrepareAsync(Manifest.ManifestMachine machine, string directory, MachineStartOptions options, CancellationToken cancellationToken)
+        public Task<ReadyState> PrepareAsync(ManifestMachine machine, string directory, MachineStartOptions options, CancellationToken cancellationToken)
         {
             Prepared++;
             return Task.FromResult<ReadyState>(null!);
         }
 
-        public Task<QemuMachine> StartAsync(Manifest.ManifestMachine machine, ReadyState? ready, MachineStartOptions options, CancellationToken cancellationToken) =>
+        public Task<QemuMachine> StartAsync(ManifestMachine machine, ReadyState? ready, MachineStartOptions options, CancellationToken cancellationToken) =>
             throw new FixtureException($"refused {machine.Name}");
     }
 

@@ -27,7 +27,7 @@ public sealed class ManifestTests
     [Fact]
     public void A_manifest_gives_each_machine_with_its_spec_and_choices()
     {
-        var manifest = MachinesManifest.Parse(OneMachine, "m.json");
+        var manifest = ManifestFile.Parse(OneMachine, "m.json");
 
         var hello = manifest.Get("hello");
         hello.Spec.MachineType.Should().Be("q35");
@@ -37,14 +37,14 @@ public sealed class ManifestTests
         hello.Host.Should().Be("container");
         hello.Image.Should().Be("qemutestkit/qemu:local");
         hello.Record.Should().BeFalse();
-        manifest.Project.Should().Be("/src/Guest.Tests/Guest.Tests.csproj");
-        manifest.Configuration.Should().Be("Release");
+        manifest.Content.Project.Should().Be("/src/Guest.Tests/Guest.Tests.csproj");
+        manifest.Content.Configuration.Should().Be("Release");
     }
 
     [Fact]
     public void An_unknown_machine_is_an_error_listing_the_declared_ones()
     {
-        var manifest = MachinesManifest.Parse(OneMachine, "m.json");
+        var manifest = ManifestFile.Parse(OneMachine, "m.json");
 
         var act = () => manifest.Get("helo");
 
@@ -54,7 +54,7 @@ public sealed class ManifestTests
     [Fact]
     public void A_missing_manifest_says_how_to_get_one()
     {
-        var act = () => MachinesManifest.Load("/nonexistent/qemutestkit.machines.json");
+        var act = () => ManifestFile.Load("/nonexistent/qemutestkit.machines.json");
 
         act.Should().Throw<FixtureException>().WithMessage("*does not exist*reference the QemuTestKit.Tasks package, declare QemuMachine items*");
     }
@@ -67,9 +67,14 @@ public sealed class ManifestTests
     [InlineData("""{"schemaVersion": 1, "machines": [{"name": "a"}]}""", "*machines[0].spec is missing*")]
     [InlineData("""{"schemaVersion": 1, "machines": [{"spec": {}}]}""", "*machines[0].name is missing*")]
     [InlineData("""{"schemaVersion": 1, "machines": [{"name": "a", "spec": {"memoryMiB": "lots"}}]}""", "*machines[0].spec is not a machine spec*")]
+    [InlineData("""{"schemaVersion": 1, "machines": [7]}""", "m.json: machines[0] is not an object; rebuild*")]
+    [InlineData("""{"schemaVersion": 1, "machines": [{"name": "a", "prepare": "yes", "spec": {"name": "a", "machineType": "q35"}}]}""",
+        "m.json: machines[0].prepare has a value of the wrong type; rebuild*")]
+    [InlineData("""{"schemaVersion": 1, "machines": {}}""", "m.json: machines has a value of the wrong type; rebuild*")]
+    [InlineData("""{"schemaVersion": 1, "schemaVersion": 1, "machines": []}""", "m.json is not valid JSON*rebuild*")]
     public void A_damaged_manifest_is_one_clear_error(string json, string message)
     {
-        var act = () => MachinesManifest.Parse(json, "m.json");
+        var act = () => ManifestFile.Parse(json, "m.json");
 
         act.Should().Throw<FixtureException>().WithMessage(message);
     }

@@ -1,4 +1,4 @@
-using QemuTestKit.Fixtures.Manifest;
+using QemuTestKit.Machines.Manifest;
 using QemuTestKit.Machines.Runtime;
 
 namespace QemuTestKit.Fixtures.Host;

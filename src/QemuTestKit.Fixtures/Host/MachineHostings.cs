@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
 using System.Reflection;
-using QemuTestKit.Fixtures.Manifest;
+using QemuTestKit.Machines.Manifest;
 using QemuTestKit.Machines.Runtime;
 
 namespace QemuTestKit.Fixtures.Host;

@@ -3,8 +3,8 @@ using System.Diagnostics;
 using System.Globalization;
 using QemuTestKit.Introspection.Catalog;
 using QemuTestKit.Machines.CommandLine;
+using QemuTestKit.Machines.Manifest;
 using QemuTestKit.Machines.Runtime;
-using QemuTestKit.Fixtures.Manifest;
 
 namespace QemuTestKit.Fixtures.Host;
 
@@ -38,7 +38,7 @@ internal sealed class ReadyStates : IDisposable
 
     private async Task<Prepared> LoadOrPrepareAsync(ManifestMachine machine, int? icountShift)
     {
-        if (machine.Host != ManifestMachine.LocalHost)
+        if (machine.Host != MachineHosts.Local)
         {
             return await PrepareHostedAsync(machine, MachineHostings.For(machine), icountShift).ConfigureAwait(false);
         }

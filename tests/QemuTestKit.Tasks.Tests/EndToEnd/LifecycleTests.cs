@@ -42,7 +42,7 @@ public sealed class LifecycleTests(ProductFeed feed)
         var hello = machines[0]!;
         ((string?)hello["qemuVersion"]).Should().NotBeNullOrEmpty();
         ((string?)hello["qemuBinary"]).Should().StartWith("/");
-        ((string?)hello["stateImage"]).Should().Be(project.StateImage("hello"));
+        ((string?)hello["stateDirectory"]).Should().Be(Path.GetDirectoryName(project.StateImage("hello")));
         ((string?)hello["spec"]!["kernel"]).Should().Be(kernel, "paths in the manifest are absolute");
         ((string?)hello["specHash"]).Should().Be(ReadyState.Load(Path.GetDirectoryName(project.StateImage("hello"))!)!.SpecHash,
             "the manifest's spec is the one the ready state was prepared from");

@@ -1,7 +1,8 @@
 using System.Text.Json.Nodes;
 using Microsoft.Build.Framework;
 using Microsoft.Build.Utilities;
-using QemuTestKit.Tasks.Manifest;
+using QemuTestKit.Machines.Manifest;
+using QemuTestKit.Machines.Specs;
 using QemuTestKit.Tasks.Tests.Support;
 
 namespace QemuTestKit.Tasks.Tests.Unit;
@@ -51,7 +52,7 @@ public sealed class TaskTests(ProductFeed feed) : IDisposable
             ("QTK1002", ProjectFile, 5, 18),
         });
         engine.Errors.Should().OnlyContain(e => e.Message!.StartsWith("QemuMachine 'bad', metadata ", StringComparison.Ordinal));
-        File.Exists(Path.Combine(_root, "state", MachineManifest.FileName)).Should().BeFalse();
+        File.Exists(Path.Combine(_root, "state", MachinesManifest.FileName)).Should().BeFalse();
         task.MachineStates.Should().BeEmpty();
     }
 
@@ -76,15 +77,63 @@ public sealed class TaskTests(ProductFeed feed) : IDisposable
         task.PrepareInputs.Should().OnlyContain(i => i.GetMetadata("Machine") == "good", "only machines with Prepare are prepared");
 
         var manifest = JsonNode.Parse(File.ReadAllText(task.ManifestFile))!;
-        ((int?)manifest["schemaVersion"]).Should().Be(MachineManifest.SchemaVersion);
+        ((int?)manifest["schemaVersion"]).Should().Be(MachinesManifest.CurrentSchemaVersion);
         ((string?)manifest["machines"]![0]!["spec"]!["kernel"]).Should().Be(kernel);
-        ((string?)manifest["machines"]![1]!["stateImage"]).Should().BeNull();
+        ((string?)manifest["machines"]![1]!["stateDirectory"]).Should().BeNull();
 
         var written = File.GetLastWriteTimeUtc(task.ManifestFile);
         var again = NewCheck(new FakeBuildEngine(), Machine("good", ("MachineType", "q35"), ("Kernel", "vmlinuz"), ("ReadyPattern", "READY"), ("Prepare", "true")),
             Machine("other", ("MachineType", "pc")));
         again.Execute().Should().BeTrue();
         File.GetLastWriteTimeUtc(again.ManifestFile).Should().Be(written, "the same content is not written again");
+    }
+
+    [Fact]
+    public void The_manifest_the_task_writes_reads_back_through_the_fixtures_reader_with_every_field()
+    {
+        var kernel = Path.Combine(_root, "vmlinuz");
+        File.WriteAllText(kernel, "not really a kernel");
+        var engine = new FakeBuildEngine();
+        var task = NewCheck(engine,
+            Machine("good", ("MachineType", "q35"), ("Kernel", "vmlinuz"), ("ReadyPattern", "READY"), ("Prepare", "true"), ("Record", "false")),
+            Machine("boxed", ("MachineType", "q35"), ("ReadyPattern", "READY"), ("Prepare", "true"), ("Host", "container"), ("Image", "qemutestkit/qemu:10")));
+        task.Configuration = "Release";
+
+        task.Execute().Should().BeTrue(string.Join("\n", engine.Errors.Select(e => e.Message)));
+
+        var text = File.ReadAllText(task.ManifestFile);
+        var manifest = MachinesManifestJson.Parse(text, task.ManifestFile);
+        MachinesManifestJson.Serialize(manifest).Should().Be(text, "every field the task writes is read back as it was");
+        manifest.Should().BeEquivalentTo(new
+        {
+            SchemaVersion = MachinesManifest.CurrentSchemaVersion,
+            QemuTestKitTask.Generator,
+            Project = ProjectFile,
+            Configuration = "Release",
+        });
+        var states = task.MachineStates;
+        manifest.Machines.Select(m => m.Name).Should().Equal("good", "boxed");
+        manifest.Machines[0].Should().BeEquivalentTo(new
+        {
+            QemuBinary = states[0].GetMetadata("QemuBinary"),
+            QemuVersion = states[0].GetMetadata("QemuVersion"),
+            Prepare = true,
+            StateDirectory = states[0].GetMetadata("StateDirectory"),
+            SpecHash = states[0].GetMetadata("HashLine").Split(' ')[0],
+            Host = "local",
+            Image = (string?)null,
+            Record = (bool?)false,
+        });
+        manifest.Machines[1].Should().BeEquivalentTo(new { Prepare = true, StateDirectory = (string?)null, Host = "container", Image = "qemutestkit/qemu:10", Record = (bool?)null });
+        for (var i = 0; i < 2; i++)
+        {
+            var specFile = File.ReadAllText(states[i].GetMetadata("SpecFile"));
+            manifest.Machines[i].Spec.Should().BeEquivalentTo(MachineSpecJson.Deserialize(specFile, "spec file"), o => o.ComparingRecordsByMembers());
+            JsonNode.DeepEquals(JsonNode.Parse(text)!["machines"]![i]!["spec"], JsonNode.Parse(specFile)).Should().BeTrue("the manifest's spec is the spec file's JSON");
+        }
+
+        manifest.Machines[0].Spec.Kernel.Should().Be(kernel);
+        JsonNode.Parse(text)!["machines"]![0]!.AsObject().Select(p => p.Key).Should().NotContain("stateImage", "nothing reads it");
     }
 
     [Fact]
