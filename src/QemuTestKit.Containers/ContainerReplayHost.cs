@@ -29,10 +29,10 @@ public sealed record ContainerReplayHost(string? Image = null, Uri? DockerEndpoi
     /// sha256 check a host replay makes), else null: then only the recorded image can replay it.
     /// </summary>
     /// <param name="qemu">A binary to use instead of the recorded path.</param>
-    public static string? HostBinaryOfRecordedBuild(BundleManifest manifest, string? qemu = null)
+    public static async Task<string?> HostBinaryOfRecordedBuildAsync(BundleManifest manifest, string? qemu = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(manifest);
-        return ImageCatalog.HostBuild(qemu ?? manifest.Qemu.Binary) is { } host && string.Equals(host.Sha256, manifest.Qemu.Sha256, StringComparison.OrdinalIgnoreCase)
+        return await ImageCatalog.HostBuildAsync(qemu ?? manifest.Qemu.Binary, cancellationToken).ConfigureAwait(false) is { } host && string.Equals(host.Sha256, manifest.Qemu.Sha256, StringComparison.OrdinalIgnoreCase)
             ? host.Path
             : null;
     }

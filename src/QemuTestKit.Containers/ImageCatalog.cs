@@ -22,16 +22,21 @@ internal static class ImageCatalog
                 $"the image {image.Name} does not say which QEMU build it holds (label org.qemutestkit.qemu.sha256): build it with eng/docker/build-image.sh or eng/docker/Dockerfile");
         }
 
-        if (HostBuild() is { } host && string.Equals(host.Sha256, image.QemuSha256, StringComparison.OrdinalIgnoreCase))
+        var cache = new CatalogCache();
+        if (await HostBuildAsync(cancellationToken: cancellationToken).ConfigureAwait(false) is { } host && string.Equals(host.Sha256, image.QemuSha256, StringComparison.OrdinalIgnoreCase))
         {
-            return await new CatalogCache().GetAsync(host.Path, cancellationToken).ConfigureAwait(false);
+            var hostCatalog = await cache.GetAsync(host.Path, cancellationToken).ConfigureAwait(false);
+            cache.RememberImage(new ImageCatalogEntry(image.Name, image.Id, host.Path, null));
+            return hostCatalog;
         }
 
         var identity = IdentityOf(image.QemuSha256);
         try
         {
-            return await new CatalogCache().GetAsync(identity, ct => new QemuIntrospector().IntrospectAsync(ImageBinary, identity,
+            var catalog = await cache.GetAsync(identity, ct => new QemuIntrospector().IntrospectAsync(ImageBinary, identity,
                 $"'{ImageBinary}' in image {image.Name}", probe => ImageProbeSession.StartAsync(endpoint, image, probe), ct), cancellationToken).ConfigureAwait(false);
+            cache.RememberImage(new ImageCatalogEntry(image.Name, image.Id, null, identity.Path));
+            return catalog;
         }
         catch (QemuProbeException e)
         {
@@ -43,7 +48,7 @@ internal static class ImageCatalog
     /// The identity of an image's QEMU build: its binary and sha256 (not a file of this host). Ready states and catalogs
     /// made by that build carry it, so they match in every image that holds the same build.
     /// </summary>
-    public static BinaryIdentity IdentityOf(string sha256) => new($"{ImageBinary}@sha256:{sha256.ToLowerInvariant()}", 0, 0, 0, 0, 0);
+    public static BinaryIdentity IdentityOf(string sha256) => CatalogCache.RemoteIdentity($"{ImageBinary}@sha256:{sha256.ToLowerInvariant()}");
 
     /// <summary>True when <paramref name="catalog"/> describes this host's own binary (not one only an image holds).</summary>
     public static bool IsHostCatalog(QemuCatalog catalog) => catalog.BinaryIdentity.Inode != 0;
@@ -52,14 +57,16 @@ internal static class ImageCatalog
     public static BundleQemu BuildOf(ImageFacts image, QemuCatalog catalog) =>
         new(catalog.QemuVersion, catalog.QemuPackage, ImageBinary, image.QemuSha256!, $"{image.Name}@{image.Id}");
 
-    /// <summary>This host's qemu-system-x86_64 and its sha256, or null when there is none.</summary>
-    public static (string Path, string Sha256)? HostBuild(string binary = "qemu-system-x86_64")
+    /// <summary>
+    /// This host's qemu-system-x86_64 and its sha256, or null when there is none. Asked on every container start and
+    /// replay: the hash is cached per file identity (<see cref="FileHashCache"/>), not computed each time.
+    /// </summary>
+    public static async Task<(string Path, string Sha256)?> HostBuildAsync(string binary = "qemu-system-x86_64", CancellationToken cancellationToken = default)
     {
         try
         {
             var path = QemuBinary.Resolve(binary).Path;
-            using var stream = File.OpenRead(path);
-            return (path, Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(stream)).ToLowerInvariant());
+            return (path, (await FileHashCache.Sha256Async(path, cancellationToken: cancellationToken).ConfigureAwait(false)).ToLowerInvariant());
         }
         catch (Exception e) when (e is QemuTestKitException or IOException or UnauthorizedAccessException)
         {

@@ -22,14 +22,15 @@ public static class QemuContainerMachines
     /// Starts <paramref name="spec"/> in a container of <see cref="ContainerMachineOptions.Image"/>: from
     /// <paramref name="ready"/>'s snapshot when given (a ready state made on this host by the same QEMU build is used
     /// as is; otherwise one is prepared once in the image, next to it), else cold (then wait for the ready pattern with
-    /// <see cref="QemuMachine.WaitUntilReadyAsync"/>). The spec is assumed validated.
+    /// <see cref="QemuMachine.WaitUntilReadyAsync"/>). The spec is checked against the image's QEMU first (<see cref="ImageValidation"/>).
     /// </summary>
-    /// <exception cref="QemuContainerException">No engine answers, the image is missing, or QEMU did not start; one line says what to do.</exception>
+    /// <exception cref="QemuContainerException">No engine answers, the image is missing, its QEMU cannot run the spec, or QEMU did not start; one line says what to do.</exception>
     public static async Task<QemuMachine> StartAsync(MachineSpec spec, ReadyState? ready, ContainerMachineOptions options, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(spec);
         ArgumentNullException.ThrowIfNull(options);
         var (endpoint, image, catalog) = await ConnectAsync(options, cancellationToken).ConfigureAwait(false);
+        ImageValidation.EnsureRunnable(spec, catalog, image, recording: options.Mode != RunMode.Normal);
         if (ready is null)
         {
             return await LaunchAsync(spec, catalog, endpoint, image, options, new Launch(null, null, options.IcountShift), cancellationToken).ConfigureAwait(false);
@@ -52,6 +53,7 @@ public static class QemuContainerMachines
         ArgumentNullException.ThrowIfNull(spec);
         ArgumentNullException.ThrowIfNull(options);
         var (endpoint, image, catalog) = await ConnectAsync(options, cancellationToken).ConfigureAwait(false);
+        ImageValidation.EnsureRunnable(spec, catalog, image, recording: false);
         // As on the host (ReadyState.PrepareAsync): with icount, the state is made in record mode, for recorded runs.
         var mode = options.IcountShift is null ? RunMode.Normal : RunMode.Record;
         return await PrepareCoreAsync(spec, stateDirectory, catalog, endpoint, image, options with { Mode = mode }, cancellationToken).ConfigureAwait(false);
@@ -83,7 +85,7 @@ public static class QemuContainerMachines
         // QEMU 7.2 loads a state made in record mode only in record/replay runs, and one made in a normal run only there.
         var forRecording = options.Mode != RunMode.Normal;
         // A state whose RAM is in a separate file is loaded over QMP by the local runtime only: the image gets its own.
-        if (File.Exists(ready.StateImage) && SameBuild(ready.Binary.Path, image) && ready.ForRecording == forRecording && ready.MemoryFile is null)
+        if (File.Exists(ready.StateImage) && await SameBuildAsync(ready.Binary.Path, image, ct).ConfigureAwait(false) && ready.ForRecording == forRecording && ready.MemoryFile is null)
         {
             return ready;
         }
@@ -99,8 +101,8 @@ public static class QemuContainerMachines
             .ConfigureAwait(false);
     }
 
-    private static bool SameBuild(string binary, ImageFacts image) =>
-        ImageCatalog.HostBuild(binary) is { } host && string.Equals(host.Sha256, image.QemuSha256, StringComparison.OrdinalIgnoreCase);
+    private static async Task<bool> SameBuildAsync(string binary, ImageFacts image, CancellationToken ct) =>
+        await ImageCatalog.HostBuildAsync(binary, ct).ConfigureAwait(false) is { } host && string.Equals(host.Sha256, image.QemuSha256, StringComparison.OrdinalIgnoreCase);
 
     private static async Task<ReadyState> PrepareCoreAsync(MachineSpec spec, string stateDirectory, QemuCatalog catalog, Uri endpoint, ImageFacts image,
         ContainerMachineOptions options, CancellationToken ct)

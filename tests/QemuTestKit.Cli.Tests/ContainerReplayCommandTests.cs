@@ -53,7 +53,7 @@ public sealed class ContainerReplayCommandTests(ContainerBundleFixture fixture) 
     {
         await using (var opened = await ReplayBundle.OpenAsync(fixture.Bundle, TestContext.Current.CancellationToken))
         {
-            ContainerReplayHost.HostBinaryOfRecordedBuild(opened.Manifest).Should().NotBeNull(
+            (await ContainerReplayHost.HostBinaryOfRecordedBuildAsync(opened.Manifest, cancellationToken: TestContext.Current.CancellationToken)).Should().NotBeNull(
                 "the image is built from the same Debian package as this host's QEMU (./build.sh setup); otherwise this test cannot show a host replay");
         }
 

@@ -59,7 +59,7 @@ public sealed class Qemu10ImageTests(ContainerGuestFixture fixture) : IClassFixt
         await using var opened = await ReplayBundle.OpenAsync(bundle, Ct);
         opened.Manifest.Qemu.Version.Should().StartWith("10.");
         ContainerReplayHost.RecordedImage(opened.Manifest)!.Value.Name.Should().Be(ContainerGuestFixture.Qemu10Image);
-        ContainerReplayHost.HostBinaryOfRecordedBuild(opened.Manifest).Should().BeNull("only the image can replay it");
+        (await ContainerReplayHost.HostBinaryOfRecordedBuildAsync(opened.Manifest, cancellationToken: Ct)).Should().BeNull("only the image can replay it");
 
         var full = await Replayer.ReplayAsync(opened, new ReplayOptions { Host = new ContainerReplayHost(), Timeout = TimeSpan.FromSeconds(150) }, Ct);
         full.Identical.Should().BeTrue(full.Verdict);
@@ -67,6 +67,33 @@ public sealed class Qemu10ImageTests(ContainerGuestFixture fixture) : IClassFixt
         // QEMU 10 stalls from a checkpoint of a machine with a NIC as 7.2 does (ReplayLimits.FromCheckpoint): refused at once.
         var fromCheckpoint = () => Replayer.ReplayAsync(opened, new ReplayOptions { Host = new ContainerReplayHost(), FromCheckpoint = "after-dhcp", Timeout = TimeSpan.FromSeconds(150) }, Ct);
         (await fromCheckpoint.Should().ThrowAsync<ReplayException>()).Which.Message.Should().Contain("has a NIC (virtio-net-pci)").And.Contain("replay it from its start");
+    }
+
+    /// <summary>
+    /// A machine is checked against the QEMU of the image it runs in before any container starts: what one build
+    /// refuses and the other runs (virtio-net recording: 7.2 does not replay it, 10.0 does) fails with its code and
+    /// the image's name; and the image's catalog is remembered for the build, which has no Docker engine to ask.
+    /// </summary>
+    [Fact]
+    public async Task A_machine_is_checked_against_its_images_QEMU_before_a_container_starts_and_the_build_can_find_that_catalog()
+    {
+        var withNic = fixture.Spec with { Name = "ct-check", Nics = [new NicSpec("virtio-net-pci", [])] };
+        var on72 = () => QemuContainerMachines.StartAsync(withNic, null,
+            new ContainerMachineOptions { Image = ContainerGuestFixture.Options.Image, Mode = RunMode.Record, IcountShift = 5 }, Ct);
+        (await on72.Should().ThrowAsync<QemuContainerException>()).Which.Message
+            .Should().Contain($"machine 'ct-check' cannot run in image {ContainerGuestFixture.Options.Image} (QEMU 7.2").And.Contain("QTK1028").And.Contain("virtio-net");
+
+        var unknown = fixture.Spec with { Name = "ct-check", Devices = [new DeviceSpec("no-such-device")] };
+        var on10 = () => QemuContainerMachines.StartAsync(unknown, null, Options, Ct);
+        (await on10.Should().ThrowAsync<QemuContainerException>()).Which.Message
+            .Should().Contain($"cannot run in image {ContainerGuestFixture.Qemu10Image} (QEMU 10.").And.Contain("'no-such-device'").And.MatchRegex("QTK[0-9]{4}");
+
+        var seen = await new CatalogCache().TryGetImageCatalogAsync(ContainerGuestFixture.Qemu10Image, Ct);
+        seen.Should().NotBeNull("a run that read the image's QEMU remembers its catalog for the build");
+        seen!.Value.Catalog.QemuVersion.Should().StartWith("10.");
+        seen.Value.Entry.RemoteBinary.Should().StartWith(ImageCatalog.ImageBinary + "@sha256:");
+        var hostBuild = await new CatalogCache().TryGetImageCatalogAsync(ContainerGuestFixture.Options.Image, Ct);
+        hostBuild!.Value.Entry.HostBinary.Should().NotBeNull("the 7.2 image holds this host's own build (./build.sh setup)");
     }
 
     /// <summary>

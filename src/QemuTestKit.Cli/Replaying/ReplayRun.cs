@@ -42,7 +42,7 @@ internal sealed class ReplayRun
         var image = ContainerReplayHost.RecordedImage(manifest);
         if (image is { } recorded)
         {
-            var hostBinary = _request.InImage ? null : ContainerReplayHost.HostBinaryOfRecordedBuild(manifest, options.Qemu);
+            var hostBinary = _request.InImage ? null : await ContainerReplayHost.HostBinaryOfRecordedBuildAsync(manifest, options.Qemu, ct);
             if (hostBinary is null)
             {
                 inImage = true;

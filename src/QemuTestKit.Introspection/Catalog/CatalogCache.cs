@@ -9,7 +9,7 @@ namespace QemuTestKit.Introspection.Catalog;
 /// mtime, ctime, inode, or the catalog schema version change. Safe to share between concurrent builds and tests:
 /// writes are atomic (temp file, then rename) and a lock file keeps two processes from walking the same binary at once.
 /// </summary>
-public sealed class CatalogCache
+public sealed partial class CatalogCache
 {
     // The cache is read by programs, not people: no indentation (a third of the file).
     private static readonly CatalogJsonContext Compact = new(new JsonSerializerOptions
@@ -66,9 +66,7 @@ public sealed class CatalogCache
     {
         ArgumentNullException.ThrowIfNull(identity);
         ArgumentNullException.ThrowIfNull(introspect);
-        var key = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(identity.ToString())))[..16].ToLowerInvariant();
-        var file = Path.Combine(Directory, $"remote-{Path.GetFileName(identity.Path.Split('@')[0])}-{key}.json");
-        return GetOrMakeAsync(file, binaryPath: null, () => identity,
+        return GetOrMakeAsync(RemoteFile(identity), binaryPath: null, () => identity,
             async ct => (await introspect(ct).ConfigureAwait(false)) with { BinaryIdentity = identity }, cancellationToken);
     }
 

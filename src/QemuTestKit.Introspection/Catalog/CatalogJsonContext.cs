@@ -10,5 +10,6 @@ namespace QemuTestKit.Introspection.Catalog;
     DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(QemuCatalog))]
 [JsonSerializable(typeof(MachineDeviceTree))]
+[JsonSerializable(typeof(ImageCatalogEntry))]
 public sealed partial class CatalogJsonContext : JsonSerializerContext;
 

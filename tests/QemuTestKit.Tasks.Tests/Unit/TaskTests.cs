@@ -240,6 +240,63 @@ public sealed class TaskTests(ProductFeed feed) : IDisposable
         engine.Reacquires.Should().Be(1);
     }
 
+    /// <summary>
+    /// A container machine is checked against its image's QEMU, not the host's: here an image whose QEMU has no q35 (as
+    /// another build lacks what this one has). Before any run has read that image, the host's check only warns; after
+    /// (the index a run writes, CatalogCache.RememberImage), the image's catalog fails the build.
+    /// </summary>
+    [Fact]
+    public async System.Threading.Tasks.Task A_container_machine_is_checked_against_its_images_QEMU_once_a_run_has_read_it_and_only_warned_about_before()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        const string image = "example/qemu:without-q35";
+        var cacheDirectory = Path.Combine(_root, "cache");
+        var cache = new QemuTestKit.Introspection.Catalog.CatalogCache(cacheDirectory);
+        var hostCatalog = await cache.GetAsync("qemu-system-x86_64", ct);
+        CheckQemuMachines Check(FakeBuildEngine engine) => new()
+        {
+            BuildEngine = engine,
+            Machines = [Machine("boxed", ("MachineType", "q35"), ("Host", "container"), ("Image", image))],
+            ProjectFile = ProjectFile,
+            StateRoot = Path.Combine(_root, "state"),
+            CacheDirectory = cacheDirectory,
+        };
+        WriteProject();
+
+        var unseen = new FakeBuildEngine();
+        Check(unseen).Execute().Should().BeTrue(string.Join("\n", unseen.Errors.Select(e => e.Message)));
+        unseen.Warnings.Should().NotContain(w => w.Code == "QTK1002", "the host's QEMU has q35");
+
+        var identity = QemuTestKit.Introspection.Catalog.CatalogCache.RemoteIdentity("/usr/bin/qemu-system-x86_64@sha256:" + new string('a', 64));
+        await cache.GetAsync(identity, _ => System.Threading.Tasks.Task.FromResult(hostCatalog with
+        {
+            Machines = [.. hostCatalog.Machines.Where(m => m.Alias != "q35" && !m.Name.StartsWith("pc-q35", StringComparison.Ordinal))],
+        }), ct);
+        cache.RememberImage(new QemuTestKit.Introspection.Catalog.ImageCatalogEntry(image, "sha256:" + new string('b', 64), null, identity.Path));
+
+        var seen = new FakeBuildEngine();
+        Check(seen).Execute().Should().BeFalse("the image's QEMU has no q35");
+        seen.Errors.Should().ContainSingle(e => e.Code == "QTK1002", string.Join("\n", seen.Errors.Concat<LazyFormattedBuildEventArgs>(seen.Warnings).Select(w => w.Message))).Which.Message.Should().Contain("'q35'");
+
+        // The same index naming the host's own build: the host's catalog is the image's, and q35 is fine.
+        cache.RememberImage(new QemuTestKit.Introspection.Catalog.ImageCatalogEntry(image, "sha256:" + new string('c', 64), hostCatalog.Binary, null));
+        var same = new FakeBuildEngine();
+        Check(same).Execute().Should().BeTrue(string.Join("\n", same.Errors.Select(e => e.Message)));
+    }
+
+    /// <summary>Before a run has read the image, what the host's QEMU refuses is a warning that says so, not an error.</summary>
+    [Fact]
+    public void A_container_machine_whose_image_no_run_has_read_gets_warnings_from_the_hosts_check()
+    {
+        var engine = new FakeBuildEngine();
+        var task = NewCheck(engine, Machine("boxed", ("MachineType", "pc-q99"), ("Host", "container"), ("Image", "example/qemu:never-seen")));
+
+        task.Execute().Should().BeTrue(string.Join("\n", engine.Errors.Select(e => e.Message)));
+
+        engine.Warnings.Should().ContainSingle(w => w.Code == "QTK1002", string.Join("\n", engine.Warnings.Select(w => $"{w.Code} {w.Message}"))).Which.Message
+            .Should().Contain("no run has read image example/qemu:never-seen's QEMU yet, which the test start checks");
+    }
+
     private CheckQemuMachines NewCheck(IBuildEngine engine, params ITaskItem[] machines)
     {
         WriteProject();
