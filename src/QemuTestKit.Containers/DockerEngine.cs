@@ -4,7 +4,7 @@ using Docker.DotNet;
 namespace QemuTestKit.Containers;
 
 /// <summary>
-/// The Docker engine a machine runs on: <see cref="ContainerMachineOptions.DockerEndpoint"/>, else <c>DOCKER_HOST</c>,
+/// The Docker engine a machine runs on: <see cref="ContainerImage.DockerEndpoint"/>, else <c>DOCKER_HOST</c>,
 /// else the local socket. Checks it answers (one clear error when not) and adapts the API version Testcontainers asks
 /// for to an older engine (Debian 12's docker.io speaks 1.41; Testcontainers 4.16 asks for 1.44 unless
 /// <c>DOCKER_API_VERSION</c> says otherwise).

@@ -19,53 +19,73 @@ namespace QemuTestKit.Containers;
 public static class QemuContainerMachines
 {
     /// <summary>
-    /// Starts <paramref name="spec"/> in a container of <see cref="ContainerMachineOptions.Image"/>: from
+    /// Starts <paramref name="spec"/> in a container of <paramref name="image"/>: from
     /// <paramref name="ready"/>'s snapshot when given (a ready state made on this host by the same QEMU build is used
     /// as is; otherwise one is prepared once in the image, next to it), else cold (then wait for the ready pattern with
     /// <see cref="QemuMachine.WaitUntilReadyAsync"/>). The spec is checked against the image's QEMU first (<see cref="ImageValidation"/>).
+    /// <paramref name="options"/> are a local start's (one record for both); the image's QEMU brings its own catalog and
+    /// device placement, so <see cref="MachineStartOptions.Catalog"/> and <see cref="MachineStartOptions.DeviceTree"/> are
+    /// not used, and the start may take <see cref="ContainerStartAllowance"/> longer than <see cref="MachineStartOptions.StartTimeout"/>.
     /// </summary>
     /// <exception cref="QemuContainerException">No engine answers, the image is missing, its QEMU cannot run the spec, or QEMU did not start; one line says what to do.</exception>
-    public static async Task<QemuMachine> StartAsync(MachineSpec spec, ReadyState? ready, ContainerMachineOptions options, CancellationToken cancellationToken = default)
+    public static async Task<QemuMachine> StartAsync(MachineSpec spec, ReadyState? ready, MachineStartOptions options, ContainerImage image,
+        CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(spec);
         ArgumentNullException.ThrowIfNull(options);
-        var (endpoint, image, catalog) = await ConnectAsync(options, cancellationToken).ConfigureAwait(false);
-        ImageValidation.EnsureRunnable(spec, catalog, image, recording: options.Mode != RunMode.Normal);
+        ArgumentNullException.ThrowIfNull(image);
+        var (endpoint, facts, catalog) = await ConnectAsync(image, cancellationToken).ConfigureAwait(false);
+        ImageValidation.EnsureRunnable(spec, catalog, facts, recording: options.Mode != RunMode.Normal);
         if (ready is null)
         {
-            return await LaunchAsync(spec, catalog, endpoint, image, options, new Launch(null, null, options.IcountShift), cancellationToken).ConfigureAwait(false);
+            return await LaunchAsync(spec, catalog, endpoint, facts, options, cancellationToken).ConfigureAwait(false);
         }
 
-        var state = await UsableReadyStateAsync(spec, ready, catalog, endpoint, image, options, cancellationToken).ConfigureAwait(false);
+        var state = await UsableReadyStateAsync(spec, ready, catalog, endpoint, facts, options, cancellationToken).ConfigureAwait(false);
         if (options.Mode != RunMode.Normal && state.IcountShift is null)
         {
             throw new ReadyStateMismatchException(
                 $"the ready state of machine '{spec.Name}' was prepared without icount, and a recorded run cannot start from it; prepare it again with MachineStartOptions.IcountShift set (for example 5)");
         }
 
-        return await LaunchAsync(spec, catalog, endpoint, image, options,
-            new Launch(state.StateImage, state.DiskOverlays, state.IcountShift, ReadyState.SnapshotName), cancellationToken).ConfigureAwait(false);
+        return await LaunchAsync(spec, catalog, endpoint, facts, options with
+        {
+            StateImageSource = state.StateImage,
+            DiskOverlaySources = state.DiskOverlays,
+            IcountShift = state.IcountShift,
+            LoadSnapshot = ReadyState.SnapshotName,
+        }, cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// How much longer than <see cref="MachineStartOptions.StartTimeout"/> (QEMU opening its sockets) a start in a
+    /// container may take: creating the container and copying the state image and overlays into it.
+    /// </summary>
+    public static readonly TimeSpan ContainerStartAllowance = TimeSpan.FromSeconds(60);
+
     /// <summary>Boots <paramref name="spec"/> cold in the image, waits for its ready pattern and stores the <c>ready</c> snapshot under <paramref name="stateDirectory"/>.</summary>
-    public static async Task<ReadyState> PrepareAsync(MachineSpec spec, string stateDirectory, ContainerMachineOptions options, CancellationToken cancellationToken = default)
+    public static async Task<ReadyState> PrepareAsync(MachineSpec spec, string stateDirectory, MachineStartOptions options, ContainerImage image,
+        CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(spec);
         ArgumentNullException.ThrowIfNull(options);
-        var (endpoint, image, catalog) = await ConnectAsync(options, cancellationToken).ConfigureAwait(false);
-        ImageValidation.EnsureRunnable(spec, catalog, image, recording: false);
+        ArgumentNullException.ThrowIfNull(image);
+        var (endpoint, facts, catalog) = await ConnectAsync(image, cancellationToken).ConfigureAwait(false);
+        ImageValidation.EnsureRunnable(spec, catalog, facts, recording: false);
         // As on the host (ReadyState.PrepareAsync): with icount, the state is made in record mode, for recorded runs.
-        var mode = options.IcountShift is null ? RunMode.Normal : RunMode.Record;
-        return await PrepareCoreAsync(spec, stateDirectory, catalog, endpoint, image, options with { Mode = mode }, cancellationToken).ConfigureAwait(false);
+        var forRecording = options.PrepareForRecording ?? options.IcountShift is not null;
+        return await PrepareCoreAsync(spec, stateDirectory, catalog, endpoint, facts,
+            options with { Mode = forRecording ? RunMode.Record : RunMode.Normal, IcountShift = forRecording ? options.IcountShift ?? CommandLineOptions.DefaultRecordIcountShift : options.IcountShift },
+            cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>The engine answers (sweeping what crashed runs left there), the image is there, and what its QEMU supports.</summary>
-    internal static async Task<(Uri Endpoint, ImageFacts Image, QemuCatalog Catalog)> ConnectAsync(ContainerMachineOptions options, CancellationToken ct)
+    internal static async Task<(Uri Endpoint, ImageFacts Image, QemuCatalog Catalog)> ConnectAsync(ContainerImage where, CancellationToken ct)
     {
-        var endpoint = DockerEngine.Resolve(options.DockerEndpoint);
+        var endpoint = DockerEngine.Resolve(where.DockerEndpoint);
         await DockerEngine.CheckAsync(endpoint, ct).ConfigureAwait(false);
         await ContainerSweeper.SweepOnceAsync(endpoint, ct).ConfigureAwait(false);
-        var image = await DockerEngine.InspectImageAsync(endpoint, options.Image, ct).ConfigureAwait(false);
+        var image = await DockerEngine.InspectImageAsync(endpoint, where.Name, ct).ConfigureAwait(false);
         var catalog = await ImageCatalog.GetAsync(endpoint, image, ct).ConfigureAwait(false);
         return (endpoint, image, catalog);
     }
@@ -75,7 +95,7 @@ public static class QemuContainerMachines
     /// replaced by a state prepared in the image, cached beside it (<c>&lt;dir&gt;.image-&lt;id&gt;</c>).
     /// </summary>
     private static async Task<ReadyState> UsableReadyStateAsync(MachineSpec spec, ReadyState ready, QemuCatalog catalog, Uri endpoint, ImageFacts image,
-        ContainerMachineOptions options, CancellationToken ct)
+        MachineStartOptions options, CancellationToken ct)
     {
         if (ready.SpecHash != ReadyState.HashOf(spec))
         {
@@ -105,7 +125,7 @@ public static class QemuContainerMachines
         await ImageCatalog.HostBuildAsync(binary, ct).ConfigureAwait(false) is { } host && string.Equals(host.Sha256, image.QemuSha256, StringComparison.OrdinalIgnoreCase);
 
     private static async Task<ReadyState> PrepareCoreAsync(MachineSpec spec, string stateDirectory, QemuCatalog catalog, Uri endpoint, ImageFacts image,
-        ContainerMachineOptions options, CancellationToken ct)
+        MachineStartOptions options, CancellationToken ct)
     {
         if (spec.Ready.Pattern is null)
         {
@@ -113,7 +133,8 @@ public static class QemuContainerMachines
         }
 
         var started = DateTime.UtcNow;
-        var machine = await LaunchAsync(spec, catalog, endpoint, image, options with { KeepRunDirectory = true }, new Launch(null, null, options.IcountShift), ct)
+        var machine = await LaunchAsync(spec, catalog, endpoint, image,
+                options with { KeepRunDirectory = true, StateImageSource = null, DiskOverlaySources = null, LoadSnapshot = null, ReplaySnapshot = null }, ct)
             .ConfigureAwait(false);
         var forRecording = options.Mode != RunMode.Normal;
         try
@@ -133,8 +154,14 @@ public static class QemuContainerMachines
                 // The second half of ReadyState's preparation for recording (why: ReadyState.PrepareForRecordingAsync): a
                 // paused QEMU loads the boot snapshot in record mode and saves 'ready' at the start of a fresh replay log.
                 var overlays = machine.Files.DiskImages.Where((_, i) => !spec.Disks[i].ReadOnly).ToArray();
-                var rebase = await LaunchAsync(spec, catalog, endpoint, image, options with { KeepRunDirectory = true },
-                    new Launch(machine.Files.StateImage, overlays, options.IcountShift, ReadyState.BootSnapshotName, ReadyState.SnapshotName), ct).ConfigureAwait(false);
+                var rebase = await LaunchAsync(spec, catalog, endpoint, image, options with
+                {
+                    KeepRunDirectory = true,
+                    StateImageSource = machine.Files.StateImage,
+                    DiskOverlaySources = overlays,
+                    LoadSnapshot = ReadyState.BootSnapshotName,
+                    ReplaySnapshot = ReadyState.SnapshotName,
+                }, ct).ConfigureAwait(false);
                 try
                 {
                     await using (rebase.ConfigureAwait(false))
@@ -163,13 +190,13 @@ public static class QemuContainerMachines
         }
     }
 
-    /// <param name="StateImage">The state image to start from (copied into the container), or null for a fresh one.</param>
-    /// <param name="Overlays">Disk overlays to start from, one per writable disk.</param>
-    /// <param name="ReplaySnapshot">For the second half of preparing for recording: <c>rrsnapshot=</c> (see ReadyState.PrepareAsync).</param>
-    internal sealed record Launch(string? StateImage, IReadOnlyList<string>? Overlays, int? IcountShift, string? LoadSnapshot = null, string? ReplaySnapshot = null);
-
-    internal static async Task<QemuMachine> LaunchAsync(MachineSpec spec, QemuCatalog catalog, Uri endpoint, ImageFacts image, ContainerMachineOptions options,
-        Launch launch, CancellationToken ct)
+    /// <summary>
+    /// Starts a container of <paramref name="image"/> running QEMU as <paramref name="options"/> say: from its
+    /// <see cref="MachineStartOptions.StateImageSource"/> and <see cref="MachineStartOptions.DiskOverlaySources"/> (copied
+    /// in) or fresh ones, loading <see cref="MachineStartOptions.LoadSnapshot"/> or <see cref="MachineStartOptions.ReplaySnapshot"/>.
+    /// </summary>
+    internal static async Task<QemuMachine> LaunchAsync(MachineSpec spec, QemuCatalog catalog, Uri endpoint, ImageFacts image, MachineStartOptions options,
+        CancellationToken ct)
     {
         var run = RunDirectory.Create(spec.Name, options.RunRoot);
         var serialPorts = Math.Max(1, spec.SerialConsoles);
@@ -180,7 +207,7 @@ public static class QemuContainerMachines
             var qemuImg = new QemuImg();
 
             // Snapshots need a qcow2 image even for a diskless machine; a fresh one is made here and copied in.
-            var state = launch.StateImage;
+            var state = options.StateImageSource;
             if (state is null)
             {
                 state = run.File("state.initial.qcow2");
@@ -212,7 +239,7 @@ public static class QemuContainerMachines
                 }
 
                 var name = $"{QemuCommandLine.DiskId(disk, i)}.overlay.qcow2";
-                var overlay = launch.Overlays is { } overlays && overlayIndex < overlays.Count ? overlays[overlayIndex] : null;
+                var overlay = options.DiskOverlaySources is { } overlays && overlayIndex < overlays.Count ? overlays[overlayIndex] : null;
                 if (overlay is null)
                 {
                     overlay = run.File($"{name}.initial");
@@ -241,30 +268,18 @@ public static class QemuContainerMachines
             {
                 DeviceTree = tree,
                 Mode = options.Mode,
-                LoadSnapshot = launch.LoadSnapshot,
-                IcountShift = launch.IcountShift,
-                ReplaySnapshot = launch.ReplaySnapshot,
+                LoadSnapshot = options.LoadSnapshot,
+                IcountShift = options.IcountShift,
+                ReplaySnapshot = options.ReplaySnapshot,
                 Paused = options.Paused,
             }), serialPorts);
 
-            return await AttachContainerAsync(spec, catalog, endpoint, image, options, run, arguments, mappings, serialPorts,
+            return await AttachContainerAsync(spec, catalog, endpoint, image, run, arguments, mappings, serialPorts,
                 hostFiles: (qmp, consoles) => new MachineRunFiles(qmp, consoles, run.File("state.qcow2"), hostDisks)
                 {
                     ReplayLog = recorded ? run.File("replay.bin") : null,
                 },
-                new MachineStartOptions
-                {
-                    Catalog = catalog,
-                    DeviceTree = tree,
-                    Mode = options.Mode,
-                    LoadSnapshot = launch.LoadSnapshot,
-                    IcountShift = launch.IcountShift,
-                    CheckpointInterval = options.CheckpointInterval,
-                    Paused = options.Paused,
-                    RunRoot = options.RunRoot,
-                    StartTimeout = options.StartTimeout,
-                    KeepRunDirectory = options.KeepRunDirectory,
-                }, ct).ConfigureAwait(false);
+                options with { Catalog = catalog, DeviceTree = tree }, ct).ConfigureAwait(false);
         }
         catch
         {
@@ -278,8 +293,7 @@ public static class QemuContainerMachines
     /// copies <paramref name="mappings"/> in, connects the consoles and QMP over 127.0.0.1, and wraps it
     /// all in a <see cref="QemuMachine"/> that owns <paramref name="run"/>. Cleans everything up on failure.
     /// </summary>
-    internal static async Task<QemuMachine> AttachContainerAsync(MachineSpec spec, QemuCatalog catalog, Uri endpoint, ImageFacts image,
-        ContainerMachineOptions options, RunDirectory run, IReadOnlyList<string> arguments, IReadOnlyList<(string Host, string Container)> mappings, int serialPorts,
+    internal static async Task<QemuMachine> AttachContainerAsync(MachineSpec spec, QemuCatalog catalog, Uri endpoint, ImageFacts image, RunDirectory run, IReadOnlyList<string> arguments, IReadOnlyList<(string Host, string Container)> mappings, int serialPorts,
         Func<string, IReadOnlyList<string>, MachineRunFiles> hostFiles, MachineStartOptions machineOptions, CancellationToken ct, int? gdbHostPort = null)
     {
         QemuContainer? container = null;
@@ -299,7 +313,8 @@ public static class QemuContainerMachines
             }
 
             container = builder.Build();
-            using var startup = Timeouts.Link(options.StartTimeout, ct);
+            var startTimeout = machineOptions.StartTimeout + ContainerStartAllowance;
+            using var startup = Timeouts.Link(startTimeout, ct);
             try
             {
                 await container.StartAsync(startup.Token).ConfigureAwait(false);
@@ -307,7 +322,7 @@ public static class QemuContainerMachines
             catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
             {
                 var why = e is OperationCanceledException
-                    ? $"the container did not answer over QMP within {options.StartTimeout.TotalSeconds:0} s"
+                    ? $"the container did not answer over QMP within {startTimeout.TotalSeconds:0} s"
                     : e.GetBaseException().Message;
                 throw new QemuContainerException($"machine '{spec.Name}' did not start in image {image.Name}: {why}", e);
             }
@@ -397,7 +412,7 @@ public static class QemuContainerMachines
             if (e is OperationCanceledException)
             {
                 throw new QemuContainerException(
-                    $"machine '{spec.Name}' did not start in image {image.Name}: QEMU did not answer over QMP within {options.StartTimeout.TotalSeconds:0} s{(stderr.Length > 0 ? $" (QEMU stderr: {stderr})" : string.Empty)}", e);
+                    $"machine '{spec.Name}' did not start in image {image.Name}: QEMU did not answer over QMP within {machineOptions.StartTimeout.TotalSeconds + ContainerStartAllowance.TotalSeconds:0} s{(stderr.Length > 0 ? $" (QEMU stderr: {stderr})" : string.Empty)}", e);
             }
 
             throw new QemuContainerException(

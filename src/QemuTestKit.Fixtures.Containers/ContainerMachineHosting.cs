@@ -15,17 +15,17 @@ namespace QemuTestKit.Fixtures.Containers;
 /// </summary>
 public sealed class ContainerMachineHosting : IMachineHosting
 {
-    public string Where(ManifestMachine machine) => $"in image {Options(machine, new MachineStartOptions()).Image}";
+    public string Where(ManifestMachine machine) => $"in image {ImageOf(machine).Name}";
 
     public Task<ReadyState> PrepareAsync(ManifestMachine machine, string directory, MachineStartOptions options, CancellationToken cancellationToken) =>
-        QemuContainerMachines.PrepareAsync(machine.Spec, directory, Options(machine, options), cancellationToken);
+        QemuContainerMachines.PrepareAsync(machine.Spec, directory, options, ImageOf(machine), cancellationToken);
 
     public Task<QemuMachine> StartAsync(ManifestMachine machine, ReadyState? ready, MachineStartOptions options, CancellationToken cancellationToken) =>
-        QemuContainerMachines.StartAsync(machine.Spec, ready, Options(machine, options), cancellationToken);
+        QemuContainerMachines.StartAsync(machine.Spec, ready, options, ImageOf(machine), cancellationToken);
 
-    private static ContainerMachineOptions Options(ManifestMachine machine, MachineStartOptions options)
+    private static ContainerImage ImageOf(ManifestMachine machine)
     {
         ArgumentNullException.ThrowIfNull(machine);
-        return ContainerMachineOptions.From(options, machine.Image);
+        return ContainerImage.Named(machine.Image);
     }
 }

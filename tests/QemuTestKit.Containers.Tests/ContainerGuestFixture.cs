@@ -22,7 +22,8 @@ public sealed class ContainerGuestFixture : IAsyncLifetime
 
     public string Root => _root;
 
-    public static ContainerMachineOptions Options => new() { Image = Environment.GetEnvironmentVariable("QTK_TEST_IMAGE") ?? QemuBuilder.DefaultImage };
+    /// <summary>The image the suite runs in: <c>QTK_TEST_IMAGE</c> (for example the QEMU 10 one), else the default.</summary>
+    public static ContainerImage Image => new(Environment.GetEnvironmentVariable("QTK_TEST_IMAGE") ?? QemuBuilder.DefaultImage);
 
     /// <summary>Debian 13's QEMU 10.0 (./build.sh setup builds it: eng/docker/build-image.sh qemutestkit/qemu:10 trixie).</summary>
     public const string Qemu10Image = "qemutestkit/qemu:10";
@@ -31,7 +32,7 @@ public sealed class ContainerGuestFixture : IAsyncLifetime
     {
         var ct = TestContext.Current.CancellationToken;
         // Engine and image first: their errors are the ones a developer without Docker must see.
-        await QemuContainerMachines.ConnectAsync(Options, ct);
+        await QemuContainerMachines.ConnectAsync(Image, ct);
         Catalog = await new CatalogCache().GetAsync("qemu-system-x86_64", ct);
         Spec = GuestSpecs.Hello("ct-guest");
         Ready = await ReadyState.PrepareAsync(Spec, Path.Combine(_root, "state"), new MachineStartOptions { Catalog = Catalog, IcountShift = 5 }, ct);

@@ -12,10 +12,10 @@ public sealed class ContainerMachineTests(ContainerGuestFixture fixture) : IClas
     [Fact]
     public async Task A_machine_runs_in_a_container_from_the_ready_snapshot_answers_ExecAsync_and_publishes_ports_on_127_0_0_1_only()
     {
-        await using var machine = await QemuContainerMachines.StartAsync(fixture.Spec, fixture.NormalReady, ContainerGuestFixture.Options, Ct);
+        await using var machine = await QemuContainerMachines.StartAsync(fixture.Spec, fixture.NormalReady, new MachineStartOptions(), ContainerGuestFixture.Image, Ct);
 
         machine.Host.Should().NotBeNull();
-        machine.Host!.Description.Should().Contain(ContainerGuestFixture.Options.Image);
+        machine.Host!.Description.Should().Contain(ContainerGuestFixture.Image.Name);
         machine.ProcessId.Should().Be(0, "QEMU runs in the container, not as a process of this host");
         var result = await machine.ExecAsync("echo $((6*7)); uname -m", cancellationToken: Ct);
         result.ExitCode.Should().Be(0);
@@ -46,7 +46,7 @@ public sealed class ContainerMachineTests(ContainerGuestFixture fixture) : IClas
             await File.WriteAllTextAsync(Path.Combine(stale, RunDirectory.OwnerFileName), $"{dead.Id} 12345\n", Ct);
         }
 
-        await using (var machine = await QemuContainerMachines.StartAsync(fixture.Spec, fixture.NormalReady, ContainerGuestFixture.Options with { RunRoot = runRoot }, Ct))
+        await using (var machine = await QemuContainerMachines.StartAsync(fixture.Spec, fixture.NormalReady, new MachineStartOptions { RunRoot = runRoot }, ContainerGuestFixture.Image, Ct))
         {
             Directory.Exists(stale).Should().BeFalse("the first run directory this process makes under a root sweeps the root first");
             (await machine.ExecAsync("echo swept", cancellationToken: Ct)).Output.Should().Be("swept");
@@ -60,7 +60,7 @@ public sealed class ContainerMachineTests(ContainerGuestFixture fixture) : IClas
         var runRoot = Directory.CreateDirectory(Path.Combine(fixture.Root, "prepare-runs")).FullName;
 
         var state = await QemuContainerMachines.PrepareAsync(fixture.Spec, Path.Combine(fixture.Root, "state-in-image"),
-            ContainerGuestFixture.Options with { IcountShift = 5, RunRoot = runRoot }, Ct);
+            new MachineStartOptions { IcountShift = 5, RunRoot = runRoot }, ContainerGuestFixture.Image, Ct);
 
         state.ForRecording.Should().BeTrue();
         File.Exists(state.StateImage).Should().BeTrue();
@@ -75,7 +75,7 @@ public sealed class ContainerMachineTests(ContainerGuestFixture fixture) : IClas
         var local = new MachineStartOptions { Catalog = fixture.Catalog };
         await using var machine = host == MachineHosts.Local
             ? await fixture.NormalReady.StartAsync(fixture.Spec, local, Ct)
-            : await QemuContainerMachines.StartAsync(fixture.Spec, fixture.NormalReady, ContainerMachineOptions.From(local, ContainerGuestFixture.Options.Image), Ct);
+            : await QemuContainerMachines.StartAsync(fixture.Spec, fixture.NormalReady, local, ContainerGuestFixture.Image, Ct);
 
         var result = await machine.ExecAsync("cat /proc/cmdline", cancellationToken: Ct);
         result.ExitCode.Should().Be(0);
@@ -90,8 +90,7 @@ public sealed class ContainerMachineTests(ContainerGuestFixture fixture) : IClas
     public async Task A_recorded_run_in_a_container_is_kept_as_a_bundle_naming_the_image_and_replays_identically_in_the_image()
     {
         string bundle;
-        var options = ContainerGuestFixture.Options with { Mode = RunMode.Record };
-        await using (var machine = await QemuContainerMachines.StartAsync(fixture.Spec, fixture.Ready, options, Ct))
+        await using (var machine = await QemuContainerMachines.StartAsync(fixture.Spec, fixture.Ready, new MachineStartOptions { Mode = RunMode.Record }, ContainerGuestFixture.Image, Ct))
         {
             await machine.ExecAsync("head -c8 /dev/urandom | od -An -tx1", cancellationToken: Ct);
             await machine.CheckpointAsync("after-random", Ct);
@@ -100,7 +99,7 @@ public sealed class ContainerMachineTests(ContainerGuestFixture fixture) : IClas
         }
 
         await using var opened = await ReplayBundle.OpenAsync(bundle, Ct);
-        var image = await DockerEngine.InspectImageAsync(DockerEngine.Resolve(null), ContainerGuestFixture.Options.Image, Ct);
+        var image = await DockerEngine.InspectImageAsync(DockerEngine.Resolve(null), ContainerGuestFixture.Image.Name, Ct);
         opened.Manifest.Qemu.ContainerImage.Should().Be($"{image.Name}@{image.Id}");
         opened.Manifest.Qemu.Sha256.Should().Be(image.QemuSha256);
         (await opened.VerifyAsync(Ct)).IsIntact.Should().BeTrue();
@@ -119,12 +118,12 @@ public sealed class ContainerMachineTests(ContainerGuestFixture fixture) : IClas
     [Fact]
     public async Task A_missing_image_or_an_unreachable_engine_is_one_clear_line()
     {
-        var missing = () => QemuContainerMachines.StartAsync(fixture.Spec, fixture.Ready, ContainerGuestFixture.Options with { Image = "qemutestkit/absent:none" }, Ct);
+        var missing = () => QemuContainerMachines.StartAsync(fixture.Spec, fixture.Ready, new MachineStartOptions(), new ContainerImage("qemutestkit/absent:none"), Ct);
         (await missing.Should().ThrowAsync<QemuContainerException>()).Which.Message
             .Should().Contain("qemutestkit/absent:none").And.Contain("eng/docker/build-image.sh").And.NotContain("\n");
 
         var unreachable = () => QemuContainerMachines.StartAsync(fixture.Spec, fixture.Ready,
-            ContainerGuestFixture.Options with { DockerEndpoint = new Uri("tcp://127.0.0.1:9") }, Ct);
+            new MachineStartOptions(), ContainerGuestFixture.Image with { DockerEndpoint = new Uri("tcp://127.0.0.1:9") }, Ct);
         (await unreachable.Should().ThrowAsync<QemuContainerException>()).Which.Message
             .Should().StartWith("no Docker engine answers at tcp://127.0.0.1:9").And.Contain("DOCKER_HOST").And.NotContain("\n");
     }

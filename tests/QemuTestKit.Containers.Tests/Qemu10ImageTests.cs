@@ -14,13 +14,13 @@ public sealed class Qemu10ImageTests(ContainerGuestFixture fixture) : IClassFixt
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    private static ContainerMachineOptions Options => new() { Image = ContainerGuestFixture.Qemu10Image };
+    private static ContainerImage Image => new(ContainerGuestFixture.Qemu10Image);
 
     [Fact]
     public async Task The_images_catalog_comes_from_its_own_QEMU_and_is_cached_by_its_build()
     {
         var endpoint = DockerEngine.Resolve(null);
-        var image = await DockerEngine.InspectImageAsync(endpoint, Options.Image, Ct);
+        var image = await DockerEngine.InspectImageAsync(endpoint, Image.Name, Ct);
 
         var catalog = await ImageCatalog.GetAsync(endpoint, image, Ct);
         var again = await ImageCatalog.GetAsync(endpoint, image, Ct);
@@ -44,10 +44,10 @@ public sealed class Qemu10ImageTests(ContainerGuestFixture fixture) : IClassFixt
     public async Task A_virtio_net_machine_records_and_replays_identically_on_QEMU_10()
     {
         var spec = fixture.Spec with { Name = "ct-net10", Nics = [new NicSpec("virtio-net-pci", [])] };
-        var ready = await QemuContainerMachines.PrepareAsync(spec, Path.Combine(fixture.Root, "net10-state"), Options with { IcountShift = 5 }, Ct);
+        var ready = await QemuContainerMachines.PrepareAsync(spec, Path.Combine(fixture.Root, "net10-state"), new MachineStartOptions { IcountShift = 5 }, Image, Ct);
 
         string bundle;
-        await using (var machine = await QemuContainerMachines.StartAsync(spec, ready, Options with { Mode = RunMode.Record }, Ct))
+        await using (var machine = await QemuContainerMachines.StartAsync(spec, ready, new MachineStartOptions { Mode = RunMode.Record }, Image, Ct))
         {
             var lease = await machine.ExecAsync("udhcpc -i eth0 -n -q -s /bin/true 2>&1 | grep -o 'lease of [0-9.]* obtained'", TimeSpan.FromSeconds(120), Ct);
             lease.Output.Should().Be("lease of 10.0.2.15 obtained");
@@ -79,12 +79,12 @@ public sealed class Qemu10ImageTests(ContainerGuestFixture fixture) : IClassFixt
     {
         var withNic = fixture.Spec with { Name = "ct-check", Nics = [new NicSpec("virtio-net-pci", [])] };
         var on72 = () => QemuContainerMachines.StartAsync(withNic, null,
-            new ContainerMachineOptions { Image = ContainerGuestFixture.Options.Image, Mode = RunMode.Record, IcountShift = 5 }, Ct);
+            new MachineStartOptions { Mode = RunMode.Record, IcountShift = 5 }, ContainerGuestFixture.Image, Ct);
         (await on72.Should().ThrowAsync<QemuContainerException>()).Which.Message
-            .Should().Contain($"machine 'ct-check' cannot run in image {ContainerGuestFixture.Options.Image} (QEMU 7.2").And.Contain("QTK1028").And.Contain("virtio-net");
+            .Should().Contain($"machine 'ct-check' cannot run in image {ContainerGuestFixture.Image.Name} (QEMU 7.2").And.Contain("QTK1028").And.Contain("virtio-net");
 
         var unknown = fixture.Spec with { Name = "ct-check", Devices = [new DeviceSpec("no-such-device")] };
-        var on10 = () => QemuContainerMachines.StartAsync(unknown, null, Options, Ct);
+        var on10 = () => QemuContainerMachines.StartAsync(unknown, null, new MachineStartOptions(), Image, Ct);
         (await on10.Should().ThrowAsync<QemuContainerException>()).Which.Message
             .Should().Contain($"cannot run in image {ContainerGuestFixture.Qemu10Image} (QEMU 10.").And.Contain("'no-such-device'").And.MatchRegex("QTK[0-9]{4}");
 
@@ -92,7 +92,7 @@ public sealed class Qemu10ImageTests(ContainerGuestFixture fixture) : IClassFixt
         seen.Should().NotBeNull("a run that read the image's QEMU remembers its catalog for the build");
         seen!.Value.Catalog.QemuVersion.Should().StartWith("10.");
         seen.Value.Entry.RemoteBinary.Should().StartWith(ImageCatalog.ImageBinary + "@sha256:");
-        var hostBuild = await new CatalogCache().TryGetImageCatalogAsync(ContainerGuestFixture.Options.Image, Ct);
+        var hostBuild = await new CatalogCache().TryGetImageCatalogAsync(ContainerGuestFixture.Image.Name, Ct);
         hostBuild!.Value.Entry.HostBinary.Should().NotBeNull("the 7.2 image holds this host's own build (./build.sh setup)");
     }
 
@@ -105,10 +105,10 @@ public sealed class Qemu10ImageTests(ContainerGuestFixture fixture) : IClassFixt
     public async Task Reverse_stepi_works_on_a_ready_state_recording_replayed_in_the_QEMU_10_image()
     {
         var spec = fixture.Spec with { Name = "ct-gdb10" };
-        var ready = await QemuContainerMachines.PrepareAsync(spec, Path.Combine(fixture.Root, "gdb10-state"), Options with { IcountShift = 5 }, Ct);
+        var ready = await QemuContainerMachines.PrepareAsync(spec, Path.Combine(fixture.Root, "gdb10-state"), new MachineStartOptions { IcountShift = 5 }, Image, Ct);
         string bundle;
         Checkpoint checkpoint;
-        await using (var machine = await QemuContainerMachines.StartAsync(spec, ready, Options with { Mode = RunMode.Record }, Ct))
+        await using (var machine = await QemuContainerMachines.StartAsync(spec, ready, new MachineStartOptions { Mode = RunMode.Record }, Image, Ct))
         {
             // Short lines without a shell session, as the host's reverse-step recording (ReverseDebuggableSessionFixture).
             await machine.SendLineAsync("echo $((6*7))", Ct);

@@ -34,11 +34,11 @@ internal sealed class ContainerStartBenchmark : IBenchmark
             }
 
             var (spec, _, start, ready) = guest;
-            var container = new ContainerMachineOptions { Image = options.Value(ImageOption, QemuBuilder.DefaultImage), RunRoot = start.RunRoot };
-            Say($"image {container.Image}; {options.Warmup} warmup + {options.Runs} runs per variant, alternating");
+            var container = new ContainerImage(options.Value(ImageOption, QemuBuilder.DefaultImage));
+            Say($"image {container.Name}; {options.Warmup} warmup + {options.Runs} runs per variant, alternating");
 
             Task<QemuMachine> Local() => ready.StartAsync(spec, start, cancellationToken);
-            Task<QemuMachine> InContainer() => QemuContainerMachines.StartAsync(spec, ready, container, cancellationToken);
+            Task<QemuMachine> InContainer() => QemuContainerMachines.StartAsync(spec, ready, new MachineStartOptions { RunRoot = start.RunRoot }, container, cancellationToken);
             var samples = new Dictionary<string, List<TimeSpan>>(StringComparer.Ordinal) { ["local"] = [], ["container"] = [] };
             for (var run = -options.Warmup; run < options.Runs; run++)
             {

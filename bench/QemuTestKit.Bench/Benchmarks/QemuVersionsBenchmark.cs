@@ -94,8 +94,7 @@ internal sealed class QemuVersionsBenchmark : IBenchmark
     /// <returns>The kept bundle, or null.</returns>
     private static async Task<string?> RunTestAsync(PreparedGuest guest, string image, ReadyState ready, RunMode mode, string? keep, CancellationToken ct)
     {
-        var options = ContainerMachineOptions.From(guest.Start with { Mode = mode }, image);
-        var machine = await QemuContainerMachines.StartAsync(guest.Spec, ready, options, ct).ConfigureAwait(false);
+        var machine = await QemuContainerMachines.StartAsync(guest.Spec, ready, guest.Start with { Mode = mode }, new ContainerImage(image), ct).ConfigureAwait(false);
         await using (machine.ConfigureAwait(false))
         {
             foreach (var (name, command, expected) in RecordOverheadBenchmark.Script)

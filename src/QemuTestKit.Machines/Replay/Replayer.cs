@@ -21,6 +21,8 @@ public static class Replayer
 {
     private static readonly TimeSpan QuietBeforeNudge = TimeSpan.FromMilliseconds(50);
 
+    private static readonly TimeSpan ConsoleDrainAfterExit = TimeSpan.FromSeconds(5);
+
     /// <exception cref="ReplayException">The binary differs from the recorded one, the checkpoint is unknown, or the replay got stuck.</exception>
     /// <exception cref="ReplayStuckException">The replay did not end within <see cref="ReplayOptions.Timeout"/>.</exception>
     public static async Task<ReplayResult> ReplayAsync(ReplayBundle bundle, ReplayOptions? options = null, CancellationToken cancellationToken = default)
@@ -190,7 +192,9 @@ public static class Replayer
 
             if (machine.HasExited)
             {
-                await Task.Delay(100, ct).ConfigureAwait(false);
+                // What QEMU printed before it exited may still be on its way (through a container's port proxy, under
+                // load, well over 100 ms): read the console to its end, for a few seconds at most.
+                await Task.WhenAny(machine.Console.Closed, Task.Delay(ConsoleDrainAfterExit, ct)).ConfigureAwait(false);
                 if (transcript.Length > compared)
                 {
                     continue;
