@@ -214,6 +214,17 @@ public static class Replayer
             {
                 continue;
             }
+            catch (QmpDisconnectedException)
+            {
+                // QEMU closed QMP as it exited (a replayed shutdown); where QEMU runs may learn of the exit a little
+                // later than QMP does (a container's exit comes through the engine's API).
+                if (await HasExitedAsync(machine, ct).ConfigureAwait(false))
+                {
+                    continue;
+                }
+
+                throw;
+            }
 
             if (atBreak || mode == "none")
             {
@@ -253,6 +264,21 @@ public static class Replayer
                 : Identical(compared);
         }
     }
+
+    private static async Task<bool> HasExitedAsync(QemuMachine machine, CancellationToken ct)
+    {
+        try
+        {
+            await machine.Host.WaitForExitAsync(ExitNoticedWithin, ct).ConfigureAwait(false);
+            return true;
+        }
+        catch (TimeoutException)
+        {
+            return false;
+        }
+    }
+
+    private static readonly TimeSpan ExitNoticedWithin = TimeSpan.FromSeconds(10);
 
     private static string Exited(QemuMachine machine) =>
         string.Create(CultureInfo.InvariantCulture, $"QEMU exited (code {machine.ExitCode?.ToString(CultureInfo.InvariantCulture) ?? "unknown"})")
