@@ -1,6 +1,6 @@
 using System.Globalization;
+using QemuTestKit.Machines.Bundles;
 using QemuTestKit.Machines.CommandLine;
-using QemuTestKit.Machines.Replay;
 using QemuTestKit.Machines.Runtime;
 
 namespace QemuTestKit.Bench;

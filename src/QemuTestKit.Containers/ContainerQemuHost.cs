@@ -1,6 +1,5 @@
 using Docker.DotNet.Models;
 using QemuTestKit.Machines.CommandLine;
-using QemuTestKit.Machines.Replay;
 using QemuTestKit.Machines.Runtime;
 
 namespace QemuTestKit.Containers;
@@ -19,7 +18,7 @@ internal sealed class ContainerQemuHost : IQemuHost
     private string _stderr = string.Empty;
     private int _disposed;
 
-    public ContainerQemuHost(QemuContainer container, Uri endpoint, ImageFacts image, BundleQemu build)
+    public ContainerQemuHost(QemuContainer container, Uri endpoint, ImageFacts image, QemuBuild build)
     {
         _container = container;
         // Testcontainers forgets the id of a container removed behind its back; disposal still needs it.
@@ -50,7 +49,7 @@ internal sealed class ContainerQemuHost : IQemuHost
 
     public string StderrTail => _stderr;
 
-    public BundleQemu? QemuBuild { get; }
+    public QemuBuild? QemuBuild { get; }
 
     /// <summary>Files are copied in and read out, never bind-mounted (so remote engines work).</summary>
     public bool SharesFileSystem => false;

@@ -1,5 +1,6 @@
 using System.Globalization;
 using QemuTestKit.Introspection.Catalog;
+using QemuTestKit.Machines.Bundles;
 using QemuTestKit.Machines.CommandLine;
 using QemuTestKit.Machines.Replay;
 using QemuTestKit.Machines.Runtime;
@@ -15,7 +16,7 @@ namespace QemuTestKit.Containers;
 /// <param name="DockerEndpoint">The engine; null for <c>DOCKER_HOST</c> or the local socket.</param>
 public sealed record ContainerReplayHost(string? Image = null, Uri? DockerEndpoint = null) : IReplayHost
 {
-    /// <summary>The image a bundle names (<c>name@sha256:...</c> in <see cref="BundleQemu.ContainerImage"/>), or null for a bundle recorded on a host.</summary>
+    /// <summary>The image a bundle names (<c>name@sha256:...</c> in <see cref="QemuBuild.ContainerImage"/>), or null for a bundle recorded on a host.</summary>
     public static (string Name, string Id)? RecordedImage(BundleManifest manifest)
     {
         ArgumentNullException.ThrowIfNull(manifest);

@@ -1,6 +1,6 @@
 using QemuTestKit.Introspection;
 using QemuTestKit.Introspection.Catalog;
-using QemuTestKit.Machines.Replay;
+using QemuTestKit.Machines.Runtime;
 
 namespace QemuTestKit.Containers;
 
@@ -54,7 +54,7 @@ internal static class ImageCatalog
     public static bool IsHostCatalog(QemuCatalog catalog) => catalog.BinaryIdentity.Inode != 0;
 
     /// <summary>The build a bundle recorded in <paramref name="image"/> names: version and package from the catalog, binary and sha256 from the image.</summary>
-    public static BundleQemu BuildOf(ImageFacts image, QemuCatalog catalog) =>
+    public static QemuBuild BuildOf(ImageFacts image, QemuCatalog catalog) =>
         new(catalog.QemuVersion, catalog.QemuPackage, ImageBinary, image.QemuSha256!, $"{image.Name}@{image.Id}");
 
     /// <summary>

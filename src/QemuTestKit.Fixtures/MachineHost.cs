@@ -4,7 +4,6 @@ using System.Reflection;
 using QemuTestKit.Introspection;
 using QemuTestKit.Machines.CommandLine;
 using QemuTestKit.Machines.Manifest;
-using QemuTestKit.Machines.Replay;
 using QemuTestKit.Machines.Runtime;
 using QemuTestKit.Fixtures.Host;
 using QemuTestKit.Fixtures.Manifest;

@@ -1,11 +1,11 @@
 using System.Globalization;
 using Microsoft.Build.Framework;
+using QemuTestKit.Machines.Validation;
 using TaskItem = Microsoft.Build.Utilities.TaskItem;
 using QemuTestKit.Introspection;
 using QemuTestKit.Introspection.Catalog;
 using QemuTestKit.Machines.CommandLine;
 using QemuTestKit.Machines.Console;
-using QemuTestKit.Machines.Recording;
 using QemuTestKit.Machines.Runtime;
 using QemuTestKit.Machines.Specs;
 using QemuTestKit.Tasks.Diagnostics;

@@ -1,7 +1,9 @@
 using System.Text;
 using System.Text.Json.Nodes;
 using QemuTestKit.Cli.Tests.Support;
+using QemuTestKit.Machines.Bundles;
 using QemuTestKit.Machines.Replay;
+using QemuTestKit.Machines.Runtime;
 using QemuTestKit.Machines.Specs;
 
 namespace QemuTestKit.Cli.Tests;
@@ -278,7 +280,7 @@ internal static class BundleSamples
         {
             CreatedAt = Started.AddSeconds(10),
             Test = new BundleTest("Guest.Tests.LoginTests.Root_can_log_in", "failed", "expected 'root#'\nbut the console showed 'login:'"),
-            Qemu = new BundleQemu("7.2.22", "Debian 1:7.2+dfsg-7+deb12u18", "/usr/bin/qemu-system-x86_64", QemuSha256),
+            Qemu = new QemuBuild("7.2.22", "Debian 1:7.2+dfsg-7+deb12u18", "/usr/bin/qemu-system-x86_64", QemuSha256),
             Spec = new MachineSpec { Name = "hello", Architecture = "x86_64", MachineType = "q35", MemoryMiB = 256 },
             ReplayArguments = ["-icount", "shift=5,rr=replay,rrfile={bundle}/replay.bin", "-kernel", "{bundle}/vmlinuz"],
             StartSnapshot = "ready",

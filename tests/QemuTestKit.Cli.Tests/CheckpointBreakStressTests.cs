@@ -2,6 +2,7 @@ using System.Globalization;
 using QemuTestKit.Cli.Tests.Support;
 using QemuTestKit.Containers;
 using QemuTestKit.Introspection.Catalog;
+using QemuTestKit.Machines.Bundles;
 using QemuTestKit.Machines.CommandLine;
 using QemuTestKit.Machines.Replay;
 using QemuTestKit.Machines.Runtime;

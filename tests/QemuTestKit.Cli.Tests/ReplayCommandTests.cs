@@ -1,8 +1,8 @@
 using System.Diagnostics;
 using QemuTestKit.Cli.Tests.Support;
 using QemuTestKit.Introspection.Catalog;
+using QemuTestKit.Machines.Bundles;
 using QemuTestKit.Machines.CommandLine;
-using QemuTestKit.Machines.Replay;
 using QemuTestKit.Machines.Runtime;
 using QemuTestKit.Machines.Specs;
 using QemuTestKit.Machines.Tests.Support;

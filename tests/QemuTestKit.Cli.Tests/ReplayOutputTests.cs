@@ -1,6 +1,6 @@
 using System.Text.Json.Nodes;
 using QemuTestKit.Cli.Tests.Support;
-using QemuTestKit.Machines.Replay;
+using QemuTestKit.Machines.Bundles;
 
 namespace QemuTestKit.Cli.Tests;
 

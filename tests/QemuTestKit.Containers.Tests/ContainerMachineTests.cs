@@ -1,4 +1,5 @@
 using Docker.DotNet.Models;
+using QemuTestKit.Machines.Bundles;
 using QemuTestKit.Machines.CommandLine;
 using QemuTestKit.Machines.Replay;
 using QemuTestKit.Machines.Runtime;

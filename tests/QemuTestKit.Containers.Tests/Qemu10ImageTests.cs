@@ -1,8 +1,10 @@
 using QemuTestKit.Introspection.Catalog;
+using QemuTestKit.Machines.Bundles;
 using QemuTestKit.Machines.CommandLine;
 using QemuTestKit.Machines.Replay;
 using QemuTestKit.Machines.Runtime;
 using QemuTestKit.Machines.Specs;
+using QemuTestKit.Machines.Validation;
 
 namespace QemuTestKit.Containers.Tests;
 

@@ -2,6 +2,7 @@ using System.Text.Json.Nodes;
 using QemuTestKit.Containers;
 using QemuTestKit.Fixtures;
 using QemuTestKit.Fixtures.Testing;
+using QemuTestKit.Machines.Bundles;
 using QemuTestKit.Machines.Manifest;
 using QemuTestKit.Machines.Replay;
 using QemuTestKit.Machines.Runtime;

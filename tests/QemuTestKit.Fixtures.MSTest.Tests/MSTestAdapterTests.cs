@@ -1,5 +1,5 @@
 using QemuTestKit.Fixtures.Tests.Scenarios;
-using QemuTestKit.Machines.Replay;
+using QemuTestKit.Machines.Bundles;
 using TestContext = Xunit.TestContext;
 
 namespace QemuTestKit.Fixtures.MSTest.Tests;

@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using QemuTestKit.Fixtures.Testing;
+using QemuTestKit.Machines.Bundles;
 using QemuTestKit.Machines.Replay;
 using QemuTestKit.Machines.Tests.Support;
 

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Security;
 using QemuTestKit.Fixtures.Tests.Scenarios;
-using QemuTestKit.Machines.Replay;
+using QemuTestKit.Machines.Bundles;
 
 namespace QemuTestKit.Fixtures.Xunit.Tests;
 

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using QemuTestKit.Fixtures.Tests.Scenarios;
-using QemuTestKit.Machines.Replay;
+using QemuTestKit.Machines.Bundles;
 
 namespace QemuTestKit.Fixtures.Xunit.Tests;
 

@@ -1,8 +1,8 @@
 using System.Globalization;
 using QemuTestKit.Introspection;
 using QemuTestKit.Introspection.Images;
+using QemuTestKit.Machines.Bundles;
 using QemuTestKit.Machines.CommandLine;
-using QemuTestKit.Machines.Replay;
 using QemuTestKit.Machines.Tests.Support;
 
 namespace QemuTestKit.Bench.Benchmarks;

@@ -1,6 +1,7 @@
 using System.Globalization;
 using QemuTestKit.Containers;
 using QemuTestKit.Introspection;
+using QemuTestKit.Machines.Bundles;
 using QemuTestKit.Machines.CommandLine;
 using QemuTestKit.Machines.Replay;
 using QemuTestKit.Machines.Runtime;

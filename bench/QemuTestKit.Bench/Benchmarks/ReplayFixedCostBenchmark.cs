@@ -3,7 +3,6 @@ using System.Globalization;
 using QemuTestKit.Introspection;
 using QemuTestKit.Introspection.Images;
 using QemuTestKit.Machines.CommandLine;
-using QemuTestKit.Machines.Replay;
 using QemuTestKit.Machines.Runtime;
 
 namespace QemuTestKit.Bench.Benchmarks;

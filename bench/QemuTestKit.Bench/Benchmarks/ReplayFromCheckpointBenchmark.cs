@@ -2,8 +2,10 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.RegularExpressions;
 using QemuTestKit.Introspection;
+using QemuTestKit.Machines.Bundles;
 using QemuTestKit.Machines.CommandLine;
 using QemuTestKit.Machines.Replay;
+using QemuTestKit.Machines.Runtime;
 
 namespace QemuTestKit.Bench.Benchmarks;
 

@@ -5,6 +5,7 @@ using QemuTestKit.Machines.CommandLine;
 using QemuTestKit.Machines.Runtime;
 using QemuTestKit.Machines.Specs;
 using QemuTestKit.Machines.Tests.Support;
+using QemuTestKit.Machines.Validation;
 
 namespace QemuTestKit.Bench.Benchmarks;
 
@@ -121,7 +122,7 @@ internal sealed class SnapshotStartAcrossArchitectures(string benchmark, BenchOp
         var start = new MachineStartOptions { Catalog = catalog, RunRoot = Path.Combine(dir, "run"), StartTimeout = timeout };
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var ready = await ReadyState.PrepareAsync(spec, Path.Combine(dir, "state"), start, ct).ConfigureAwait(false);
-        string? notRecorded = RiscvTimers.LostAcrossSnapshots(catalog)
+        string? notRecorded = RiscvSnapshotTimers.LostAcrossSnapshots(catalog)
             ? $"QEMU {catalog.QemuVersion} keeps no RISC-V timer across a snapshot, so it cannot replay a recording (QTK1028)"
             : null;
         var recording = notRecorded is null

@@ -1,7 +1,7 @@
 using System.CommandLine;
 using QemuTestKit.Cli.Output;
 using QemuTestKit.Cli.Output.Json;
-using QemuTestKit.Machines.Replay;
+using QemuTestKit.Machines.Bundles;
 
 namespace QemuTestKit.Cli.Commands;
 

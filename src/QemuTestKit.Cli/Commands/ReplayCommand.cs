@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using QemuTestKit.Cli.Replaying;
 using QemuTestKit.Machines.Replay;
+using QemuTestKit.Machines.Runtime;
 
 namespace QemuTestKit.Cli.Commands;
 

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using QemuTestKit.Cli.Progress;
-using QemuTestKit.Machines.Replay;
+using QemuTestKit.Machines.Bundles;
 
 namespace QemuTestKit.Cli.Hunt;
 

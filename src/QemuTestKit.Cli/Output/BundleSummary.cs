@@ -1,6 +1,6 @@
 using System.Globalization;
 using System.Text;
-using QemuTestKit.Machines.Replay;
+using QemuTestKit.Machines.Bundles;
 
 namespace QemuTestKit.Cli.Output;
 

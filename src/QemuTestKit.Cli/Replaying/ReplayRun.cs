@@ -3,6 +3,7 @@ using QemuTestKit.Cli.Output.Json;
 using QemuTestKit.Cli.Progress;
 using QemuTestKit.Containers;
 using QemuTestKit.Introspection;
+using QemuTestKit.Machines.Bundles;
 using QemuTestKit.Machines.Replay;
 using QemuTestKit.Machines.Runtime;
 using ConsoleTranscript = QemuTestKit.Machines.Console.ConsoleTranscript;

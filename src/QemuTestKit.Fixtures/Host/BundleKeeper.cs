@@ -2,9 +2,10 @@ using System.Globalization;
 using System.Reflection;
 using System.Text;
 using QemuTestKit.Introspection;
-using QemuTestKit.Machines.Recording;
+using QemuTestKit.Machines.Bundles;
 using QemuTestKit.Machines.Replay;
 using QemuTestKit.Fixtures.Testing;
+using QemuTestKit.Machines.Validation;
 
 namespace QemuTestKit.Fixtures.Host;
 

@@ -1,4 +1,5 @@
 using QemuTestKit.Introspection;
+using QemuTestKit.Machines.Bundles;
 using QemuTestKit.Machines.Replay;
 using QemuTestKit.Fixtures.Testing;
 

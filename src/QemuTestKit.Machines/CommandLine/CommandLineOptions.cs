@@ -48,16 +48,6 @@ public sealed record MachineRunFiles(
 
     /// <summary>Whether a serial port path is a Unix socket (the older transport) rather than a pipe pair's base.</summary>
     public static bool IsSerialSocket(string port) => port.EndsWith(".sock", StringComparison.Ordinal);
-
-    /// <summary>
-    /// The serial ports of a replay in <paramref name="run"/>, in the transport the bundle's arguments were recorded
-    /// with: sockets for a bundle whose arguments name <c>{run}/serial0.sock</c>, pipe pairs otherwise.
-    /// </summary>
-    internal static string[] SerialPortsOf(IReadOnlyList<string> replayArguments, int count, QemuTestKit.Machines.Runtime.RunDirectory run)
-    {
-        var sockets = replayArguments.Any(a => a.Contains("{run}/serial0.sock", StringComparison.Ordinal));
-        return Enumerable.Range(0, count).Select(i => sockets ? run.SerialSocket(i) : run.SerialPort(i)).ToArray();
-    }
 }
 
 /// <summary>How to run a spec: mode, snapshot to start from, paused or not.</summary>

@@ -1,3 +1,4 @@
+using QemuTestKit.Machines.Bundles;
 using QemuTestKit.Machines.Runtime;
 
 namespace QemuTestKit.Machines.Replay;

@@ -1,6 +1,7 @@
 using QemuTestKit.Introspection;
 using QemuTestKit.Introspection.Catalog;
 using QemuTestKit.Introspection.Images;
+using QemuTestKit.Machines.Bundles;
 using QemuTestKit.Machines.CommandLine;
 using QemuTestKit.Machines.Runtime;
 
@@ -39,6 +40,16 @@ public sealed class LocalReplayHost : IReplayHost
         return binary;
     }
 
+    /// <summary>
+    /// The serial ports of a replay in <paramref name="run"/>, in the transport the bundle's arguments were recorded
+    /// with: sockets for a bundle whose arguments name <c>{run}/serial0.sock</c>, pipe pairs otherwise.
+    /// </summary>
+    private static string[] SerialPortsOf(IReadOnlyList<string> replayArguments, int count, RunDirectory run)
+    {
+        var sockets = replayArguments.Any(a => a.Contains("{run}/serial0.sock", StringComparison.Ordinal));
+        return Enumerable.Range(0, count).Select(i => sockets ? run.SerialSocket(i) : run.SerialPort(i)).ToArray();
+    }
+
     private sealed class Launcher(ReplayBundle bundle, string binary, Task<QemuCatalog> catalog) : IReplayLauncher
     {
         public string Build => binary;
@@ -52,7 +63,7 @@ public sealed class LocalReplayHost : IReplayHost
                 var bases = await CopyRunFilesAsync(bundle, run, cancellationToken).ConfigureAwait(false);
                 var arguments = ReplayArguments.Finish(WithDiskBases(bundle.ExpandReplayArguments(run.Path), bases), launch.Checkpoint,
                     launch.Gdb?.QemuArgument(run), launch.Paused);
-                var files = new MachineRunFiles(run.QmpSocket, MachineRunFiles.SerialPortsOf(manifest.ReplayArguments, Math.Max(1, manifest.Spec.SerialConsoles), run),
+                var files = new MachineRunFiles(run.QmpSocket, SerialPortsOf(manifest.ReplayArguments, Math.Max(1, manifest.Spec.SerialConsoles), run),
                     run.File("state.qcow2"), []);
                 var machine = await QemuMachine.LaunchAsync(manifest.Spec, binary, catalog, run, files, arguments,
                     new MachineStartOptions { Mode = RunMode.Replay, RunRoot = launch.RunRoot, ConsolePrefix = launch.ConsolePrefix },

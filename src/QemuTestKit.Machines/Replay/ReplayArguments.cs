@@ -1,4 +1,5 @@
 using QemuTestKit.Machines.CommandLine;
+using QemuTestKit.Machines.Runtime;
 
 namespace QemuTestKit.Machines.Replay;
 

@@ -1,3 +1,5 @@
+using QemuTestKit.Machines.Runtime;
+
 namespace QemuTestKit.Machines.Replay;
 
 /// <summary>
@@ -14,7 +16,7 @@ namespace QemuTestKit.Machines.Replay;
 /// <param name="ConsoleOffset">The recording's transcript offset of the replaying console's first byte: <paramref name="StartOffset"/>,
 /// or 0 when the console starts with the recording's earlier output (<see cref="ReplayOptions.ConsoleFromStart"/>).</param>
 public sealed record ReplaySession(
-    QemuTestKit.Machines.Runtime.QemuMachine Machine,
+    QemuMachine Machine,
     Checkpoint? Checkpoint,
     string From,
     long StartOffset,

@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using QemuTestKit.Introspection.Images;
 using QemuTestKit.Introspection.Qmp;
-using QemuTestKit.Machines.Recording;
+using QemuTestKit.Machines.Bundles;
 using QemuTestKit.Machines.Runtime;
 
 namespace QemuTestKit.Machines.Replay;

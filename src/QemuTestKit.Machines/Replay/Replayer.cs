@@ -6,10 +6,11 @@ using QemuTestKit.Introspection.Catalog;
 using QemuTestKit.Introspection.Images;
 using QemuTestKit.Introspection.Processes;
 using QemuTestKit.Introspection.Qmp;
+using QemuTestKit.Machines.Bundles;
 using QemuTestKit.Machines.CommandLine;
 using QemuTestKit.Machines.Console;
-using QemuTestKit.Machines.Recording;
 using QemuTestKit.Machines.Runtime;
+using QemuTestKit.Machines.Validation;
 
 namespace QemuTestKit.Machines.Replay;
 
@@ -101,7 +102,7 @@ public static class Replayer
         ArgumentNullException.ThrowIfNull(bundle);
         options ??= new ReplayOptions();
         var manifest = bundle.Manifest;
-        var checkpoint = manifest.CheckpointToReplayFrom(options.FromCheckpoint);
+        var checkpoint = CheckpointToReplayFrom(manifest, options.FromCheckpoint);
         var launcher = await (options.Host ?? LocalReplayHost.Instance).PrepareAsync(bundle, options, cancellationToken).ConfigureAwait(false);
         var startOffset = checkpoint?.TranscriptOffset ?? 0;
         var from = checkpoint?.Name ?? manifest.StartSnapshot ?? "the start";
@@ -151,6 +152,22 @@ public static class Replayer
             GdbEndpoint = launched.GdbEndpoint,
             Launcher = launcher,
         };
+    }
+
+    /// <summary>The checkpoint a replay starts from: null for the start (no name, or the start snapshot's).</summary>
+    /// <exception cref="ReplayException">No such checkpoint, or the machine cannot be replayed from one (<see cref="ReplayLimits.FromCheckpoint"/>).</exception>
+    internal static Checkpoint? CheckpointToReplayFrom(BundleManifest manifest, string? name)
+    {
+        if (name is null || name == manifest.StartSnapshot)
+        {
+            return null;
+        }
+
+        var checkpoint = manifest.Checkpoints.FirstOrDefault(c => c.Name == name)
+            ?? throw new ReplayException($"the bundle has no checkpoint '{name}'; it has: {string.Join(", ", new[] { manifest.StartSnapshot ?? "(start)" }.Concat(manifest.Checkpoints.Select(c => c.Name)))}");
+        return ReplayLimits.FromCheckpoint(manifest.Spec) is { } why
+            ? throw new ReplayException($"cannot replay from checkpoint '{name}': {why} (without --from)")
+            : checkpoint;
     }
 
     /// <summary>A stuck replay (QEMU has such bugs, for example issue 2634) must fail, not hang: allow generously more than the recording took.</summary>

@@ -3,7 +3,7 @@ using System.Text.Json.Nodes;
 using QemuTestKit.Introspection;
 using QemuTestKit.Introspection.Images;
 using QemuTestKit.Introspection.Qmp;
-using QemuTestKit.Machines.Recording;
+using QemuTestKit.Machines.Bundles;
 using QemuTestKit.Machines.Runtime;
 using QemuTestKit.Machines.Specs;
 

@@ -1,5 +1,5 @@
 using System.Text.Json;
-using QemuTestKit.Machines.Recording;
+using QemuTestKit.Machines.Bundles;
 
 namespace QemuTestKit.Machines.Replay;
 

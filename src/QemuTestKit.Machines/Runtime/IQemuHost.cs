@@ -1,5 +1,4 @@
 using QemuTestKit.Machines.CommandLine;
-using QemuTestKit.Machines.Replay;
 
 namespace QemuTestKit.Machines.Runtime;
 
@@ -24,7 +23,7 @@ public interface IQemuHost : IAsyncDisposable
     string StderrTail { get; }
 
     /// <summary>The QEMU build, for bundles (its binary is not on this host); null to hash the catalog's binary on this host.</summary>
-    BundleQemu? QemuBuild { get; }
+    QemuBuild? QemuBuild { get; }
 
     /// <summary>
     /// Whether a file QEMU writes by path (a QMP <c>screendump</c>) lands at that path on this host. False where QEMU

@@ -2,7 +2,6 @@ using QemuTestKit.Introspection;
 using QemuTestKit.Introspection.Processes;
 using QemuTestKit.Introspection.Qmp;
 using QemuTestKit.Machines.CommandLine;
-using QemuTestKit.Machines.Replay;
 
 namespace QemuTestKit.Machines.Runtime;
 
@@ -39,7 +38,7 @@ public sealed class LocalQemuHost : IQemuHost
     public string StderrTail => _process.StderrTail;
 
     /// <summary>Null: the binary is on this host, and a bundle hashes it there.</summary>
-    public BundleQemu? QemuBuild => null;
+    public QemuBuild? QemuBuild => null;
 
     public bool SharesFileSystem => true;
 

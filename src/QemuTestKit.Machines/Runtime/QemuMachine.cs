@@ -9,8 +9,6 @@ using QemuTestKit.Introspection.Processes;
 using QemuTestKit.Introspection.Qmp;
 using QemuTestKit.Machines.CommandLine;
 using QemuTestKit.Machines.Console;
-using QemuTestKit.Machines.Recording;
-using QemuTestKit.Machines.Replay;
 using QemuTestKit.Machines.Specs;
 
 namespace QemuTestKit.Machines.Runtime;
@@ -98,6 +96,9 @@ public sealed class QemuMachine : IAsyncDisposable
     public IReadOnlyList<string> Arguments { get; }
 
     public string RunDirectoryPath => _run.Path;
+
+    /// <summary>The run directory, for what keeps a finished run (a replay bundle) beside the machine.</summary>
+    internal RunDirectory Run => _run;
 
     /// <summary>QEMU's process id on this host (0 when it runs elsewhere, see <see cref="Host"/>).</summary>
     public int ProcessId => _host.ProcessId;
@@ -432,28 +433,8 @@ public sealed class QemuMachine : IAsyncDisposable
         }).ConfigureAwait(false);
     }
 
-    /// <summary>
-    /// Ends a recorded run and keeps it as a replay bundle: shuts QEMU down (so the replay log is complete) and writes
-    /// <c>&lt;directory&gt;.qtkreplay</c> atomically. Returns the bundle's directory.
-    /// </summary>
-    public async Task<string> KeepAsBundleAsync(string bundleDirectory, BundleTest? test = null, CancellationToken cancellationToken = default)
-    {
-        if (!IsRecording)
-        {
-            throw new InvalidOperationException($"machine '{Spec.Name}' is not recorded: only a recorded run can be kept as a replay bundle");
-        }
-
-        await StopRecordingHelpersAsync().ConfigureAwait(false);
-        // QEMU writes the PNG where it runs: elsewhere (a container) it would not be in this run directory.
-        var screenshot = _host.SharesFileSystem ? await RecordingBundler.TryScreenshotAsync(this, _run, cancellationToken).ConfigureAwait(false) : null;
-        await ShutdownAsync().ConfigureAwait(false);
-        // QEMU wrote its log and images where it ran: bring them here first.
-        await _host.CollectRunFilesAsync(Files, _run.StderrLog, cancellationToken).ConfigureAwait(false);
-
-        return await RecordingBundler.WriteAsync(this, _run, bundleDirectory, test, screenshot, cancellationToken).ConfigureAwait(false);
-    }
-
-    private async Task StopRecordingHelpersAsync()
+    /// <summary>Ends the icount stamps and automatic checkpoints of a recorded run, before it is shut down and kept.</summary>
+    internal async Task StopRecordingHelpersAsync()
     {
         if (_autoCheckpoints is not null)
         {

@@ -8,6 +8,7 @@ using QemuTestKit.Introspection.Catalog;
 using QemuTestKit.Introspection.Images;
 using QemuTestKit.Machines.CommandLine;
 using QemuTestKit.Machines.Specs;
+using QemuTestKit.Machines.Validation;
 
 namespace QemuTestKit.Machines.Runtime;
 
@@ -43,8 +44,11 @@ public sealed record ReadyState(
 {
     public const string SnapshotName = "ready";
 
-    /// <summary>The snapshot a recorded cold boot saves at the ready line; preparing replaces it with <see cref="SnapshotName"/>.</summary>
-    internal const string BootSnapshotName = "qtk-boot";
+    /// <summary>
+    /// The snapshot a recorded cold boot saves at the ready line; preparing replaces it with <see cref="SnapshotName"/>.
+    /// Public for hosts that prepare ready states their own way (a container) and store them with <see cref="StoreAsync"/>.
+    /// </summary>
+    public const string BootSnapshotName = "qtk-boot";
     public const string ManifestFile = "ready.json";
 
     /// <summary>The spec hash the runtime compares; stable for equal specs.</summary>
@@ -88,7 +92,7 @@ public sealed record ReadyState(
         for (var attempt = 1; ; attempt++)
         {
             var state = await PrepareOnceAsync(spec, stateDirectory, options, catalog, forRecording, attempt, cancellationToken).ConfigureAwait(false);
-            if (forRecording || !RiscvTimers.LostAcrossSnapshots(catalog)
+            if (forRecording || !RiscvSnapshotTimers.LostAcrossSnapshots(catalog)
                 || await RiscvTimers.AnswersAsync(state, spec, options with { KeepRunDirectory = false }, cancellationToken).ConfigureAwait(false))
             {
                 return state;
@@ -176,8 +180,13 @@ public sealed record ReadyState(
         }
     }
 
-    /// <summary>Moves a prepared machine's state image and overlays into <paramref name="stateDirectory"/> atomically, with ready.json; removes the run directory.</summary>
-    internal static async Task<ReadyState> StoreAsync(MachineSpec spec, QemuCatalog catalog, QemuMachine machine, string stateDirectory,
+    /// <summary>
+    /// Moves a prepared machine's state image and overlays into <paramref name="stateDirectory"/> atomically, with
+    /// ready.json; removes the run directory. Public so that a host preparing a state elsewhere (a container) stores it
+    /// exactly as <see cref="PrepareAsync"/> does: <paramref name="machine"/> has been shut down, with its run directory
+    /// kept (<see cref="MachineStartOptions.KeepRunDirectory"/>) and its run files collected to this host.
+    /// </summary>
+    public static async Task<ReadyState> StoreAsync(MachineSpec spec, QemuCatalog catalog, QemuMachine machine, string stateDirectory,
         double bootSeconds, bool forRecording, CancellationToken cancellationToken)
     {
         var target = Path.GetFullPath(stateDirectory);
@@ -326,8 +335,11 @@ public sealed record ReadyState(
               "would start 2^32 behind the instruction count (replay-break and reverse steps never stop; past 2^31 the recording aborts); prepare it again";
     }
 
-    /// <summary>Removes a run directory that a preparing machine kept (<see cref="MachineStartOptions.KeepRunDirectory"/>), if it is still there.</summary>
-    internal static void DeleteKeptRunDirectory(string directory)
+    /// <summary>
+    /// Removes a run directory that a preparing machine kept (<see cref="MachineStartOptions.KeepRunDirectory"/>), if it
+    /// is still there: after <see cref="StoreAsync"/>, or when preparing failed.
+    /// </summary>
+    public static void DeleteKeptRunDirectory(string directory)
     {
         try
         {

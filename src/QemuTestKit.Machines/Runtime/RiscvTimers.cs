@@ -1,21 +1,16 @@
 using QemuTestKit.Introspection.Catalog;
 using QemuTestKit.Machines.Console;
 using QemuTestKit.Machines.Specs;
+using QemuTestKit.Machines.Validation;
 
 namespace QemuTestKit.Machines.Runtime;
 
 /// <summary>
-/// QEMU before 10.2 keeps no RISC-V timer deadline in a snapshot: the hart's vmstate has no Sstc <c>stimecmp</c> timer
-/// (Debian's 7.2 source: target/riscv/machine.c), and the ACLINT saves <c>mtimecmp</c> without re-arming its QEMU timer
-/// on load (hw/intc/riscv_aclint.c). A deadline armed when the snapshot was saved never fires after <c>-loadvm</c>;
-/// one armed afterwards does, since a CSR write arms a fresh QEMU timer (target/riscv/csr.c). Upstream fixed it in
-/// "Fix RISC-V timer migration issues" (pulled October 2025; 10.2 is the first release after it, inferred, not measured).
+/// Starting RISC-V guests from a ready snapshot on a QEMU that loses their timer deadlines across snapshots
+/// (<see cref="RiscvSnapshotTimers"/>): let the guest settle before saving, and check each state answers.
 /// </summary>
 public static class RiscvTimers
 {
-    /// <summary>The first QEMU release assumed to keep them.</summary>
-    public static readonly Version KeptSince = new(10, 2);
-
     /// <summary>
     /// How long a RISC-V guest runs past its ready line before the ready snapshot is saved, on the first attempt (doubled
     /// on each next one). Right after the ready line the kernel still waits on short deadlines (the end of boot's
@@ -32,15 +27,9 @@ public static class RiscvTimers
     /// <summary>How long the check start may take to answer (a good state answers in about a second, even on busy cores).</summary>
     public static readonly TimeSpan AnswerTimeout = TimeSpan.FromSeconds(30);
 
-    public static bool LostAcrossSnapshots(QemuCatalog catalog)
-    {
-        ArgumentNullException.ThrowIfNull(catalog);
-        return catalog.Target is "riscv64" or "riscv32" && catalog.IsBefore(KeptSince.Major, KeptSince.Minor);
-    }
-
     /// <summary>Lets a RISC-V guest on such a QEMU settle before its ready snapshot (longer on each attempt); returns at once elsewhere.</summary>
     public static Task SettleAsync(QemuCatalog catalog, int attempt, CancellationToken cancellationToken) =>
-        LostAcrossSnapshots(catalog) ? Task.Delay(SettleBeforeSnapshot * (1 << (attempt - 1)), cancellationToken) : Task.CompletedTask;
+        RiscvSnapshotTimers.LostAcrossSnapshots(catalog) ? Task.Delay(SettleBeforeSnapshot * (1 << (attempt - 1)), cancellationToken) : Task.CompletedTask;
 
     /// <summary>Whether a start from <paramref name="state"/> answers a command: a state that does not is prepared again.</summary>
     internal static async Task<bool> AnswersAsync(ReadyState state, MachineSpec spec, MachineStartOptions options, CancellationToken cancellationToken)

@@ -1,4 +1,4 @@
-using QemuTestKit.Machines.Replay;
+using QemuTestKit.Machines.Bundles;
 using QemuTestKit.Machines.Runtime;
 
 namespace QemuTestKit.Cli.Tests.Support;

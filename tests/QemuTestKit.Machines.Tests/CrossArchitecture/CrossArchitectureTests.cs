@@ -1,3 +1,4 @@
+using QemuTestKit.Machines.Bundles;
 using QemuTestKit.Machines.CommandLine;
 using QemuTestKit.Machines.Replay;
 using QemuTestKit.Machines.Runtime;

@@ -1,7 +1,6 @@
 using QemuTestKit.Introspection.Catalog;
+using QemuTestKit.Machines.Bundles;
 using QemuTestKit.Machines.CommandLine;
-using QemuTestKit.Machines.Recording;
-using QemuTestKit.Machines.Replay;
 using QemuTestKit.Machines.Runtime;
 using QemuTestKit.Machines.Specs;
 using QemuTestKit.Machines.Tests.Support;

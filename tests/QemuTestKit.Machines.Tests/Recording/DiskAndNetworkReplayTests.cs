@@ -3,11 +3,13 @@ using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
 using QemuTestKit.Introspection.Catalog;
+using QemuTestKit.Machines.Bundles;
 using QemuTestKit.Machines.CommandLine;
 using QemuTestKit.Machines.Replay;
 using QemuTestKit.Machines.Runtime;
 using QemuTestKit.Machines.Specs;
 using QemuTestKit.Machines.Tests.Support;
+using QemuTestKit.Machines.Validation;
 
 namespace QemuTestKit.Machines.Tests.Recording;
 

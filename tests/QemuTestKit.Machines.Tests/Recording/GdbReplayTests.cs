@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.RegularExpressions;
 using QemuTestKit.Introspection.Catalog;
+using QemuTestKit.Machines.Bundles;
 using QemuTestKit.Machines.CommandLine;
 using QemuTestKit.Machines.Replay;
 using QemuTestKit.Machines.Runtime;

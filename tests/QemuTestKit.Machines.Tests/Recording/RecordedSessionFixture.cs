@@ -1,5 +1,5 @@
+using QemuTestKit.Machines.Bundles;
 using QemuTestKit.Machines.CommandLine;
-using QemuTestKit.Machines.Replay;
 using QemuTestKit.Machines.Runtime;
 using QemuTestKit.Machines.Tests.Runtime;
 

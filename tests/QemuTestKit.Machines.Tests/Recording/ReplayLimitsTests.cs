@@ -1,9 +1,9 @@
 using QemuTestKit.Introspection.Catalog;
 using QemuTestKit.Machines.CommandLine;
-using QemuTestKit.Machines.Recording;
 using QemuTestKit.Machines.Runtime;
 using QemuTestKit.Machines.Specs;
 using QemuTestKit.Machines.Tests.Support;
+using QemuTestKit.Machines.Validation;
 
 namespace QemuTestKit.Machines.Tests.Recording;
 

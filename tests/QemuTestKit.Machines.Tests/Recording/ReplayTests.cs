@@ -1,4 +1,6 @@
+using QemuTestKit.Machines.Bundles;
 using QemuTestKit.Machines.Replay;
+using QemuTestKit.Machines.Runtime;
 
 namespace QemuTestKit.Machines.Tests.Recording;
 
@@ -132,7 +134,7 @@ public sealed class ReplayTests(RecordedSessionFixture fixture) : IClassFixture<
                 await Task.Delay(20, ct);
             }
 
-            (await QemuTestKit.Machines.Recording.ReplayIcount.QueryAsync(session.Machine.Qmp, ct)).Should().Be(target);
+            (await ReplayIcount.QueryAsync(session.Machine.Qmp, ct)).Should().Be(target);
         }
 
         var result = await Replayer.ReplayAsync(bundle, new ReplayOptions { Until = ReplayUntil.AtIcount(target) }, ct);

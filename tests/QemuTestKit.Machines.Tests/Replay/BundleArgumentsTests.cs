@@ -1,4 +1,4 @@
-using QemuTestKit.Machines.Replay;
+using QemuTestKit.Machines.Bundles;
 
 namespace QemuTestKit.Machines.Tests.Replay;
 

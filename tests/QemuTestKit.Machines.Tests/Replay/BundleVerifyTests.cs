@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using QemuTestKit.Machines.Replay;
+using QemuTestKit.Machines.Bundles;
 
 namespace QemuTestKit.Machines.Tests.Replay;
 

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.RegularExpressions;
+using QemuTestKit.Machines.Bundles;
 using QemuTestKit.Machines.Replay;
 
 namespace QemuTestKit.Machines.Tests.Support;

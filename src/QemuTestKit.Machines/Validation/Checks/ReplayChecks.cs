@@ -1,5 +1,3 @@
-using QemuTestKit.Machines.Recording;
-
 namespace QemuTestKit.Machines.Validation.Checks;
 
 /// <summary>

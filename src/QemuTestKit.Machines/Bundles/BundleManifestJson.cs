@@ -3,9 +3,10 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Unicode;
+using QemuTestKit.Machines.Runtime;
 using QemuTestKit.Machines.Specs;
 
-namespace QemuTestKit.Machines.Replay;
+namespace QemuTestKit.Machines.Bundles;
 
 /// <summary>
 /// Reads and writes <c>bundle.json</c>. Reading checks, in this order, that the text is whole JSON, that it is a
@@ -154,7 +155,7 @@ public static class BundleManifestJson
 
     private static readonly BundleManifest Defaults = new()
     {
-        Qemu = new BundleQemu("", "", "", ""),
+        Qemu = new QemuBuild("", "", "", ""),
         Spec = new MachineSpec { Name = "default", MachineType = "default" },
         ReplayArguments = [],
         Transcript = new BundleTranscript("", 0, ""),

@@ -1,6 +1,6 @@
 using System.IO.Compression;
 
-namespace QemuTestKit.Machines.Replay;
+namespace QemuTestKit.Machines.Bundles;
 
 /// <summary>
 /// The zip form of a bundle: one top-level directory <c>&lt;name&gt;.qtkreplay/</c> holding the bundle's files, with

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text;
 
-namespace QemuTestKit.Machines.Replay;
+namespace QemuTestKit.Machines.Bundles;
 
 /// <summary>How <see cref="ReplayBundle.OpenAsync(string, BundleOpenOptions?, CancellationToken)"/> opens a bundle.</summary>
 public sealed record BundleOpenOptions

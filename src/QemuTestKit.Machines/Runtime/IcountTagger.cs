@@ -1,7 +1,7 @@
 using QemuTestKit.Introspection.Qmp;
 using QemuTestKit.Machines.Console;
 
-namespace QemuTestKit.Machines.Recording;
+namespace QemuTestKit.Machines.Runtime;
 
 /// <summary>
 /// Stamps console chunks with the instruction count of the recording, so a position in the transcript maps to a moment

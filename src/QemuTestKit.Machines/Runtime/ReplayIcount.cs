@@ -1,6 +1,6 @@
 using QemuTestKit.Introspection.Qmp;
 
-namespace QemuTestKit.Machines.Recording;
+namespace QemuTestKit.Machines.Runtime;
 
 /// <summary>Reads <c>query-replay</c>: the record/replay mode and the current instruction count.</summary>
 public static class ReplayIcount

@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace QemuTestKit.Machines.Replay;
+namespace QemuTestKit.Machines.Bundles;
 
 /// <summary>What checking one file of the bundle found.</summary>
 public enum BundleFileStatus

@@ -1,4 +1,4 @@
-namespace QemuTestKit.Machines.Replay;
+namespace QemuTestKit.Machines.Bundles;
 
 /// <summary>
 /// The rules for paths inside a bundle: relative, '/'-separated, no empty, <c>.</c> or <c>..</c> segments, no

@@ -2,7 +2,7 @@ using System.Buffers;
 using System.Security.Cryptography;
 using QemuTestKit.Introspection.Catalog;
 
-namespace QemuTestKit.Machines.Replay;
+namespace QemuTestKit.Machines.Bundles;
 
 /// <summary>Streaming sha256: one pass over each file, in large blocks, never the whole file in memory.</summary>
 internal static class BundleHashing

@@ -1,7 +1,8 @@
 using System.Text.Json.Serialization;
+using QemuTestKit.Machines.Runtime;
 using QemuTestKit.Machines.Specs;
 
-namespace QemuTestKit.Machines.Replay;
+namespace QemuTestKit.Machines.Bundles;
 
 /// <summary>
 /// <c>bundle.json</c>: everything needed to replay a recorded run exactly, on another machine, and to prove it
@@ -24,7 +25,7 @@ public sealed record BundleManifest
     /// <summary>The test that recorded the run, when known.</summary>
     public BundleTest? Test { get; init; }
 
-    public required BundleQemu Qemu { get; init; }
+    public required QemuBuild Qemu { get; init; }
 
     /// <summary>The validated spec of the machine, with the absolute paths it ran with.</summary>
     public required MachineSpec Spec { get; init; }
@@ -52,42 +53,12 @@ public sealed record BundleManifest
 
     /// <summary>Files the replay needs that were too large to copy, referenced by their original path and sha256.</summary>
     public IReadOnlyList<ExternalFile> ExternalFiles { get; init; } = [];
-
-    /// <summary>The checkpoint a replay starts from: null for the start (no name, or the start snapshot's).</summary>
-    /// <exception cref="ReplayException">No such checkpoint, or the machine cannot be replayed from one (<see cref="Recording.ReplayLimits.FromCheckpoint"/>).</exception>
-    public Checkpoint? CheckpointToReplayFrom(string? name)
-    {
-        if (name is null || name == StartSnapshot)
-        {
-            return null;
-        }
-
-        var checkpoint = Checkpoints.FirstOrDefault(c => c.Name == name)
-            ?? throw new ReplayException($"the bundle has no checkpoint '{name}'; it has: {string.Join(", ", new[] { StartSnapshot ?? "(start)" }.Concat(Checkpoints.Select(c => c.Name)))}");
-        return Recording.ReplayLimits.FromCheckpoint(Spec) is { } why
-            ? throw new ReplayException($"cannot replay from checkpoint '{name}': {why} (without --from)")
-            : checkpoint;
-    }
 }
 
 /// <param name="Name">The test's display name.</param>
 /// <param name="Outcome">passed, failed, ...</param>
 /// <param name="FailureMessage">The failure message, when the test failed.</param>
 public sealed record BundleTest(string Name, string? Outcome = null, string? FailureMessage = null);
-
-/// <param name="Version">QEMU's version (query-version).</param>
-/// <param name="Package">The distribution package string.</param>
-/// <param name="Binary">The binary's path where the run was recorded.</param>
-/// <param name="Sha256">The binary's sha256: a replay on a different build is refused.</param>
-/// <param name="ContainerImage">The container image the run was recorded in, when it ran in one.</param>
-public sealed record BundleQemu(string Version, string Package, string Binary, string Sha256, string? ContainerImage = null);
-
-/// <summary>A named point of a recording: a snapshot in the state image, tied to an instruction count and a console position.</summary>
-/// <param name="Name">The snapshot's name in the state image.</param>
-/// <param name="Icount">The instruction count (query-replay) when it was taken.</param>
-/// <param name="TranscriptOffset">How many console bytes had been received by then.</param>
-/// <param name="HostTime">When it was taken, on the recording host.</param>
-public sealed record Checkpoint(string Name, long Icount, long TranscriptOffset, DateTimeOffset HostTime);
 
 /// <param name="File">The raw console bytes, relative to the bundle.</param>
 /// <param name="Length">Its length in bytes.</param>

@@ -2,11 +2,10 @@ using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using QemuTestKit.Machines.CommandLine;
-using QemuTestKit.Machines.Replay;
 using QemuTestKit.Machines.Runtime;
 using QemuTestKit.Machines.Specs;
 
-namespace QemuTestKit.Machines.Recording;
+namespace QemuTestKit.Machines.Bundles;
 
 /// <summary>
 /// Turns a finished recorded run into a replay bundle: the replay log, the state image with its snapshots, disk
@@ -124,7 +123,7 @@ internal static class RecordingBundler
         {
             Test = test,
             // A QEMU that ran elsewhere (a container) describes its own build: its binary is not on this host.
-            Qemu = machine.Host.QemuBuild ?? new BundleQemu(machine.Catalog.QemuVersion, machine.Catalog.QemuPackage, machine.Catalog.Binary,
+            Qemu = machine.Host.QemuBuild ?? new QemuBuild(machine.Catalog.QemuVersion, machine.Catalog.QemuPackage, machine.Catalog.Binary,
                 await QemuTestKit.Introspection.Catalog.FileHashCache.Sha256Async(machine.Catalog.Binary, cancellationToken: ct).ConfigureAwait(false)),
             Spec = spec,
             ReplayArguments = arguments,

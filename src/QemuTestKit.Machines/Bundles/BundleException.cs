@@ -1,6 +1,6 @@
 using QemuTestKit.Introspection;
 
-namespace QemuTestKit.Machines.Replay;
+namespace QemuTestKit.Machines.Bundles;
 
 /// <summary>What is wrong with a replay bundle (or with writing one).</summary>
 public enum ReplayBundleError

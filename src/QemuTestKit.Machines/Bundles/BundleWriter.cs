@@ -1,7 +1,7 @@
 using System.Text;
 using QemuTestKit.Machines.Runtime;
 
-namespace QemuTestKit.Machines.Replay;
+namespace QemuTestKit.Machines.Bundles;
 
 /// <summary>A file to put into a bundle.</summary>
 /// <param name="SourcePath">Where the file is now.</param>

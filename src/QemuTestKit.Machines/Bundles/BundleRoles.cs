@@ -1,4 +1,4 @@
-namespace QemuTestKit.Machines.Replay;
+namespace QemuTestKit.Machines.Bundles;
 
 /// <summary>
 /// The roles of the files of a replay bundle (<see cref="BundleFile.Role"/>, <see cref="ExternalFile.Role"/>). A writer may

@@ -1,8 +1,7 @@
 using QemuTestKit.Introspection.Catalog;
-using QemuTestKit.Machines.Runtime;
 using QemuTestKit.Machines.Specs;
 
-namespace QemuTestKit.Machines.Recording;
+namespace QemuTestKit.Machines.Validation;
 
 /// <summary>A part of a machine whose recordings the QEMU build at hand cannot replay.</summary>
 /// <param name="Field">The spec field that brings it in (<c>Nics[0].Model</c>, <c>Devices[2].Type</c>).</param>
@@ -27,10 +26,10 @@ public static class ReplayLimits
         ArgumentNullException.ThrowIfNull(spec);
         ArgumentNullException.ThrowIfNull(catalog);
         var limits = new List<ReplayLimit>();
-        if (RiscvTimers.LostAcrossSnapshots(catalog))
+        if (RiscvSnapshotTimers.LostAcrossSnapshots(catalog))
         {
             limits.Add(new ReplayLimit("MachineType", spec.MachineType,
-                $"before QEMU {RiscvTimers.KeptSince} a snapshot keeps no RISC-V timer (Sstc stimecmp, ACLINT mtimecmp), so a recording that starts from the ready snapshot does not replay",
+                $"before QEMU {RiscvSnapshotTimers.KeptSince} a snapshot keeps no RISC-V timer (Sstc stimecmp, ACLINT mtimecmp), so a recording that starts from the ready snapshot does not replay",
                 "run it unrecorded (Record=\"false\" on its QemuMachine item, or QEMUTESTKIT_RECORD=false); the build prepares its ready state for that"));
         }
 

@@ -1,8 +1,7 @@
 using System.Globalization;
 using QemuTestKit.Introspection;
-using QemuTestKit.Machines.Runtime;
 
-namespace QemuTestKit.Machines.Recording;
+namespace QemuTestKit.Machines.Runtime;
 
 /// <summary>
 /// Takes a checkpoint every interval while a recorded machine runs (what QemuGUI's <c>rrperiod</c> did in ISP RAS's

@@ -2,10 +2,10 @@ using System.Globalization;
 using QemuTestKit.Introspection.Catalog;
 using QemuTestKit.Introspection.Images;
 using QemuTestKit.Machines.CommandLine;
-using QemuTestKit.Machines.Runtime;
 using QemuTestKit.Machines.Specs;
+using QemuTestKit.Machines.Validation;
 
-namespace QemuTestKit.Machines.Recording;
+namespace QemuTestKit.Machines.Runtime;
 
 /// <summary>
 /// Refuses to record from a snapshot QEMU 7.2 cannot record from usefully, before QEMU starts. A snapshot saved outside
@@ -23,7 +23,7 @@ internal static class RecordingGuard
             return;
         }
 
-        throw new MachineStartException($"{Validation.MachineSpecErrorCodes.DoesNotReplay}: " + string.Join("; and ",
+        throw new MachineStartException($"{MachineSpecErrorCodes.DoesNotReplay}: " + string.Join("; and ",
             limits.Select(l => $"machine '{spec.Name}': {l.Field} '{l.Device}' {l.Problem($"{spec.QemuBinary} {catalog.QemuVersion}")}")));
     }
 
