@@ -17,7 +17,13 @@ internal static partial class ReverseStepCheck
 
     /// <param name="debugger">The debugger the replay must print in its attach command (ReverseDebugging.Debugger).</param>
     /// <param name="endpoint">What the attach command's endpoint must match: a Unix socket in the run directory, or a port of 127.0.0.1 for a container.</param>
-    public static async Task RunAsync(string bundlePath, string debugger, ReplayOptions options, string from, long? until = null, string endpoint = "/gdb.sock'$")
+    /// <param name="runsToEndAfterDetach">
+    /// Whether the replay must then run to its end identically. False for a QEMU that can stall once a replay has stood
+    /// paused (QEMU 10.0: 2 of 8 paused replays stalled, docs/cli.md "The 7.2 workarounds on QEMU 10.0"), so that the
+    /// check is about the steps, which are this product's, not about that stall; the replay must still be alive.
+    /// </param>
+    public static async Task RunAsync(string bundlePath, string debugger, ReplayOptions options, string from, long? until = null, string endpoint = "/gdb.sock'$",
+        bool runsToEndAfterDetach = true)
     {
         var ct = TestContext.Current.CancellationToken;
         await using var bundle = await ReplayBundle.OpenAsync(bundlePath, ct);
@@ -65,6 +71,12 @@ internal static partial class ReverseStepCheck
             back.Should().Be(beforeLast, "reverse-stepi goes back one instruction: the previous program counter and icount\n" + gdb.Output);
             again.Should().Be(last, "stepping forward again replays the same instruction\n" + gdb.Output);
             progress.Should().NotContain(l => l.StartsWith("reverse execution", StringComparison.Ordinal), "this recording is one QEMU can run backwards");
+
+            if (!runsToEndAfterDetach)
+            {
+                replay.IsFaulted.Should().BeFalse("the replay outlives the gdb session: " + replay.Exception?.GetBaseException().Message);
+                return;
+            }
 
             var result = await replay.WaitAsync(TimeSpan.FromMinutes(2), ct);
             result.Identical.Should().BeTrue($"after gdb detached the replay ran to its end: {result.Verdict}; recorded '{result.Recorded}', replayed '{result.Replayed}'");
