@@ -271,7 +271,8 @@ public sealed class ReplayCommandTests(RecordedBundleFixture fixture) : IClassFi
                 : null;
             if (pidFile is not null && int.TryParse(File.ReadAllText(pidFile).Trim(), out var pid))
             {
-                await Task.Delay(500, ct);
+                // At once: the pid is written as QEMU starts, and a replay from the last checkpoint can end (its
+                // recorded shutdown) within half a second of that, which a delay here once let it do.
                 using var qemu = Process.GetProcessById(pid);
                 await CliRunner.SignalAsync(qemu, "STOP", ct);
                 return pid;
