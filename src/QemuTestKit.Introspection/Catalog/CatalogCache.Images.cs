@@ -1,5 +1,3 @@
-using System.Security.Cryptography;
-using System.Text;
 using System.Text.Json;
 
 namespace QemuTestKit.Introspection.Catalog;
@@ -78,11 +76,10 @@ public sealed partial class CatalogCache
     public static BinaryIdentity RemoteIdentity(string path) => new(path, 0, 0, 0, 0, 0);
 
     private string ImageFile(string image) =>
-        Path.Combine(Directory, $"image-{Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(image)))[..16].ToLowerInvariant()}.json");
+        Path.Combine(Directory, $"image-{FileKey(image)}.json");
 
     private string RemoteFile(BinaryIdentity identity)
     {
-        var key = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(identity.ToString())))[..16].ToLowerInvariant();
-        return Path.Combine(Directory, $"remote-{Path.GetFileName(identity.Path.Split('@')[0])}-{key}.json");
+        return Path.Combine(Directory, $"remote-{Path.GetFileName(identity.Path.Split('@')[0])}-{FileKey(identity.ToString())}.json");
     }
 }

@@ -104,9 +104,12 @@ public sealed partial class CatalogCache
     /// <summary>The cache file for a resolved binary path.</summary>
     public string FileFor(string resolvedBinaryPath)
     {
-        var key = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(resolvedBinaryPath)))[..16].ToLowerInvariant();
-        return Path.Combine(Directory, $"{Path.GetFileName(resolvedBinaryPath)}-{key}.json");
+        return Path.Combine(Directory, $"{Path.GetFileName(resolvedBinaryPath)}-{FileKey(resolvedBinaryPath)}.json");
     }
+
+    /// <summary>The part of a cache file's name that stands for what it caches: 16 hex digits of its sha256.</summary>
+    private static string FileKey(string what) =>
+        Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(what)))[..16].ToLowerInvariant();
 
     /// <param name="binaryPath">The local binary the catalog must name; null for a remote one (its identity says it all).</param>
     /// <param name="identityNow">The binary's identity now.</param>
