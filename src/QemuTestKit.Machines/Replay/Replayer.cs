@@ -118,9 +118,10 @@ public static class Replayer
         // pause lasted tens of milliseconds; a stop and cont right after the start did it too; from the ready snapshot
         // too: a clean-machine run stalled a break from ready for 120 s). So everything slow is done before QEMU starts,
         // and a break is set on the running replay without stopping it; a break it has already run past starts it again
-        // paused. Only gdb (which attaches first) and old bundles (whose start snapshot has no icount) start paused.
+        // paused. Only gdb attaching at the start and old bundles (whose start snapshot has no icount) start paused: with
+        // --until gdb attaches at the break (a paused start of --gdb --until stalled the QEMU 10 image in one CI run).
         var startSnapshotHasIcount = untilIcount is null || await ReplayUntil.StartSnapshotHasIcountAsync(bundle, cancellationToken).ConfigureAwait(false);
-        var paused = options.Gdb is not null || !startSnapshotHasIcount;
+        var paused = (options.Gdb is not null && untilIcount is null) || !startSnapshotHasIcount;
         var prefix = options.ConsoleFromStart && startOffset > 0 ? expected[..(int)startOffset] : null;
         var launch = new ReplayLaunch(checkpoint, paused, options.Gdb, prefix, options.RunRoot);
         var launched = await launcher.LaunchAsync(launch, cancellationToken).ConfigureAwait(false);
@@ -339,7 +340,7 @@ public sealed record ReplayOptions
     /// <summary>Where QEMU runs; null for this host (<see cref="LocalReplayHost"/>). A container of the recorded image is another (QemuTestKit.Containers).</summary>
     public IReplayHost? Host { get; init; }
 
-    /// <summary>Start paused with a gdb stub.</summary>
+    /// <summary>A gdb stub; the replay waits for gdb at its first instruction, or at <see cref="Until"/> when given.</summary>
     public GdbStub? Gdb { get; init; }
 
     /// <summary>Stop the replay there (<c>replay-break</c>); with <see cref="Gdb"/> it waits there for gdb, otherwise the verdict covers the console up to there.</summary>

@@ -124,9 +124,12 @@ public sealed class ReplayTests(RecordedSessionFixture fixture) : IClassFixture<
         var target = fixture.Checkpoint.Icount;
         target.Should().BeGreaterThan(1L << 32, "the ready state is past 2^32 instructions, where QEMU 7.2's 32-bit steps used to lose breaks");
 
-        await using (var session = await Replayer.StartAsync(bundle, new ReplayOptions { Until = ReplayUntil.AtIcount(target) }, ct))
+        // With a gdb stub too: gdb attaches at the break, so the replay starts running (a paused start can stall).
+        await using (var session = await Replayer.StartAsync(bundle, new ReplayOptions { Until = ReplayUntil.AtIcount(target), Gdb = new GdbStub() }, ct))
         {
             session.UntilIcount.Should().Be(target);
+            session.Machine.Arguments.Should().NotContain("-S", "a replay to a break starts running, with or without gdb");
+            session.GdbEndpoint.Should().NotBeNull();
             var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(120);
             while ((await session.Machine.Qmp.ExecuteAsync("query-status", cancellationToken: ct))!["running"]!.GetValue<bool>())
             {
