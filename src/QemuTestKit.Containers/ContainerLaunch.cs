@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text.Json.Nodes;
 using QemuTestKit.Introspection;
 using QemuTestKit.Introspection.Catalog;
 using QemuTestKit.Introspection.DeviceTree;
@@ -13,72 +12,11 @@ using QemuTestKit.Machines.Specs;
 namespace QemuTestKit.Containers;
 
 /// <summary>
-/// Machines in containers, with the same <see cref="QemuMachine"/> API as local ones: the entry point the fixtures call
-/// for <c>Host="container"</c>.
+/// Starting QEMU in a container of an image: what <see cref="ContainerQemuLauncher"/> and
+/// <see cref="ContainerReplayHost"/> share (the engine and image checks, the container itself, its consoles and QMP).
 /// </summary>
-public static class QemuContainerMachines
+internal static class ContainerLaunch
 {
-    /// <summary>
-    /// Starts <paramref name="spec"/> in a container of <paramref name="image"/>: from
-    /// <paramref name="ready"/>'s snapshot when given (a ready state made on this host by the same QEMU build is used
-    /// as is; otherwise one is prepared once in the image, next to it), else cold (then wait for the ready pattern with
-    /// <see cref="QemuMachine.WaitUntilReadyAsync"/>). The spec is checked against the image's QEMU first (<see cref="ImageValidation"/>).
-    /// <paramref name="options"/> are a local start's (one record for both); the image's QEMU brings its own catalog and
-    /// device placement, so <see cref="MachineStartOptions.Catalog"/> and <see cref="MachineStartOptions.DeviceTree"/> are
-    /// not used, and the start may take <see cref="ContainerStartAllowance"/> longer than <see cref="MachineStartOptions.StartTimeout"/>.
-    /// </summary>
-    /// <exception cref="QemuContainerException">No engine answers, the image is missing, its QEMU cannot run the spec, or QEMU did not start; one line says what to do.</exception>
-    public static async Task<QemuMachine> StartAsync(MachineSpec spec, ReadyState? ready, MachineStartOptions options, ContainerImage image,
-        CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(spec);
-        ArgumentNullException.ThrowIfNull(options);
-        ArgumentNullException.ThrowIfNull(image);
-        var (endpoint, facts, catalog) = await ConnectAsync(image, cancellationToken).ConfigureAwait(false);
-        ImageValidation.EnsureRunnable(spec, catalog, facts, recording: options.Mode != RunMode.Normal);
-        if (ready is null)
-        {
-            return await LaunchAsync(spec, catalog, endpoint, facts, options, cancellationToken).ConfigureAwait(false);
-        }
-
-        var state = await UsableReadyStateAsync(spec, ready, catalog, endpoint, facts, options, cancellationToken).ConfigureAwait(false);
-        if (options.Mode != RunMode.Normal && state.IcountShift is null)
-        {
-            throw new ReadyStateMismatchException(
-                $"the ready state of machine '{spec.Name}' was prepared without icount, and a recorded run cannot start from it; prepare it again with MachineStartOptions.IcountShift set (for example 5)");
-        }
-
-        return await LaunchAsync(spec, catalog, endpoint, facts, options with
-        {
-            StateImageSource = state.StateImage,
-            DiskOverlaySources = state.DiskOverlays,
-            IcountShift = state.IcountShift,
-            LoadSnapshot = ReadyState.SnapshotName,
-        }, cancellationToken).ConfigureAwait(false);
-    }
-
-    /// <summary>
-    /// How much longer than <see cref="MachineStartOptions.StartTimeout"/> (QEMU opening its sockets) a start in a
-    /// container may take: creating the container and copying the state image and overlays into it.
-    /// </summary>
-    public static readonly TimeSpan ContainerStartAllowance = TimeSpan.FromSeconds(60);
-
-    /// <summary>Boots <paramref name="spec"/> cold in the image, waits for its ready pattern and stores the <c>ready</c> snapshot under <paramref name="stateDirectory"/>.</summary>
-    public static async Task<ReadyState> PrepareAsync(MachineSpec spec, string stateDirectory, MachineStartOptions options, ContainerImage image,
-        CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(spec);
-        ArgumentNullException.ThrowIfNull(options);
-        ArgumentNullException.ThrowIfNull(image);
-        var (endpoint, facts, catalog) = await ConnectAsync(image, cancellationToken).ConfigureAwait(false);
-        ImageValidation.EnsureRunnable(spec, catalog, facts, recording: false);
-        // As on the host (ReadyState.PrepareAsync): with icount, the state is made in record mode, for recorded runs.
-        var forRecording = options.PrepareForRecording ?? options.IcountShift is not null;
-        return await PrepareCoreAsync(spec, stateDirectory, catalog, endpoint, facts,
-            options with { Mode = forRecording ? RunMode.Record : RunMode.Normal, IcountShift = forRecording ? options.IcountShift ?? CommandLineOptions.DefaultRecordIcountShift : options.IcountShift },
-            cancellationToken).ConfigureAwait(false);
-    }
-
     /// <summary>The engine answers (sweeping what crashed runs left there), the image is there, and what its QEMU supports.</summary>
     internal static async Task<(Uri Endpoint, ImageFacts Image, QemuCatalog Catalog)> ConnectAsync(ContainerImage where, CancellationToken ct)
     {
@@ -91,111 +29,11 @@ public static class QemuContainerMachines
     }
 
     /// <summary>
-    /// A ready state saved by the same QEMU build loads in the image as it does here. One made by another build is
-    /// replaced by a state prepared in the image, cached beside it (<c>&lt;dir&gt;.image-&lt;id&gt;</c>).
-    /// </summary>
-    private static async Task<ReadyState> UsableReadyStateAsync(MachineSpec spec, ReadyState ready, QemuCatalog catalog, Uri endpoint, ImageFacts image,
-        MachineStartOptions options, CancellationToken ct)
-    {
-        if (ready.SpecHash != ReadyState.HashOf(spec))
-        {
-            throw new ReadyStateMismatchException($"the ready state of machine '{spec.Name}' was prepared from a different spec; prepare it again");
-        }
-
-        // QEMU 7.2 loads a state made in record mode only in record/replay runs, and one made in a normal run only there.
-        var forRecording = options.Mode != RunMode.Normal;
-        // A state whose RAM is in a separate file is loaded over QMP by the local runtime only: the image gets its own.
-        if (File.Exists(ready.StateImage) && await SameBuildAsync(ready.Binary.Path, image, ct).ConfigureAwait(false) && ready.ForRecording == forRecording && ready.MemoryFile is null)
-        {
-            return ready;
-        }
-
-        var cached = $"{ready.Directory.TrimEnd('/')}.image-{DockerEngine.Short(image.Id)}{(forRecording ? "-rr" : string.Empty)}";
-        if (ReadyState.Load(cached) is { } existing && existing.SpecHash == ready.SpecHash && File.Exists(existing.StateImage) && existing.ForRecording == forRecording)
-        {
-            return existing;
-        }
-
-        var shift = forRecording ? ready.IcountShift ?? CommandLineOptions.DefaultRecordIcountShift : ready.ForRecording ? null : ready.IcountShift;
-        return await PrepareCoreAsync(spec, cached, catalog, endpoint, image, options with { Mode = forRecording ? RunMode.Record : RunMode.Normal, IcountShift = shift }, ct)
-            .ConfigureAwait(false);
-    }
-
-    private static async Task<bool> SameBuildAsync(string binary, ImageFacts image, CancellationToken ct) =>
-        await ImageCatalog.HostBuildAsync(binary, ct).ConfigureAwait(false) is { } host && string.Equals(host.Sha256, image.QemuSha256, StringComparison.OrdinalIgnoreCase);
-
-    private static async Task<ReadyState> PrepareCoreAsync(MachineSpec spec, string stateDirectory, QemuCatalog catalog, Uri endpoint, ImageFacts image,
-        MachineStartOptions options, CancellationToken ct)
-    {
-        if (spec.Ready.Pattern is null)
-        {
-            throw new MachineStartException($"machine '{spec.Name}' cannot be prepared: it declares no ready pattern");
-        }
-
-        var started = DateTime.UtcNow;
-        var machine = await LaunchAsync(spec, catalog, endpoint, image,
-                options with { KeepRunDirectory = true, StateImageSource = null, DiskOverlaySources = null, LoadSnapshot = null, ReplaySnapshot = null }, ct)
-            .ConfigureAwait(false);
-        var forRecording = options.Mode != RunMode.Normal;
-        try
-        {
-            await using (machine.ConfigureAwait(false))
-            {
-                await machine.WaitUntilReadyAsync(ct).ConfigureAwait(false);
-                var bootSeconds = (DateTime.UtcNow - started).TotalSeconds;
-                await machine.SaveSnapshotAsync(forRecording ? ReadyState.BootSnapshotName : ReadyState.SnapshotName, ct).ConfigureAwait(false);
-                await machine.ShutdownAsync().ConfigureAwait(false);
-                await machine.Host.CollectRunFilesAsync(machine.Files, Path.Combine(machine.RunDirectoryPath, RunDirectory.StderrLogName), ct).ConfigureAwait(false);
-                if (!forRecording)
-                {
-                    return await ReadyState.StoreAsync(spec, catalog, machine, stateDirectory, bootSeconds, forRecording: false, ct).ConfigureAwait(false);
-                }
-
-                // The second half of ReadyState's preparation for recording (why: ReadyState.PrepareForRecordingAsync): a
-                // paused QEMU loads the boot snapshot in record mode and saves 'ready' at the start of a fresh replay log.
-                var overlays = machine.Files.DiskImages.Where((_, i) => !spec.Disks[i].ReadOnly).ToArray();
-                var rebase = await LaunchAsync(spec, catalog, endpoint, image, options with
-                {
-                    KeepRunDirectory = true,
-                    StateImageSource = machine.Files.StateImage,
-                    DiskOverlaySources = overlays,
-                    LoadSnapshot = ReadyState.BootSnapshotName,
-                    ReplaySnapshot = ReadyState.SnapshotName,
-                }, ct).ConfigureAwait(false);
-                try
-                {
-                    await using (rebase.ConfigureAwait(false))
-                    {
-                        await rebase.ShutdownAsync().ConfigureAwait(false);
-                        await rebase.Host.CollectRunFilesAsync(rebase.Files, Path.Combine(rebase.RunDirectoryPath, RunDirectory.StderrLogName), ct).ConfigureAwait(false);
-                        var qemuImg = new QemuImg();
-                        foreach (var file in rebase.Files.DiskImages.Where((_, i) => !spec.Disks[i].ReadOnly).Prepend(rebase.Files.StateImage))
-                        {
-                            await qemuImg.DeleteSnapshotAsync(file, ReadyState.BootSnapshotName, ct).ConfigureAwait(false);
-                        }
-
-                        return await ReadyState.StoreAsync(spec, catalog, rebase, stateDirectory, bootSeconds, forRecording: true, ct).ConfigureAwait(false);
-                    }
-                }
-                finally
-                {
-                    ReadyState.DeleteKeptRunDirectory(rebase.RunDirectoryPath);
-                }
-            }
-        }
-        finally
-        {
-            // Kept for StoreAsync to move files out of (gone after it); a boot that failed leaves nothing either.
-            ReadyState.DeleteKeptRunDirectory(machine.RunDirectoryPath);
-        }
-    }
-
-    /// <summary>
     /// Starts a container of <paramref name="image"/> running QEMU as <paramref name="options"/> say: from its
     /// <see cref="MachineStartOptions.StateImageSource"/> and <see cref="MachineStartOptions.DiskOverlaySources"/> (copied
     /// in) or fresh ones, loading <see cref="MachineStartOptions.LoadSnapshot"/> or <see cref="MachineStartOptions.ReplaySnapshot"/>.
     /// </summary>
-    internal static async Task<QemuMachine> LaunchAsync(MachineSpec spec, QemuCatalog catalog, Uri endpoint, ImageFacts image, MachineStartOptions options,
+    internal static async Task<QemuMachine> LaunchInImageAsync(MachineSpec spec, QemuCatalog catalog, Uri endpoint, ImageFacts image, MachineStartOptions options,
         CancellationToken ct)
     {
         var run = RunDirectory.Create(spec.Name, options.RunRoot);
@@ -313,7 +151,7 @@ public static class QemuContainerMachines
             }
 
             container = builder.Build();
-            var startTimeout = machineOptions.StartTimeout + ContainerStartAllowance;
+            var startTimeout = machineOptions.StartTimeout + ContainerQemuLauncher.ContainerStartAllowance;
             using var startup = Timeouts.Link(startTimeout, ct);
             try
             {
@@ -412,7 +250,7 @@ public static class QemuContainerMachines
             if (e is OperationCanceledException)
             {
                 throw new QemuContainerException(
-                    $"machine '{spec.Name}' did not start in image {image.Name}: QEMU did not answer over QMP within {machineOptions.StartTimeout.TotalSeconds + ContainerStartAllowance.TotalSeconds:0} s{(stderr.Length > 0 ? $" (QEMU stderr: {stderr})" : string.Empty)}", e);
+                    $"machine '{spec.Name}' did not start in image {image.Name}: QEMU did not answer over QMP within {machineOptions.StartTimeout.TotalSeconds + ContainerQemuLauncher.ContainerStartAllowance.TotalSeconds:0} s{(stderr.Length > 0 ? $" (QEMU stderr: {stderr})" : string.Empty)}", e);
             }
 
             throw new QemuContainerException(

@@ -58,7 +58,7 @@ public sealed record ContainerReplayHost(string? Image = null, Uri? DockerEndpoi
         }
 
         var (endpoint, image, catalog) = await DockerErrors.ExplainAsync(bundle,
-            () => QemuContainerMachines.ConnectAsync(new ContainerImage(imageName, DockerEndpoint), cancellationToken)).ConfigureAwait(false);
+            () => ContainerLaunch.ConnectAsync(new ContainerImage(imageName, DockerEndpoint), cancellationToken)).ConfigureAwait(false);
         if (!string.Equals(image.QemuSha256, manifest.Qemu.Sha256, StringComparison.OrdinalIgnoreCase))
         {
             throw new QemuContainerException(
@@ -93,7 +93,7 @@ public sealed record ContainerReplayHost(string? Image = null, Uri? DockerEndpoi
             var gdbStub = launch.Gdb is null ? null : string.Create(CultureInfo.InvariantCulture, $"tcp:0.0.0.0:{QemuPorts.Gdb}");
             var arguments = TcpEndpoints.Rewrite(ReplayArguments.Finish(bundle.ExpandReplayArguments(inside), launch.Checkpoint, gdbStub, launch.Paused), serialPorts);
             var run = RunDirectory.Create("replay", launch.RunRoot);
-            var machine = await QemuContainerMachines.AttachContainerAsync(manifest.Spec, catalog, endpoint, image, run, arguments, mappings, serialPorts, (qmp, consoles) => new MachineRunFiles(qmp, consoles, run.File("state.qcow2"), []),
+            var machine = await ContainerLaunch.AttachContainerAsync(manifest.Spec, catalog, endpoint, image, run, arguments, mappings, serialPorts, (qmp, consoles) => new MachineRunFiles(qmp, consoles, run.File("state.qcow2"), []),
                 new MachineStartOptions { Catalog = catalog, Mode = RunMode.Replay, RunRoot = launch.RunRoot, ConsolePrefix = launch.ConsolePrefix },
                 cancellationToken, gdbHostPort: launch.Gdb is null ? null : launch.Gdb.Port ?? 0).ConfigureAwait(false);
             var gdbEndpoint = launch.Gdb is null || machine.Host is not ContainerQemuHost { GdbPort: { } port }

@@ -2,7 +2,7 @@ using DotNet.Testcontainers.Containers;
 
 namespace QemuTestKit.Containers;
 
-/// <summary>A container running one QEMU; <see cref="QemuContainerMachines"/> turns it into a <c>QemuMachine</c>.</summary>
+/// <summary>A container running one QEMU; <see cref="ContainerLaunch"/> turns it into a <c>QemuMachine</c>.</summary>
 public sealed class QemuContainer : DockerContainer
 {
     private readonly QemuConfiguration _configuration;

@@ -6,7 +6,7 @@ using DotNet.Testcontainers.Containers;
 namespace QemuTestKit.Containers;
 
 /// <summary>
-/// Readiness check, polled by <see cref="QemuContainerMachines"/> after start against 127.0.0.1 of the engine's host
+/// Readiness check, polled by <see cref="ContainerLaunch"/> after start against 127.0.0.1 of the engine's host
 /// (Testcontainers' own <c>Hostname</c> guessed the bridge gateway 172.17.0.1 here, where nothing is published): the container is up when QEMU's QMP greeting arrives on the published port (which QEMU sends only once its consoles are connected, see <see cref="TcpEndpoints"/>). A bare TCP connect is
 /// not enough: Docker's port proxy accepts connections before anything listens in the container. QEMU exiting
 /// (bad arguments, missing file) fails at once with its stderr instead of waiting out the timeout.

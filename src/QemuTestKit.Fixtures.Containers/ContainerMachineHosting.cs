@@ -15,17 +15,9 @@ namespace QemuTestKit.Fixtures.Containers;
 /// </summary>
 public sealed class ContainerMachineHosting : IMachineHosting
 {
-    public string Where(ManifestMachine machine) => $"in image {ImageOf(machine).Name}";
-
-    public Task<ReadyState> PrepareAsync(ManifestMachine machine, string directory, MachineStartOptions options, CancellationToken cancellationToken) =>
-        QemuContainerMachines.PrepareAsync(machine.Spec, directory, options, ImageOf(machine), cancellationToken);
-
-    public Task<QemuMachine> StartAsync(ManifestMachine machine, ReadyState? ready, MachineStartOptions options, CancellationToken cancellationToken) =>
-        QemuContainerMachines.StartAsync(machine.Spec, ready, options, ImageOf(machine), cancellationToken);
-
-    private static ContainerImage ImageOf(ManifestMachine machine)
+    public IQemuLauncher LauncherFor(ManifestMachine machine)
     {
         ArgumentNullException.ThrowIfNull(machine);
-        return ContainerImage.Named(machine.Image);
+        return new ContainerQemuLauncher(ContainerImage.Named(machine.Image));
     }
 }

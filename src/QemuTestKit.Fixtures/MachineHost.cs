@@ -128,13 +128,14 @@ public sealed class MachineHost : IAsyncDisposable
     {
         var machine = _manifest.Value.Get(name);
         // Resolved before anything is prepared: a host whose package is missing fails at once, saying which to add.
-        var hosting = machine.Host == MachineHosts.Local ? null : MachineHostings.For(machine);
+        var launcher = machine.Host == MachineHosts.Local ? null : MachineHostings.For(machine).LauncherFor(machine);
         var record = options?.Record ?? machine.Record ?? Settings.Record;
         var startOptions = new MachineStartOptions
         {
             Mode = record ? RunMode.Record : RunMode.Normal,
             CheckpointInterval = record ? options?.CheckpointInterval ?? Settings.CheckpointInterval : null,
             RunRoot = RunRoot,
+            Launcher = launcher,
         };
 
         ReadyState? state = null;
@@ -145,7 +146,7 @@ public sealed class MachineHost : IAsyncDisposable
         }
         else
         {
-            var ready = await _ready.GetAsync(machine, record ? Settings.IcountShift ?? CommandLineOptions.DefaultRecordIcountShift : null, ct)
+            var ready = await _ready.GetAsync(machine, launcher, record ? Settings.IcountShift ?? CommandLineOptions.DefaultRecordIcountShift : null, ct)
                 .ConfigureAwait(false);
             if (ready.Note is not null)
             {
@@ -156,13 +157,10 @@ public sealed class MachineHost : IAsyncDisposable
             startOptions = startOptions with { Catalog = ready.Catalog };
         }
 
-        // The same options for every host: a local machine starts exactly as QemuMachine/ReadyState.StartAsync would
-        // start it, a hosted one takes the mode, checkpoints and run root from them.
-        var started = hosting is not null
-            ? await hosting.StartAsync(machine, state, startOptions, ct).ConfigureAwait(false)
-            : state is null
-                ? await QemuMachine.StartAsync(machine.Spec, startOptions, ct).ConfigureAwait(false)
-                : await state.StartAsync(machine.Spec, startOptions, ct).ConfigureAwait(false);
+        // One way for every host: its launcher (null for this host) is in the options.
+        var started = state is null
+            ? await QemuMachine.StartAsync(machine.Spec, startOptions, ct).ConfigureAwait(false)
+            : await state.StartAsync(machine.Spec, startOptions, ct).ConfigureAwait(false);
         return new GuestMachine(test, started, null, release);
     }
 

@@ -25,8 +25,8 @@ public sealed class ContainerBundleFixture : IAsyncLifetime
         var ct = TestContext.Current.CancellationToken;
         var spec = GuestSpecs.Hello("cli-ct-replay");
         // Engine and image are the first things asked: without them this fails saying how to get them (./build.sh setup).
-        var ready = await QemuContainerMachines.PrepareAsync(spec, Path.Combine(Root, "state"), new MachineStartOptions { IcountShift = 5 }, new ContainerImage(Image), ct);
-        await using var machine = await QemuContainerMachines.StartAsync(spec, ready, new MachineStartOptions { Mode = RunMode.Record }, new ContainerImage(Image), ct);
+        var ready = await ReadyState.PrepareAsync(spec, Path.Combine(Root, "state"), new MachineStartOptions { IcountShift = 5, Launcher = new ContainerQemuLauncher(new ContainerImage(Image)) }, ct);
+        await using var machine = await ready.StartAsync(spec, new MachineStartOptions { Mode = RunMode.Record, Launcher = new ContainerQemuLauncher(new ContainerImage(Image)) }, ct);
         Bundle = await RecordedSession.RecordAsync(machine, Path.Combine(Root, "run"), "cli container replay fixture", ct);
     }
 

@@ -32,7 +32,7 @@ public sealed class ContainerGuestFixture : IAsyncLifetime
     {
         var ct = TestContext.Current.CancellationToken;
         // Engine and image first: their errors are the ones a developer without Docker must see.
-        await QemuContainerMachines.ConnectAsync(Image, ct);
+        await ContainerLaunch.ConnectAsync(Image, ct);
         Catalog = await new CatalogCache().GetAsync("qemu-system-x86_64", ct);
         Spec = GuestSpecs.Hello("ct-guest");
         Ready = await ReadyState.PrepareAsync(Spec, Path.Combine(_root, "state"), new MachineStartOptions { Catalog = Catalog, IcountShift = 5 }, ct);

@@ -13,7 +13,7 @@ public sealed class ContainerMachineTests(ContainerGuestFixture fixture) : IClas
     [Fact]
     public async Task A_machine_runs_in_a_container_from_the_ready_snapshot_answers_ExecAsync_and_publishes_ports_on_127_0_0_1_only()
     {
-        await using var machine = await QemuContainerMachines.StartAsync(fixture.Spec, fixture.NormalReady, new MachineStartOptions(), ContainerGuestFixture.Image, Ct);
+        await using var machine = await fixture.NormalReady.StartAsync(fixture.Spec, new MachineStartOptions { Launcher = new ContainerQemuLauncher(ContainerGuestFixture.Image) }, Ct);
 
         machine.Host.Should().NotBeNull();
         machine.Host!.Description.Should().Contain(ContainerGuestFixture.Image.Name);
@@ -47,7 +47,7 @@ public sealed class ContainerMachineTests(ContainerGuestFixture fixture) : IClas
             await File.WriteAllTextAsync(Path.Combine(stale, RunDirectory.OwnerFileName), $"{dead.Id} 12345\n", Ct);
         }
 
-        await using (var machine = await QemuContainerMachines.StartAsync(fixture.Spec, fixture.NormalReady, new MachineStartOptions { RunRoot = runRoot }, ContainerGuestFixture.Image, Ct))
+        await using (var machine = await fixture.NormalReady.StartAsync(fixture.Spec, new MachineStartOptions { RunRoot = runRoot, Launcher = new ContainerQemuLauncher(ContainerGuestFixture.Image) }, Ct))
         {
             Directory.Exists(stale).Should().BeFalse("the first run directory this process makes under a root sweeps the root first");
             (await machine.ExecAsync("echo swept", cancellationToken: Ct)).Output.Should().Be("swept");
@@ -60,8 +60,8 @@ public sealed class ContainerMachineTests(ContainerGuestFixture fixture) : IClas
         // Both QEMUs of the preparation (the boot and the rrsnapshot rebase) keep their run directories for the store.
         var runRoot = Directory.CreateDirectory(Path.Combine(fixture.Root, "prepare-runs")).FullName;
 
-        var state = await QemuContainerMachines.PrepareAsync(fixture.Spec, Path.Combine(fixture.Root, "state-in-image"),
-            new MachineStartOptions { IcountShift = 5, RunRoot = runRoot }, ContainerGuestFixture.Image, Ct);
+        var state = await ReadyState.PrepareAsync(fixture.Spec, Path.Combine(fixture.Root, "state-in-image"),
+            new MachineStartOptions { IcountShift = 5, RunRoot = runRoot, Launcher = new ContainerQemuLauncher(ContainerGuestFixture.Image) }, Ct);
 
         state.ForRecording.Should().BeTrue();
         File.Exists(state.StateImage).Should().BeTrue();
@@ -76,7 +76,7 @@ public sealed class ContainerMachineTests(ContainerGuestFixture fixture) : IClas
         var local = new MachineStartOptions { Catalog = fixture.Catalog };
         await using var machine = host == MachineHosts.Local
             ? await fixture.NormalReady.StartAsync(fixture.Spec, local, Ct)
-            : await QemuContainerMachines.StartAsync(fixture.Spec, fixture.NormalReady, local, ContainerGuestFixture.Image, Ct);
+            : await fixture.NormalReady.StartAsync(fixture.Spec, local with { Launcher = new ContainerQemuLauncher(ContainerGuestFixture.Image) }, Ct);
 
         var result = await machine.ExecAsync("cat /proc/cmdline", cancellationToken: Ct);
         result.ExitCode.Should().Be(0);
@@ -87,44 +87,78 @@ public sealed class ContainerMachineTests(ContainerGuestFixture fixture) : IClas
         (await machine.ExecAsync("test -e /tmp/after-mid", cancellationToken: Ct)).ExitCode.Should().NotBe(0);
     }
 
-    [Fact]
-    public async Task A_recorded_run_in_a_container_is_kept_as_a_bundle_naming_the_image_and_replays_identically_in_the_image()
+    /// <summary>
+    /// Where the recorded-run test runs QEMU: this host's QEMU 7.2 and the 7.2 image. Not the QEMU 10 image: its replays
+    /// of this recording stall now and then (from the checkpoint 3 of 21, from ready 1 of 21; docs/cli.md, "The 7.2
+    /// workarounds on QEMU 10.0"), which would make this test fail as often.
+    /// </summary>
+    public static TheoryData<string> Places => [MachineHosts.Local, ContainerGuestFixture.Image.Name];
+
+    /// <summary>
+    /// Recording, checkpoints, bundles and the one replayer, once per place QEMU runs, through the same calls: only the
+    /// launcher (and the replay host) differ. A container's bundle names its image, and replays in it.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Places))]
+    public async Task A_recorded_run_is_kept_as_a_bundle_and_replays_identically_from_its_start_and_its_checkpoint_where_it_ran(string place)
     {
+        var image = place == MachineHosts.Local ? null : new ContainerImage(place);
+        var launcher = image is null ? null : new ContainerQemuLauncher(image);
+        var replayHost = image is null ? null : new ContainerReplayHost();
         string bundle;
-        await using (var machine = await QemuContainerMachines.StartAsync(fixture.Spec, fixture.Ready, new MachineStartOptions { Mode = RunMode.Record }, ContainerGuestFixture.Image, Ct))
+        await using (var machine = await fixture.Ready.StartAsync(fixture.Spec, new MachineStartOptions { Mode = RunMode.Record, Launcher = launcher }, Ct))
         {
             await machine.ExecAsync("head -c8 /dev/urandom | od -An -tx1", cancellationToken: Ct);
             await machine.CheckpointAsync("after-random", Ct);
             await machine.ExecAsync("echo done-$((1+2))", cancellationToken: Ct);
-            bundle = await machine.KeepAsBundleAsync(Path.Combine(fixture.Root, "bundles", "ct"), new BundleTest("container record"), Ct);
+            bundle = await machine.KeepAsBundleAsync(Path.Combine(fixture.Root, "bundles", $"rec-{Path.GetFileName(place).Replace(':', '-')}"), new BundleTest("record " + place), Ct);
         }
 
         await using var opened = await ReplayBundle.OpenAsync(bundle, Ct);
-        var image = await DockerEngine.InspectImageAsync(DockerEngine.Resolve(null), ContainerGuestFixture.Image.Name, Ct);
-        opened.Manifest.Qemu.ContainerImage.Should().Be($"{image.Name}@{image.Id}");
-        opened.Manifest.Qemu.Sha256.Should().Be(image.QemuSha256);
         (await opened.VerifyAsync(Ct)).IsIntact.Should().BeTrue();
+        if (image is not null)
+        {
+            var facts = await DockerEngine.InspectImageAsync(DockerEngine.Resolve(null), image.Name, Ct);
+            opened.Manifest.Qemu.ContainerImage.Should().Be($"{facts.Name}@{facts.Id}");
+            opened.Manifest.Qemu.Sha256.Should().Be(facts.QemuSha256);
+        }
+        else
+        {
+            opened.Manifest.Qemu.ContainerImage.Should().BeNull("it ran on this host");
+        }
 
-        var result = await Replayer.ReplayAsync(opened, new ReplayOptions { Host = new ContainerReplayHost() }, Ct);
-        result.Identical.Should().BeTrue(result.Verdict);
-        result.Binary.Should().StartWith($"image {image.Name} (");
+        var full = await Replayer.ReplayAsync(opened, new ReplayOptions { Host = replayHost }, Ct);
+        full.Identical.Should().BeTrue(full.Verdict);
+        full.From.Should().Be(ReadyState.SnapshotName);
+        if (image is not null)
+        {
+            full.Binary.Should().StartWith($"image {image.Name} (");
+        }
 
-        // The container removed under the replay (docker rm, a pruning job): one line that says so, not Docker.DotNet's exception.
-        using var client = DockerEngine.CreateClient(DockerEngine.Resolve(null));
-        var removed = () => Replayer.ReplayAsync(opened, new ReplayOptions { Host = new RemovedAfterLaunch(new ContainerReplayHost(), client) }, Ct);
-        (await removed.Should().ThrowAsync<QemuContainerException>()).Which.Message
-            .Should().Contain("replay it again").And.Contain(bundle).And.NotContain("\n");
+        var fromCheckpoint = await Replayer.ReplayAsync(opened, new ReplayOptions { Host = replayHost, FromCheckpoint = "after-random" }, Ct);
+        fromCheckpoint.Identical.Should().BeTrue(fromCheckpoint.Verdict);
+        fromCheckpoint.From.Should().Be("after-random");
+        fromCheckpoint.ComparedBytes.Should().BeLessThan(full.ComparedBytes);
+
+        if (place == QemuBuilder.DefaultImage)
+        {
+            // The container removed under the replay (docker rm, a pruning job): one line that says so, not Docker.DotNet's exception.
+            using var client = DockerEngine.CreateClient(DockerEngine.Resolve(null));
+            var removed = () => Replayer.ReplayAsync(opened, new ReplayOptions { Host = new RemovedAfterLaunch(new ContainerReplayHost(), client) }, Ct);
+            (await removed.Should().ThrowAsync<QemuContainerException>()).Which.Message
+                .Should().Contain("replay it again").And.Contain(bundle).And.NotContain("\n");
+        }
     }
 
     [Fact]
     public async Task A_missing_image_or_an_unreachable_engine_is_one_clear_line()
     {
-        var missing = () => QemuContainerMachines.StartAsync(fixture.Spec, fixture.Ready, new MachineStartOptions(), new ContainerImage("qemutestkit/absent:none"), Ct);
+        var missing = () => fixture.Ready.StartAsync(fixture.Spec, new MachineStartOptions { Launcher = new ContainerQemuLauncher(new ContainerImage("qemutestkit/absent:none")) }, Ct);
         (await missing.Should().ThrowAsync<QemuContainerException>()).Which.Message
             .Should().Contain("qemutestkit/absent:none").And.Contain("eng/docker/build-image.sh").And.NotContain("\n");
 
-        var unreachable = () => QemuContainerMachines.StartAsync(fixture.Spec, fixture.Ready,
-            new MachineStartOptions(), ContainerGuestFixture.Image with { DockerEndpoint = new Uri("tcp://127.0.0.1:9") }, Ct);
+        var unreachable = () => fixture.Ready.StartAsync(fixture.Spec,
+            new MachineStartOptions { Launcher = new ContainerQemuLauncher(ContainerGuestFixture.Image with { DockerEndpoint = new Uri("tcp://127.0.0.1:9") }) }, Ct);
         (await unreachable.Should().ThrowAsync<QemuContainerException>()).Which.Message
             .Should().StartWith("no Docker engine answers at tcp://127.0.0.1:9").And.Contain("DOCKER_HOST").And.NotContain("\n");
     }

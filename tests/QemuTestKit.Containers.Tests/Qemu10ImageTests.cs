@@ -46,10 +46,10 @@ public sealed class Qemu10ImageTests(ContainerGuestFixture fixture) : IClassFixt
     public async Task A_virtio_net_machine_records_and_replays_identically_on_QEMU_10()
     {
         var spec = fixture.Spec with { Name = "ct-net10", Nics = [new NicSpec("virtio-net-pci", [])] };
-        var ready = await QemuContainerMachines.PrepareAsync(spec, Path.Combine(fixture.Root, "net10-state"), new MachineStartOptions { IcountShift = 5 }, Image, Ct);
+        var ready = await ReadyState.PrepareAsync(spec, Path.Combine(fixture.Root, "net10-state"), new MachineStartOptions { IcountShift = 5, Launcher = new ContainerQemuLauncher(Image) }, Ct);
 
         string bundle;
-        await using (var machine = await QemuContainerMachines.StartAsync(spec, ready, new MachineStartOptions { Mode = RunMode.Record }, Image, Ct))
+        await using (var machine = await ready.StartAsync(spec, new MachineStartOptions { Mode = RunMode.Record, Launcher = new ContainerQemuLauncher(Image) }, Ct))
         {
             var lease = await machine.ExecAsync("udhcpc -i eth0 -n -q -s /bin/true 2>&1 | grep -o 'lease of [0-9.]* obtained'", TimeSpan.FromSeconds(120), Ct);
             lease.Output.Should().Be("lease of 10.0.2.15 obtained");
@@ -80,13 +80,13 @@ public sealed class Qemu10ImageTests(ContainerGuestFixture fixture) : IClassFixt
     public async Task A_machine_is_checked_against_its_images_QEMU_before_a_container_starts_and_the_build_can_find_that_catalog()
     {
         var withNic = fixture.Spec with { Name = "ct-check", Nics = [new NicSpec("virtio-net-pci", [])] };
-        var on72 = () => QemuContainerMachines.StartAsync(withNic, null,
-            new MachineStartOptions { Mode = RunMode.Record, IcountShift = 5 }, ContainerGuestFixture.Image, Ct);
+        var on72 = () => QemuMachine.StartAsync(withNic,
+            new MachineStartOptions { Mode = RunMode.Record, IcountShift = 5, Launcher = new ContainerQemuLauncher(ContainerGuestFixture.Image) }, Ct);
         (await on72.Should().ThrowAsync<QemuContainerException>()).Which.Message
             .Should().Contain($"machine 'ct-check' cannot run in image {ContainerGuestFixture.Image.Name} (QEMU 7.2").And.Contain("QTK1028").And.Contain("virtio-net");
 
         var unknown = fixture.Spec with { Name = "ct-check", Devices = [new DeviceSpec("no-such-device")] };
-        var on10 = () => QemuContainerMachines.StartAsync(unknown, null, new MachineStartOptions(), Image, Ct);
+        var on10 = () => QemuMachine.StartAsync(unknown, new MachineStartOptions { Launcher = new ContainerQemuLauncher(Image) }, Ct);
         (await on10.Should().ThrowAsync<QemuContainerException>()).Which.Message
             .Should().Contain($"cannot run in image {ContainerGuestFixture.Qemu10Image} (QEMU 10.").And.Contain("'no-such-device'").And.MatchRegex("QTK[0-9]{4}");
 
@@ -108,10 +108,10 @@ public sealed class Qemu10ImageTests(ContainerGuestFixture fixture) : IClassFixt
     public async Task Reverse_stepi_works_on_a_ready_state_recording_replayed_in_the_QEMU_10_image()
     {
         var spec = fixture.Spec with { Name = "ct-gdb10" };
-        var ready = await QemuContainerMachines.PrepareAsync(spec, Path.Combine(fixture.Root, "gdb10-state"), new MachineStartOptions { IcountShift = 5 }, Image, Ct);
+        var ready = await ReadyState.PrepareAsync(spec, Path.Combine(fixture.Root, "gdb10-state"), new MachineStartOptions { IcountShift = 5, Launcher = new ContainerQemuLauncher(Image) }, Ct);
         string bundle;
         Checkpoint checkpoint;
-        await using (var machine = await QemuContainerMachines.StartAsync(spec, ready, new MachineStartOptions { Mode = RunMode.Record }, Image, Ct))
+        await using (var machine = await ready.StartAsync(spec, new MachineStartOptions { Mode = RunMode.Record, Launcher = new ContainerQemuLauncher(Image) }, Ct))
         {
             // Short lines without a shell session, as the host's reverse-step recording (ReverseDebuggableSessionFixture).
             await machine.SendLineAsync("echo $((6*7))", Ct);

@@ -44,7 +44,7 @@ public sealed class SweepAndRemoteTests(ContainerGuestFixture fixture) : IClassF
     public async Task A_machine_runs_on_a_remote_engine_reached_over_tcp_through_DOCKER_HOST_style_endpoint()
     {
         var remote = new Uri(Environment.GetEnvironmentVariable("QTK_REMOTE_DOCKER_HOST") ?? "tcp://127.0.0.1:2375");
-        await using var machine = await QemuContainerMachines.StartAsync(fixture.Spec, fixture.NormalReady, new MachineStartOptions(), ContainerGuestFixture.Image with { DockerEndpoint = remote }, Ct);
+        await using var machine = await fixture.NormalReady.StartAsync(fixture.Spec, new MachineStartOptions { Launcher = new ContainerQemuLauncher(ContainerGuestFixture.Image with { DockerEndpoint = remote }) }, Ct);
 
         machine.Host!.Description.Should().Contain(remote.ToString().TrimEnd('/'));
         var result = await machine.ExecAsync("echo remote-$((40+2))", cancellationToken: Ct);
@@ -76,7 +76,7 @@ public sealed class ChildHost
             Initrd = guest.Initrd,
             Append = guest.Append,
         };
-        var machine = await QemuContainerMachines.StartAsync(spec, null, new MachineStartOptions(), ContainerGuestFixture.Image, TestContext.Current.CancellationToken);
+        var machine = await QemuMachine.StartAsync(spec, new MachineStartOptions { Launcher = new ContainerQemuLauncher(ContainerGuestFixture.Image) }, TestContext.Current.CancellationToken);
         await File.WriteAllTextAsync(idFile, ((ContainerQemuHost)machine.Host!).ContainerId, TestContext.Current.CancellationToken);
         await Task.Delay(Timeout.Infinite, TestContext.Current.CancellationToken);
         GC.KeepAlive(machine);

@@ -2,7 +2,9 @@ using System.Text.Json.Nodes;
 using QemuTestKit.Fixtures.Host;
 using QemuTestKit.Fixtures.Testing;
 using QemuTestKit.Machines.Manifest;
+using QemuTestKit.Introspection.Catalog;
 using QemuTestKit.Machines.Runtime;
+using QemuTestKit.Machines.Specs;
 using QemuTestKit.Machines.Tests.Support;
 
 namespace QemuTestKit.Fixtures.Tests;
@@ -61,7 +63,7 @@ public sealed class MachineHostingTests : IDisposable
         var act = () => machines.StartAsync(new Scope(), "hello", cancellationToken: TestContext.Current.CancellationToken);
 
         (await act.Should().ThrowAsync<FixtureException>()).WithMessage("refused hello");
-        hosting.Prepared.Should().Be(1, "the machine has a ready pattern: its hosting prepares the ready state first");
+        hosting.CatalogsAsked.Should().Be(1, "the machine has a ready pattern: its ready state is prepared first, through the hosting's launcher");
         machines.RunningMachines.Should().Be(0);
     }
 
@@ -93,21 +95,26 @@ public sealed class MachineHostingTests : IDisposable
         return new MachineHost(new FixtureSettings { MaxMachines = 1 }, manifest, Path.Combine(_root, "results"), Path.Combine(_root, "run"));
     }
 
-    /// <summary>A hosting that counts what it is asked and refuses to start.</summary>
-    private sealed class RefusingHosting : IMachineHosting
+    /// <summary>A hosting whose launcher counts what it is asked and refuses to run anything.</summary>
+    private sealed class RefusingHosting : IMachineHosting, IQemuLauncher
     {
-        public int Prepared { get; private set; }
+        public int CatalogsAsked { get; private set; }
 
-        public string Where(ManifestMachine machine) => "nowhere";
+        public string Where => "nowhere";
 
-        public Task<ReadyState> PrepareAsync(ManifestMachine machine, string directory, MachineStartOptions options, CancellationToken cancellationToken)
+        public IQemuLauncher LauncherFor(ManifestMachine machine) => this;
+
+        public Task<QemuCatalog> CatalogAsync(MachineSpec spec, MachineStartOptions options, bool recording, CancellationToken cancellationToken)
         {
-            Prepared++;
-            return Task.FromResult<ReadyState>(null!);
+            CatalogsAsked++;
+            throw new FixtureException($"refused {spec.Name}");
         }
 
-        public Task<QemuMachine> StartAsync(ManifestMachine machine, ReadyState? ready, MachineStartOptions options, CancellationToken cancellationToken) =>
-            throw new FixtureException($"refused {machine.Name}");
+        public Task<QemuMachine> LaunchAsync(MachineSpec spec, MachineStartOptions options, CancellationToken cancellationToken) =>
+            throw new InvalidOperationException("never reached: the catalog is refused first");
+
+        public Task<ReadyState> UsableReadyStateAsync(MachineSpec spec, ReadyState ready, MachineStartOptions options, CancellationToken cancellationToken) =>
+            throw new InvalidOperationException("never reached: the catalog is refused first");
     }
 
     private sealed class Scope : ITestScope

@@ -38,7 +38,7 @@ internal sealed class ContainerStartBenchmark : IBenchmark
             Say($"image {container.Name}; {options.Warmup} warmup + {options.Runs} runs per variant, alternating");
 
             Task<QemuMachine> Local() => ready.StartAsync(spec, start, cancellationToken);
-            Task<QemuMachine> InContainer() => QemuContainerMachines.StartAsync(spec, ready, new MachineStartOptions { RunRoot = start.RunRoot }, container, cancellationToken);
+            Task<QemuMachine> InContainer() => ready.StartAsync(spec, new MachineStartOptions { RunRoot = start.RunRoot, Launcher = new ContainerQemuLauncher(container) }, cancellationToken);
             var samples = new Dictionary<string, List<TimeSpan>>(StringComparer.Ordinal) { ["local"] = [], ["container"] = [] };
             for (var run = -options.Warmup; run < options.Runs; run++)
             {

@@ -95,7 +95,7 @@ internal sealed class QemuVersionsBenchmark : IBenchmark
     /// <returns>The kept bundle, or null.</returns>
     private static async Task<string?> RunTestAsync(PreparedGuest guest, string image, ReadyState ready, RunMode mode, string? keep, CancellationToken ct)
     {
-        var machine = await QemuContainerMachines.StartAsync(guest.Spec, ready, guest.Start with { Mode = mode }, new ContainerImage(image), ct).ConfigureAwait(false);
+        var machine = await ready.StartAsync(guest.Spec, guest.Start with { Mode = mode, Launcher = new ContainerQemuLauncher(new ContainerImage(image)) }, ct).ConfigureAwait(false);
         await using (machine.ConfigureAwait(false))
         {
             foreach (var (name, command, expected) in RecordOverheadBenchmark.Script)

@@ -11,15 +11,11 @@ namespace QemuTestKit.Fixtures.Host;
 /// </summary>
 public interface IMachineHosting
 {
-    /// <summary>Where <paramref name="machine"/> runs, for the test output ("in image qemutestkit/qemu:local").</summary>
-    string Where(ManifestMachine machine);
-
-    /// <summary>Boots <paramref name="machine"/> once where it runs and stores its ready state in <paramref name="directory"/>.</summary>
-    /// <param name="options">The icount shift and run root to prepare with.</param>
-    Task<ReadyState> PrepareAsync(ManifestMachine machine, string directory, MachineStartOptions options, CancellationToken cancellationToken);
-
-    /// <summary>Starts <paramref name="machine"/> from <paramref name="ready"/>, or cold when it is null.</summary>
-    Task<QemuMachine> StartAsync(ManifestMachine machine, ReadyState? ready, MachineStartOptions options, CancellationToken cancellationToken);
+    /// <summary>
+    /// What runs <paramref name="machine"/>'s QEMU where its manifest entry says: the fixtures prepare its ready state and
+    /// start it through <see cref="ReadyState"/> and <see cref="QemuMachine"/> with it, as they do a local machine.
+    /// </summary>
+    IQemuLauncher LauncherFor(ManifestMachine machine);
 }
 
 /// <summary>Names the <see cref="IMachineHosting"/> (with a public parameterless constructor) an assembly provides for <see cref="Host"/>.</summary>

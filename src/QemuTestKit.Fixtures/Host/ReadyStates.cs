@@ -28,19 +28,20 @@ internal sealed class ReadyStates : IDisposable
     /// <param name="Catalog">The local QEMU's catalog; null for a machine hosted elsewhere (its QEMU is asked when it starts).</param>
     public sealed record Prepared(ReadyState State, QemuCatalog? Catalog, string? Note);
 
+    /// <param name="launcher">Where the machine runs, when not on this host (<see cref="IMachineHosting.LauncherFor"/>).</param>
     /// <param name="icountShift">The shift a recorded run needs; null when the run is not recorded.</param>
-    public Task<Prepared> GetAsync(ManifestMachine machine, int? icountShift, CancellationToken cancellationToken)
+    public Task<Prepared> GetAsync(ManifestMachine machine, IQemuLauncher? launcher, int? icountShift, CancellationToken cancellationToken)
     {
         var key = string.Create(CultureInfo.InvariantCulture, $"{machine.Name}\n{icountShift}\n{machine.Host}\n{machine.Image}");
-        var lazy = _states.GetOrAdd(key, _ => new Lazy<Task<Prepared>>(() => LoadOrPrepareAsync(machine, icountShift)));
+        var lazy = _states.GetOrAdd(key, _ => new Lazy<Task<Prepared>>(() => LoadOrPrepareAsync(machine, launcher, icountShift)));
         return lazy.Value.WaitAsync(cancellationToken);
     }
 
-    private async Task<Prepared> LoadOrPrepareAsync(ManifestMachine machine, int? icountShift)
+    private async Task<Prepared> LoadOrPrepareAsync(ManifestMachine machine, IQemuLauncher? launcher, int? icountShift)
     {
-        if (machine.Host != MachineHosts.Local)
+        if (launcher is not null)
         {
-            return await PrepareHostedAsync(machine, MachineHostings.For(machine), icountShift).ConfigureAwait(false);
+            return await PrepareHostedAsync(machine, launcher, icountShift).ConfigureAwait(false);
         }
 
         var catalog = await new CatalogCache().GetAsync(machine.Spec.QemuBinary).ConfigureAwait(false);
@@ -90,15 +91,15 @@ internal sealed class ReadyStates : IDisposable
     /// A machine hosted elsewhere (a container) gets its ready state from the QEMU it runs on (the build does not boot
     /// it: the build needs no Docker engine), once per run, in private like any state made by a test run.
     /// </summary>
-    private async Task<Prepared> PrepareHostedAsync(ManifestMachine machine, IMachineHosting hosting, int? icountShift)
+    private async Task<Prepared> PrepareHostedAsync(ManifestMachine machine, IQemuLauncher launcher, int? icountShift)
     {
         var directory = Path.Combine(_privateRoot, string.Create(CultureInfo.InvariantCulture,
             $"{machine.Name}-{machine.Host}-shift{icountShift?.ToString(CultureInfo.InvariantCulture) ?? "none"}"));
         var stopwatch = Stopwatch.StartNew();
-        var prepared = await hosting.PrepareAsync(machine, directory, new MachineStartOptions { IcountShift = icountShift, RunRoot = _runRoot }, CancellationToken.None)
-            .ConfigureAwait(false);
+        var prepared = await ReadyState.PrepareAsync(machine.Spec, directory,
+            new MachineStartOptions { IcountShift = icountShift, RunRoot = _runRoot, Launcher = launcher }, CancellationToken.None).ConfigureAwait(false);
         return new Prepared(prepared, null, string.Create(CultureInfo.InvariantCulture,
-            $"machine '{machine.Name}' runs {hosting.Where(machine)}: booted it once there for this run ({stopwatch.Elapsed.TotalSeconds:0.0} s)"));
+            $"machine '{machine.Name}' runs {launcher.Where}: booted it once there for this run ({stopwatch.Elapsed.TotalSeconds:0.0} s)"));
     }
 
     public void Dispose()

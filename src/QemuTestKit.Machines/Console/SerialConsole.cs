@@ -4,7 +4,6 @@ using System.Text;
 using System.Text.RegularExpressions;
 using QemuTestKit.Introspection;
 using Microsoft.Win32.SafeHandles;
-using QemuTestKit.Machines.Runtime;
 
 namespace QemuTestKit.Machines.Console;
 
@@ -76,13 +75,16 @@ public sealed class SerialConsole : IAsyncDisposable
     }
 
     /// <summary>Creates the socket and listens on it, so QEMU can be started next.</summary>
-    /// <exception cref="RunDirectoryException">The path is too long for a Unix socket.</exception>
-    /// <exception cref="IOException">The socket cannot be created (for example the path exists).</exception>
+    /// <exception cref="IOException">The socket cannot be created (the path is too long, or exists).</exception>
     public static SerialConsole Listen(string socketPath, ConsoleTranscript? transcript = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(socketPath);
         socketPath = Path.GetFullPath(socketPath);
-        RunDirectory.EnsureSocketPathFits(socketPath);
+        if (!UnixSocketPath.Fits(socketPath))
+        {
+            throw new IOException("cannot listen on a serial console socket: " + UnixSocketPath.TooLong(socketPath, "Use a shorter path."));
+        }
+
         var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         try
         {

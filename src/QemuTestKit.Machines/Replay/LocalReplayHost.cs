@@ -65,7 +65,7 @@ public sealed class LocalReplayHost : IReplayHost
                     launch.Gdb?.QemuArgument(run), launch.Paused);
                 var files = new MachineRunFiles(run.QmpSocket, SerialPortsOf(manifest.ReplayArguments, Math.Max(1, manifest.Spec.SerialConsoles), run),
                     run.File("state.qcow2"), []);
-                var machine = await QemuMachine.LaunchAsync(manifest.Spec, binary, catalog, run, files, arguments,
+                var machine = await LocalQemuLauncher.LaunchProcessAsync(manifest.Spec, binary, catalog, run, files, arguments,
                     new MachineStartOptions { Mode = RunMode.Replay, RunRoot = launch.RunRoot, ConsolePrefix = launch.ConsolePrefix },
                     cancellationToken).ConfigureAwait(false);
                 return new LaunchedReplay(machine, launch.Gdb?.Endpoint(run.Path));

@@ -16,6 +16,9 @@ public sealed record MachineStartOptions
 
     public RunMode Mode { get; init; } = RunMode.Normal;
 
+    /// <summary>Where QEMU runs: null for a child process of this one (<see cref="LocalQemuLauncher"/>); a container is another (QemuTestKit.Containers).</summary>
+    public IQemuLauncher? Launcher { get; init; }
+
     /// <summary>A prepared state image to start from; the instance gets a private copy, so the original is never written.</summary>
     public string? StateImageSource { get; init; }
 

@@ -1,10 +1,8 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
-using QemuTestKit.Introspection;
 using QemuTestKit.Introspection.Catalog;
 using QemuTestKit.Introspection.DeviceTree;
-using QemuTestKit.Introspection.Images;
 using QemuTestKit.Introspection.Processes;
 using QemuTestKit.Introspection.Qmp;
 using QemuTestKit.Machines.CommandLine;
@@ -141,135 +139,20 @@ public sealed class QemuMachine : IAsyncDisposable
 
     public int? ExitCode => _host.ExitCode;
 
-    /// <summary>Starts a machine. The spec is assumed validated (see <c>MachineSpecValidator</c>).</summary>
+    /// <summary>
+    /// Starts a machine where <see cref="MachineStartOptions.Launcher"/> runs QEMU (this host when null): the one way in,
+    /// for cold starts and, through <see cref="ReadyState.StartAsync"/>, starts from a ready state. The catalog is that
+    /// QEMU build's (<see cref="IQemuLauncher.CatalogAsync"/>): a container's checks the spec against it; on this host
+    /// the build has validated the spec (<c>MachineSpecValidator</c>).
+    /// </summary>
     /// <exception cref="MachineStartException">QEMU did not start, or did not open its sockets in time.</exception>
     public static async Task<QemuMachine> StartAsync(MachineSpec spec, MachineStartOptions? options = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(spec);
         options ??= new MachineStartOptions();
-        var catalog = options.Catalog ?? await new CatalogCache().GetAsync(spec.QemuBinary, cancellationToken).ConfigureAwait(false);
-        options = options with { Catalog = catalog, DeviceTree = options.DeviceTree ?? await new DeviceTreeCache().TryGetAsync(catalog, spec.MachineType, cancellationToken).ConfigureAwait(false) };
-        RecordingGuard.CheckReplayable(spec, catalog, options);
-        var run = RunDirectory.Create(spec.Name, options.RunRoot);
-        MachineRunFiles files;
-        try
-        {
-            files = await PrepareFilesAsync(spec, run, options, cancellationToken).ConfigureAwait(false);
-            await RecordingGuard.CheckStartSnapshotAsync(spec, files, options, cancellationToken).ConfigureAwait(false);
-        }
-        catch
-        {
-            run.Dispose();
-            throw;
-        }
-
-        var arguments = QemuCommandLine.Build(spec, catalog, files, new CommandLineOptions
-        {
-            DeviceTree = options.DeviceTree,
-            Mode = options.Mode,
-            LoadSnapshot = options.LoadSnapshot,
-            IcountShift = options.IcountShift,
-            Paused = options.Paused,
-            ReplaySnapshot = options.ReplaySnapshot,
-        });
-        return await LaunchAsync(spec, catalog, run, files, arguments, options, cancellationToken).ConfigureAwait(false);
-    }
-
-    /// <summary>
-    /// Starts QEMU with a ready argument array in a run directory whose files are in place (the replayer's way in: its
-    /// arguments come from a bundle). Owns <paramref name="run"/> from here on.
-    /// </summary>
-    internal static Task<QemuMachine> LaunchAsync(MachineSpec spec, QemuCatalog catalog, RunDirectory run, MachineRunFiles files,
-        IReadOnlyList<string> arguments, MachineStartOptions options, CancellationToken cancellationToken)
-        => LaunchAsync(spec, catalog.Binary, Task.FromResult(catalog), run, files, arguments, options, cancellationToken);
-
-    /// <summary>
-    /// As above, with the binary's catalog still being read: a cold process spends ~0.2 s parsing the cached catalog,
-    /// which then overlaps QEMU's start and snapshot load (the replayer's case) instead of preceding them.
-    /// </summary>
-    internal static async Task<QemuMachine> LaunchAsync(MachineSpec spec, string binary, Task<QemuCatalog> catalogRead, RunDirectory run, MachineRunFiles files,
-        IReadOnlyList<string> arguments, MachineStartOptions options, CancellationToken cancellationToken)
-    {
-        var consoles = new List<SerialConsole>();
-        LocalQemuHost? host = null;
-        QmpClient? qmp = null;
-        try
-        {
-            foreach (var port in files.SerialPorts)
-            {
-                ConsoleTranscript? transcript = null;
-                if (consoles.Count == 0 && options.ConsolePrefix is { Length: > 0 } prefix)
-                {
-                    transcript = new ConsoleTranscript();
-                    transcript.Append(prefix);
-                }
-
-                consoles.Add(MachineRunFiles.IsSerialSocket(port) ? SerialConsole.Listen(port, transcript) : SerialConsole.OpenPipe(port, transcript));
-            }
-
-            host = LocalQemuHost.Start(binary, arguments, run);
-            run.WritePid(host.ProcessId);
-
-            using var startup = Timeouts.Link(options.StartTimeout, cancellationToken);
-            var exited = host.WaitForExitAsync(Timeout.InfiniteTimeSpan, startup.Token);
-            var exitedForConsoles = host.WaitForExitAsync(Timeout.InfiniteTimeSpan, CancellationToken.None);
-            foreach (var console in consoles)
-            {
-                if (MachineRunFiles.IsSerialSocket(console.SocketPath))
-                {
-                    await FirstOrExit(console.AcceptAsync(options.StartTimeout, startup.Token), exited).ConfigureAwait(false);
-                }
-                else
-                {
-                    console.StartReading(exitedForConsoles);
-                }
-            }
-
-            qmp = await FirstOrExit(ConnectQmpAsync(files.QmpSocket, host, startup.Token), exited).ConfigureAwait(false);
-            if (files.MemoryFile is not null)
-            {
-                await FirstOrExit(GuestMemoryFile.IgnoreSharedMemoryAsync(qmp, startup.Token), exited).ConfigureAwait(false);
-            }
-
-            if (files.LoadsSnapshotAfterStart(options.LoadSnapshot))
-            {
-                await FirstOrExit(GuestMemoryFile.LoadSnapshotAsync(qmp, options.LoadSnapshot!, resume: !options.Paused, startup.Token), exited).ConfigureAwait(false);
-            }
-
-            var catalog = await catalogRead.ConfigureAwait(false);
-            return new QemuMachine(spec, catalog, host, run, qmp, consoles, files, arguments, options with { Catalog = options.Catalog ?? catalog });
-        }
-        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
-        {
-            if (host is not null && e is not ProcessExited)
-            {
-                // A socket error is usually QEMU dying at start-up: give it a moment to say so with its exit code.
-                try
-                {
-                    await host.WaitForExitAsync(TimeSpan.FromSeconds(1), CancellationToken.None).ConfigureAwait(false);
-                }
-                catch (TimeoutException)
-                {
-                }
-            }
-
-            var stderr = host is null ? string.Empty : QemuProcess.TailLines(host.StderrTail, 10);
-            var exitCode = host?.ExitCode; // read before the clean-up: a disposed process has no exit code
-            await CleanUpAsync(host, qmp, consoles, run, keep: false).ConfigureAwait(false);
-            var why = e switch
-            {
-                _ when exitCode is not null => $"QEMU exited with code {exitCode} while starting",
-                OperationCanceledException => $"QEMU did not open its sockets within {options.StartTimeout.TotalSeconds:0} s",
-                _ => e.Message,
-            };
-            throw new MachineStartException(
-                $"machine '{spec.Name}' did not start: {why}{(string.IsNullOrWhiteSpace(stderr) ? string.Empty : $"\nQEMU stderr:\n{stderr}")}", e);
-        }
-        catch
-        {
-            await CleanUpAsync(host, qmp, consoles, run, keep: false).ConfigureAwait(false);
-            throw;
-        }
+        var launcher = options.Launcher ?? LocalQemuLauncher.Instance;
+        var catalog = await launcher.CatalogAsync(spec, options, recording: options.Mode != RunMode.Normal, cancellationToken).ConfigureAwait(false);
+        return await launcher.LaunchAsync(spec, options with { Catalog = catalog }, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -642,105 +525,8 @@ public sealed class QemuMachine : IAsyncDisposable
         }
     }
 
-    private static async Task<MachineRunFiles> PrepareFilesAsync(MachineSpec spec, RunDirectory run, MachineStartOptions options, CancellationToken ct)
-    {
-        var qemuImg = new QemuImg();
-        var state = Path.Combine(run.Path, "state.qcow2");
-        if (options.StateImageSource is { } source)
-        {
-            ImageCopy.Copy(source, state);
-        }
-        else
-        {
-            // Snapshots need a qcow2 image even when the machine has no disk; its virtual size is irrelevant.
-            await qemuImg.CreateAsync(state, 1024 * 1024, ct).ConfigureAwait(false);
-        }
-
-        var disks = new List<string>();
-        var overlayIndex = 0;
-        for (var i = 0; i < spec.Disks.Count; i++)
-        {
-            var disk = spec.Disks[i];
-            if (disk.ReadOnly)
-            {
-                disks.Add(Path.GetFullPath(disk.Path));
-                continue;
-            }
-
-            var overlay = Path.Combine(run.Path, $"{QemuCommandLine.DiskId(disk, i)}.overlay.qcow2");
-            if (options.DiskOverlaySources is { } overlays && overlayIndex < overlays.Count)
-            {
-                ImageCopy.Copy(overlays[overlayIndex], overlay);
-            }
-            else
-            {
-                await qemuImg.CreateOverlayAsync(overlay, disk.Path, disk.Format, ct).ConfigureAwait(false);
-            }
-
-            overlayIndex++;
-            disks.Add(overlay);
-        }
-
-        // Preparing a normal ready state: the guest's RAM is a file of the run (see GuestMemoryFile).
-        var shareMemory = options.PreparingReadyState && options.SeparateMemoryFile && options.MemoryFileSource is null && options.LoadSnapshot is null
-            && options.Mode == RunMode.Normal && options.Catalog is { } catalog && GuestMemoryFile.Applies(spec, catalog);
-        return new MachineRunFiles(run.QmpSocket, Enumerable.Range(0, Math.Max(1, spec.SerialConsoles)).Select(run.SerialPort).ToArray(), state, disks)
-        {
-            ReplayLog = options.Mode == RunMode.Normal ? null : options.ReplayLog ?? Path.Combine(run.Path, "replay.bin"),
-            GdbSocket = options.GdbStub ? run.GdbSocket : null,
-            MemoryFile = options.MemoryFileSource is { } memory ? Path.GetFullPath(memory) : shareMemory ? Path.Combine(run.Path, GuestMemoryFile.FileName) : null,
-            MemoryFileShared = shareMemory,
-        };
-    }
-
-    private static async Task<QmpClient> ConnectQmpAsync(string socket, LocalQemuHost host, CancellationToken ct)
-    {
-        var options = new QmpClientOptions { DescribePeerExit = host.DescribeExitAsync };
-        while (true)
-        {
-            ct.ThrowIfCancellationRequested();
-            if (File.Exists(socket))
-            {
-                try
-                {
-                    return await QmpClient.ConnectUnixAsync(socket, options, ct).ConfigureAwait(false);
-                }
-                catch (QmpDisconnectedException) when (!host.HasExited)
-                {
-                    // The socket file can exist a moment before QEMU listens on it.
-                }
-            }
-
-            await Task.Delay(5, ct).ConfigureAwait(false); // QEMU opens it ~0.15 s after its start; every start waits for it
-        }
-    }
-
-    private static async Task<T> FirstOrExit<T>(Task<T> work, Task exited)
-    {
-        var first = await Task.WhenAny(work, exited).ConfigureAwait(false);
-        if (first == exited && !work.IsCompleted)
-        {
-            await exited.ConfigureAwait(false); // a wait cancelled (timeout or caller) is not an exit: that rethrows
-            throw new ProcessExited();
-        }
-
-        return await work.ConfigureAwait(false);
-    }
-
-    private static async Task FirstOrExit(Task work, Task exited)
-    {
-        var first = await Task.WhenAny(work, exited).ConfigureAwait(false);
-        if (first == exited && !work.IsCompleted)
-        {
-            await exited.ConfigureAwait(false); // a wait cancelled (timeout or caller) is not an exit: that rethrows
-            throw new ProcessExited();
-        }
-
-        await work.ConfigureAwait(false);
-    }
-
     /// <summary>QEMU goes first (its host kills it if it still runs), so nothing it writes meets a closed socket or a removed directory.</summary>
-    private static async Task CleanUpAsync(IQemuHost? host, QmpClient? qmp, IEnumerable<SerialConsole> consoles, RunDirectory run, bool keep)
+    internal static async Task CleanUpAsync(IQemuHost? host, QmpClient? qmp, IEnumerable<SerialConsole> consoles, RunDirectory run, bool keep)
     {
         if (host is not null)
         {
@@ -761,9 +547,5 @@ public sealed class QemuMachine : IAsyncDisposable
         {
             run.Dispose();
         }
-    }
-
-    private sealed class ProcessExited : Exception
-    {
     }
 }

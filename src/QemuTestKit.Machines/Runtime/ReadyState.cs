@@ -44,11 +44,8 @@ public sealed record ReadyState(
 {
     public const string SnapshotName = "ready";
 
-    /// <summary>
-    /// The snapshot a recorded cold boot saves at the ready line; preparing replaces it with <see cref="SnapshotName"/>.
-    /// Public for hosts that prepare ready states their own way (a container) and store them with <see cref="StoreAsync"/>.
-    /// </summary>
-    public const string BootSnapshotName = "qtk-boot";
+    /// <summary>The snapshot a recorded cold boot saves at the ready line; preparing replaces it with <see cref="SnapshotName"/>.</summary>
+    internal const string BootSnapshotName = "qtk-boot";
     public const string ManifestFile = "ready.json";
 
     /// <summary>The spec hash the runtime compares; stable for equal specs.</summary>
@@ -59,7 +56,8 @@ public sealed record ReadyState(
     /// Boots <paramref name="spec"/> cold, waits for its ready pattern, saves the <c>ready</c> snapshot and stores the
     /// state under <paramref name="stateDirectory"/>, replacing any earlier one atomically. With
     /// <see cref="MachineStartOptions.IcountShift"/> set (or <see cref="MachineStartOptions.PrepareForRecording"/>) the
-    /// state is made for recorded runs, in record mode (see <see cref="PrepareForRecordingAsync"/>).
+    /// state is made for recorded runs, in record mode (see <see cref="PrepareForRecordingAsync"/>). QEMU runs where
+    /// <see cref="MachineStartOptions.Launcher"/> runs it, and the state is stored on this host either way.
     /// </summary>
     public static async Task<ReadyState> PrepareAsync(MachineSpec spec, string stateDirectory, MachineStartOptions? options = null,
         CancellationToken cancellationToken = default)
@@ -71,7 +69,7 @@ public sealed record ReadyState(
         }
 
         options ??= new MachineStartOptions();
-        var catalog = options.Catalog ?? await new CatalogCache().GetAsync(spec.QemuBinary, cancellationToken).ConfigureAwait(false);
+        var catalog = await (options.Launcher ?? LocalQemuLauncher.Instance).CatalogAsync(spec, options, recording: false, cancellationToken).ConfigureAwait(false);
         var forRecording = options.PrepareForRecording ?? (options.IcountShift is not null || options.Mode != RunMode.Normal);
         options = options with
         {
@@ -123,6 +121,7 @@ public sealed record ReadyState(
                 await RiscvTimers.SettleAsync(catalog, attempt, cancellationToken).ConfigureAwait(false);
                 await machine.SaveSnapshotAsync(forRecording ? BootSnapshotName : SnapshotName, cancellationToken).ConfigureAwait(false);
                 await machine.ShutdownAsync().ConfigureAwait(false);
+                await machine.Host.CollectRunFilesAsync(machine.Files, machine.Run.StderrLog, cancellationToken).ConfigureAwait(false);
                 return forRecording
                     ? await PrepareForRecordingAsync(spec, catalog, machine, options, stateDirectory, bootSeconds, cancellationToken).ConfigureAwait(false)
                     : await StoreAsync(spec, catalog, machine, stateDirectory, bootSeconds, forRecording, cancellationToken).ConfigureAwait(false);
@@ -142,10 +141,14 @@ public sealed record ReadyState(
     /// never reach their target once R &gt;= 2^31 (our guest is ready at ~6.3e9), and the recording aborts when
     /// R mod 2^32 &gt;= 2^31. So the cold boot above ran in record mode and saved <see cref="BootSnapshotName"/> with a
     /// consistent counter. That snapshot also holds the position in the boot's replay log, where a replay that loads
-    /// it would seek in its own log; so a second, paused QEMU loads it in record mode with <c>rrsnapshot=ready</c>,
-    /// which saves <c>ready</c> at the very start of a fresh log. Every recording that starts with <c>-loadvm ready</c>
-    /// has its first event at that same position, so its replay can load <c>ready</c> too (measured; the boot snapshot
-    /// is then deleted: replay-seek would pick it as the nearest snapshot and read the wrong log).
+    /// it would seek in its own log; so a second QEMU loads it in record mode with <c>rrsnapshot=ready</c>, which saves
+    /// <c>ready</c> at the very start of a fresh log. Every recording that starts with <c>-loadvm ready</c> has its first
+    /// event at that same position, so its replay can load <c>ready</c> too (measured; the boot snapshot is then
+    /// deleted: replay-seek would pick it as the nearest snapshot and read the wrong log).
+    /// That second QEMU starts running, as recorded runs do (and as it did in containers): from QEMU 9.0 a running
+    /// <c>-loadvm</c> resumes the machine (<c>load_snapshot_resume</c>) before <c>rrsnapshot</c> is saved, so <c>ready</c>
+    /// is then saved as a recorded run's machine is; on 7.2 the machine resumes only afterwards, and the state saved is
+    /// the same either way.
     /// </summary>
     private static async Task<ReadyState> PrepareForRecordingAsync(MachineSpec spec, QemuCatalog catalog, QemuMachine boot, MachineStartOptions options,
         string stateDirectory, double bootSeconds, CancellationToken cancellationToken)
@@ -157,7 +160,6 @@ public sealed record ReadyState(
             DiskOverlaySources = writableOverlays,
             LoadSnapshot = BootSnapshotName,
             ReplaySnapshot = SnapshotName,
-            Paused = true,
             SnapshotCheckedForRecording = true,
         }, cancellationToken).ConfigureAwait(false);
         await using (rebase.ConfigureAwait(false))
@@ -165,6 +167,7 @@ public sealed record ReadyState(
             try
             {
                 await rebase.ShutdownAsync().ConfigureAwait(false);
+                await rebase.Host.CollectRunFilesAsync(rebase.Files, rebase.Run.StderrLog, cancellationToken).ConfigureAwait(false);
                 var qemuImg = new QemuImg();
                 foreach (var image in rebase.Files.DiskImages.Where((_, i) => !spec.Disks[i].ReadOnly).Prepend(rebase.Files.StateImage))
                 {
@@ -182,11 +185,10 @@ public sealed record ReadyState(
 
     /// <summary>
     /// Moves a prepared machine's state image and overlays into <paramref name="stateDirectory"/> atomically, with
-    /// ready.json; removes the run directory. Public so that a host preparing a state elsewhere (a container) stores it
-    /// exactly as <see cref="PrepareAsync"/> does: <paramref name="machine"/> has been shut down, with its run directory
+    /// ready.json; removes the run directory. <paramref name="machine"/> has been shut down, with its run directory
     /// kept (<see cref="MachineStartOptions.KeepRunDirectory"/>) and its run files collected to this host.
     /// </summary>
-    public static async Task<ReadyState> StoreAsync(MachineSpec spec, QemuCatalog catalog, QemuMachine machine, string stateDirectory,
+    private static async Task<ReadyState> StoreAsync(MachineSpec spec, QemuCatalog catalog, QemuMachine machine, string stateDirectory,
         double bootSeconds, bool forRecording, CancellationToken cancellationToken)
     {
         var target = Path.GetFullPath(stateDirectory);
@@ -282,31 +284,33 @@ public sealed record ReadyState(
             : null;
     }
 
-    /// <summary>Starts a new instance from a private copy of this state, at the <c>ready</c> snapshot.</summary>
-    /// <exception cref="ReadyStateMismatchException">The state was made from another spec or QEMU binary: prepare again.</exception>
+    /// <summary>
+    /// Starts a new instance from a private copy of this state, at the <c>ready</c> snapshot, where
+    /// <see cref="MachineStartOptions.Launcher"/> runs QEMU: with this state, or one that launcher made from it
+    /// (<see cref="IQemuLauncher.UsableReadyStateAsync"/>).
+    /// </summary>
+    /// <exception cref="ReadyStateMismatchException">The state was made from another spec or QEMU binary, or for the other kind of run: prepare again.</exception>
     public async Task<QemuMachine> StartAsync(MachineSpec spec, MachineStartOptions? options = null, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(spec);
         options ??= new MachineStartOptions();
-        var catalog = options.Catalog ?? await new CatalogCache().GetAsync(spec.QemuBinary, cancellationToken).ConfigureAwait(false);
-        if (MismatchWith(spec, catalog) is { } mismatch)
-        {
-            throw new ReadyStateMismatchException($"{mismatch}; prepare it again");
-        }
-
-        if (Problem(spec, options.Mode) is { } problem)
+        var launcher = options.Launcher ?? LocalQemuLauncher.Instance;
+        var catalog = await launcher.CatalogAsync(spec, options, recording: options.Mode != RunMode.Normal, cancellationToken).ConfigureAwait(false);
+        options = options with { Catalog = catalog };
+        var state = await launcher.UsableReadyStateAsync(spec, this, options, cancellationToken).ConfigureAwait(false);
+        if (state.Problem(spec, options.Mode) is { } problem)
         {
             throw new ReadyStateMismatchException(problem);
         }
 
         return await QemuMachine.StartAsync(spec, options with
         {
-            Catalog = catalog,
-            StateImageSource = StateImage,
-            DiskOverlaySources = DiskOverlays,
-            MemoryFileSource = MemoryFile,
+            StateImageSource = state.StateImage,
+            DiskOverlaySources = state.DiskOverlays,
+            MemoryFileSource = state.MemoryFile,
             LoadSnapshot = SnapshotName,
-            IcountShift = IcountShift,
-            SnapshotCheckedForRecording = ForRecording,
+            IcountShift = state.IcountShift,
+            SnapshotCheckedForRecording = state.ForRecording,
         }, cancellationToken).ConfigureAwait(false);
     }
 
@@ -339,7 +343,7 @@ public sealed record ReadyState(
     /// Removes a run directory that a preparing machine kept (<see cref="MachineStartOptions.KeepRunDirectory"/>), if it
     /// is still there: after <see cref="StoreAsync"/>, or when preparing failed.
     /// </summary>
-    public static void DeleteKeptRunDirectory(string directory)
+    private static void DeleteKeptRunDirectory(string directory)
     {
         try
         {

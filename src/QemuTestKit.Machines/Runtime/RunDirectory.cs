@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using QemuTestKit.Introspection;
+using QemuTestKit.Machines.Console;
 
 namespace QemuTestKit.Machines.Runtime;
 
@@ -10,7 +11,7 @@ namespace QemuTestKit.Machines.Runtime;
 /// The private directory of one running machine (mode 0700): its Unix sockets, pid file, logs and images.
 /// An <c>owner</c> file names the process that created it (pid and start time), so <see cref="SweepStale"/> can
 /// later remove directories whose owner died without cleaning up, killing a QEMU that is still running there.
-/// Paths stay short on purpose: a Unix socket path is limited to <see cref="MaxSocketPathBytes"/> bytes.
+/// Paths stay short on purpose: a Unix socket path is limited to <see cref="UnixSocketPath.MaxBytes"/> bytes.
 /// </summary>
 /// <remarks>
 /// The root is, in this order: the root passed to <see cref="Create"/>, the environment variable
@@ -19,9 +20,6 @@ namespace QemuTestKit.Machines.Runtime;
 /// </remarks>
 public sealed class RunDirectory : IDisposable
 {
-    /// <summary>Longest path a Unix socket can have on Linux (<c>sun_path</c> is 108 bytes including the terminating NUL).</summary>
-    public const int MaxSocketPathBytes = 107;
-
     public const string OwnerFileName = "owner";
     public const string PidFileName = "qemu.pid";
     public const string QmpSocketName = "qmp.sock";
@@ -113,7 +111,7 @@ public sealed class RunDirectory : IDisposable
         foreach (var candidate in candidates)
         {
             var probe = System.IO.Path.Combine(root, candidate, "serial0.sock");
-            if (Encoding.UTF8.GetByteCount(probe) <= MaxSocketPathBytes)
+            if (UnixSocketPath.Fits(probe))
             {
                 path = System.IO.Path.Combine(root, candidate);
                 break;
@@ -149,7 +147,7 @@ public sealed class RunDirectory : IDisposable
         return System.IO.Path.Combine(Path, name);
     }
 
-    /// <summary>Path of a Unix socket in this directory, checked against <see cref="MaxSocketPathBytes"/>.</summary>
+    /// <summary>Path of a Unix socket in this directory, checked against <see cref="UnixSocketPath.MaxBytes"/>.</summary>
     /// <exception cref="RunDirectoryException">The path is too long for a Unix socket.</exception>
     public string Socket(string name)
     {
@@ -180,11 +178,11 @@ public sealed class RunDirectory : IDisposable
         System.IO.File.WriteAllText(PidFile, pid.ToString(CultureInfo.InvariantCulture) + "\n");
 
     /// <summary>Fails with a clear message when <paramref name="path"/> cannot be bound as a Unix socket.</summary>
-    /// <exception cref="RunDirectoryException">The path is longer than <see cref="MaxSocketPathBytes"/> bytes.</exception>
+    /// <exception cref="RunDirectoryException">The path is longer than <see cref="UnixSocketPath.MaxBytes"/> bytes.</exception>
     public static void EnsureSocketPathFits(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
-        if (Encoding.UTF8.GetByteCount(path) > MaxSocketPathBytes)
+        if (!UnixSocketPath.Fits(path))
         {
             throw new RunDirectoryException(TooLongMessage(path));
         }
@@ -471,8 +469,7 @@ public sealed class RunDirectory : IDisposable
     }
 
     private static string TooLongMessage(string path) =>
-        $"the Unix socket path {path} is {Encoding.UTF8.GetByteCount(path)} bytes long; Linux allows at most {MaxSocketPathBytes}. " +
-        $"Use a shorter run root (MachineStartOptions.RunRoot or the environment variable {RootVariable}, for example /tmp/qtk).";
+        UnixSocketPath.TooLong(path, $"Use a shorter run root (MachineStartOptions.RunRoot or the environment variable {RootVariable}, for example /tmp/qtk).");
 
     private static void TryDelete(string path)
     {

@@ -54,7 +54,7 @@ public sealed class RunDirectoryTests : IDisposable
 
         run.Root.Should().Be(RunDirectory.DefaultRoot);
         File.GetUnixFileMode(run.Root).Should().Be(Private);
-        System.Text.Encoding.UTF8.GetByteCount(run.SerialSocket(0)).Should().BeLessThan(RunDirectory.MaxSocketPathBytes);
+        System.Text.Encoding.UTF8.GetByteCount(run.SerialSocket(0)).Should().BeLessThan(QemuTestKit.Machines.Console.UnixSocketPath.MaxBytes);
     }
 
     [Fact]
@@ -79,7 +79,7 @@ public sealed class RunDirectoryTests : IDisposable
         using var run = RunDirectory.Create("machine", root);
 
         Path.GetFileName(run.Path).Should().MatchRegex("^[0-9a-f]{8}$");
-        System.Text.Encoding.UTF8.GetByteCount(run.SerialSocket(0)).Should().Be(RunDirectory.MaxSocketPathBytes);
+        System.Text.Encoding.UTF8.GetByteCount(run.SerialSocket(0)).Should().Be(QemuTestKit.Machines.Console.UnixSocketPath.MaxBytes);
         run.Invoking(r => r.SerialSocket(10)).Should().Throw<RunDirectoryException>();
     }
 
