@@ -12,6 +12,31 @@ internal static class BenchOutput
 
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
+    /// <summary>
+    /// Runs a benchmark's body: a QemuTestKit error or a failed measurement ends it with one line on stderr and exit code
+    /// 1; <paramref name="scratch"/>, when given, is removed afterwards either way.
+    /// </summary>
+    public static async Task<int> GuardAsync(string name, string? scratch, Func<Task<int>> body)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        try
+        {
+            return await body().ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is QemuTestKit.Introspection.QemuTestKitException or BenchFailedException)
+        {
+            await Console.Error.WriteLineAsync($"bench: {name}: {e.Message}").ConfigureAwait(false);
+            return 1;
+        }
+        finally
+        {
+            if (scratch is not null)
+            {
+                Directory.Delete(scratch, recursive: true);
+            }
+        }
+    }
+
     public static void PrintUsage(TextWriter writer)
     {
         ArgumentNullException.ThrowIfNull(writer);

@@ -108,10 +108,14 @@ public sealed partial class CheckQemuMachines : QemuTestKitTask
         return true;
     }
 
+    /// <summary>The catalog cache of this build (its directory, or the default), telling the build what it could not read.</summary>
+    private CatalogCache Catalogs() =>
+        new(string.IsNullOrEmpty(CacheDirectory) ? null : CacheDirectory, warn: message => Log.LogWarning("{0}", message));
+
     private async Task<Dictionary<string, QemuCatalog>> CatalogsAsync(IReadOnlyList<MachineDeclaration> machines, List<Diagnostic> diagnostics,
         CancellationToken cancellationToken)
     {
-        var cache = new CatalogCache(string.IsNullOrEmpty(CacheDirectory) ? null : CacheDirectory, warn: message => Log.LogWarning("{0}", message));
+        var cache = Catalogs();
         var catalogs = new Dictionary<string, QemuCatalog>(StringComparer.Ordinal);
         foreach (var group in machines.GroupBy(m => m.Spec.QemuBinary, StringComparer.Ordinal))
         {
@@ -144,7 +148,7 @@ public sealed partial class CheckQemuMachines : QemuTestKitTask
         CancellationToken cancellationToken)
     {
         var probes = new ProbeCache(string.IsNullOrEmpty(CacheDirectory) ? null : CacheDirectory);
-        var images = new CatalogCache(string.IsNullOrEmpty(CacheDirectory) ? null : CacheDirectory);
+        var images = Catalogs();
         var hostMemory = HostMemory.TotalMiB();
         var trees = new Dictionary<(string, string), MachineDeviceTree?>();
         foreach (var machine in machines)

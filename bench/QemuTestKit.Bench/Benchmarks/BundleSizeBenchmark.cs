@@ -36,7 +36,7 @@ internal sealed class BundleSizeBenchmark : IBenchmark
         void Say(string text) => BenchOutput.Line(Name, text);
         using var directory = BenchDirectory.Create(options, "qtk-bench-size-");
         var root = directory.Path;
-        try
+        return await BenchOutput.GuardAsync(Name, null, async () =>
         {
             if (await BenchGuest.PrepareAsync(Name, options, root, Say, icountShift: CommandLineOptions.DefaultRecordIcountShift, cancellationToken).ConfigureAwait(false) is not { } guest)
             {
@@ -59,12 +59,7 @@ internal sealed class BundleSizeBenchmark : IBenchmark
             Say(string.Create(CultureInfo.InvariantCulture, $"  goal <= {GoalFurther:0.0}x per further checkpoint: {(rn <= GoalFurther ? "ok" : "MISSED")}"));
             Say(string.Create(CultureInfo.InvariantCulture, $"{r1:0.00}x for 1 checkpoint, +{rn:0.00}x per further checkpoint"));
             return 0;
-        }
-        catch (Exception e) when (e is QemuTestKitException or BenchFailedException)
-        {
-            await Console.Error.WriteLineAsync($"bench: {Name}: {e.Message}").ConfigureAwait(false);
-            return 1;
-        }
+        }).ConfigureAwait(false);
     }
 
     /// <summary>

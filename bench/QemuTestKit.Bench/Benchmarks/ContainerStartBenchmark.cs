@@ -26,7 +26,7 @@ internal sealed class ContainerStartBenchmark : IBenchmark
         var options = BenchOptions.Parse(args, valueOptions: [BenchGuest.Option, ImageOption], flagOptions: ["--quiet"]);
         void Say(string text) => BenchOutput.Line(Name, text);
         var root = Directory.CreateTempSubdirectory("qtk-bench-container-").FullName;
-        try
+        return await BenchOutput.GuardAsync(Name, root, async () =>
         {
             if (await BenchGuest.PrepareAsync(Name, options, root, Say, icountShift: null, cancellationToken).ConfigureAwait(false) is not { } guest)
             {
@@ -51,16 +51,7 @@ internal sealed class ContainerStartBenchmark : IBenchmark
             BenchOutput.Table(Name, stats);
             Say(string.Create(CultureInfo.InvariantCulture, $"{stats[1].Median / stats[0].Median:0.0}x of local"));
             return 0;
-        }
-        catch (QemuTestKitException e)
-        {
-            await Console.Error.WriteLineAsync($"bench: {Name}: {e.Message}").ConfigureAwait(false);
-            return 1;
-        }
-        finally
-        {
-            Directory.Delete(root, recursive: true);
-        }
+        }).ConfigureAwait(false);
     }
 
     /// <summary>Times a start to the first answer; the machine's disposal runs off the clock.</summary>

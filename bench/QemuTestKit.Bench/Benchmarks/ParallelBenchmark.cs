@@ -31,7 +31,7 @@ internal sealed class ParallelBenchmark : IBenchmark
             : 8;
         void Say(string line) => BenchOutput.Line(Name, line);
         var root = Directory.CreateTempSubdirectory("qtk-bench-parallel-").FullName;
-        try
+        return await BenchOutput.GuardAsync(Name, root, async () =>
         {
             if (await BenchGuest.PrepareAsync(Name, options, root, Say, icountShift: 5, cancellationToken).ConfigureAwait(false) is not { } guest)
             {
@@ -66,16 +66,7 @@ internal sealed class ParallelBenchmark : IBenchmark
             Say($"  goal <= {Goal.ToString("0.0", CultureInfo.InvariantCulture)}x: {(ratio <= Goal ? "ok" : "MISSED")}");
             Say(string.Create(CultureInfo.InvariantCulture, $"{ratio:0.00}x of sequential"));
             return 0;
-        }
-        catch (QemuTestKitException e)
-        {
-            await Console.Error.WriteLineAsync($"bench: {Name}: {e.Message}").ConfigureAwait(false);
-            return 1;
-        }
-        finally
-        {
-            Directory.Delete(root, recursive: true);
-        }
+        }).ConfigureAwait(false);
     }
 
     /// <summary>One sample test, as HelloGuest's tests are: start, a few commands, a checkpoint, a passing end.</summary>

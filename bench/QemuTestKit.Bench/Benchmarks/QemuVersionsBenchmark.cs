@@ -36,7 +36,7 @@ internal sealed class QemuVersionsBenchmark : IBenchmark
         void Say(string text) => BenchOutput.Line(Name, text);
         Action<string>? progress = options.Flag("--quiet") ? null : text => Say("  " + text);
         var root = Directory.CreateTempSubdirectory("qtk-bench-versions-").FullName;
-        try
+        return await BenchOutput.GuardAsync(Name, root, async () =>
         {
             if (await BenchGuest.PrepareAsync(Name, options, root, Say, icountShift: 5, cancellationToken).ConfigureAwait(false) is not { } guest)
             {
@@ -79,16 +79,7 @@ internal sealed class QemuVersionsBenchmark : IBenchmark
             Say(string.Create(CultureInfo.InvariantCulture,
                 $"record overhead {versions[a]} {Overhead(a):0.00}x, {versions[b]} {Overhead(b):0.00}x; replay time {versions[b]}/{versions[a]} {Median(replays, Label(b, "replay")) / Median(replays, Label(a, "replay")):0.00}x"));
             return 0;
-        }
-        catch (Exception e) when (e is QemuTestKitException or BenchFailedException)
-        {
-            await Console.Error.WriteLineAsync($"bench: {Name}: {e.Message}").ConfigureAwait(false);
-            return 1;
-        }
-        finally
-        {
-            Directory.Delete(root, recursive: true);
-        }
+        }).ConfigureAwait(false);
     }
 
     /// <summary>One test in <paramref name="image"/>: start from the ready snapshot, run the script, stop; a recording is kept under <paramref name="keep"/> when given.</summary>

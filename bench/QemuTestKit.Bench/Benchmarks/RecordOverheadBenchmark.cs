@@ -58,7 +58,7 @@ internal sealed class RecordOverheadBenchmark : IBenchmark
         void Say(string text) => BenchOutput.Line(Name, text);
         Action<string>? progress = options.Flag("--quiet") ? null : text => Say("  " + text);
         var root = Directory.CreateTempSubdirectory("qtk-bench-record-").FullName;
-        try
+        return await BenchOutput.GuardAsync(Name, root, async () =>
         {
             if (await BenchGuest.PrepareAsync(Name, options, root, Say, icountShift: 5, cancellationToken).ConfigureAwait(false) is not { } guest)
             {
@@ -110,16 +110,7 @@ internal sealed class RecordOverheadBenchmark : IBenchmark
             Say($"  goal <= {Goal.ToString("0.0", CultureInfo.InvariantCulture)}x: {(ratio <= Goal ? "ok" : "MISSED")}");
             Say(string.Create(CultureInfo.InvariantCulture, $"{ratio:0.00}x"));
             return 0;
-        }
-        catch (Exception e) when (e is QemuTestKitException or BenchFailedException)
-        {
-            await Console.Error.WriteLineAsync($"bench: {Name}: {e.Message}").ConfigureAwait(false);
-            return 1;
-        }
-        finally
-        {
-            Directory.Delete(root, recursive: true);
-        }
+        }).ConfigureAwait(false);
     }
 
     /// <summary>One test: start from the ready snapshot, run the script, shut down (a recording is dropped).</summary>

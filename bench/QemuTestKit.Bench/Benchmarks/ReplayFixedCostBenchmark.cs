@@ -46,7 +46,7 @@ internal sealed class ReplayFixedCostBenchmark : IBenchmark
         Action<string>? progress = options.Flag("--quiet") ? null : text => Say("  " + text);
         using var directory = BenchDirectory.Create(options, "qtk-bench-fixed-");
         var root = directory.Path;
-        try
+        return await BenchOutput.GuardAsync(Name, null, async () =>
         {
             if (await BenchGuest.PrepareAsync(Name, options, root, Say, icountShift: CommandLineOptions.DefaultRecordIcountShift, cancellationToken).ConfigureAwait(false) is not { } guest)
             {
@@ -82,12 +82,7 @@ internal sealed class ReplayFixedCostBenchmark : IBenchmark
             Say(string.Create(CultureInfo.InvariantCulture,
                 $"{BenchOutput.Duration(smallTime)} for {smallMb:0} MB, {BenchOutput.Duration(largeTime)} for {largeMb:0} MB ({ratio:0.00}x)"));
             return 0;
-        }
-        catch (Exception e) when (e is QemuTestKitException or BenchFailedException)
-        {
-            await Console.Error.WriteLineAsync($"bench: {Name}: {e.Message}").ConfigureAwait(false);
-            return 1;
-        }
+        }).ConfigureAwait(false);
     }
 
     private static async Task<TimeSpan> TimeReplayAsync(string cli, string bundle, string until, CancellationToken ct)

@@ -40,7 +40,7 @@ internal sealed class ReplayFromCheckpointBenchmark : IBenchmark
         void Say(string text) => BenchOutput.Line(Name, text);
         Action<string>? progress = options.Flag("--quiet") ? null : text => Say("  " + text);
         var root = Directory.CreateTempSubdirectory("qtk-bench-replay-").FullName;
-        try
+        return await BenchOutput.GuardAsync(Name, root, async () =>
         {
             if (await BenchGuest.PrepareAsync(Name, options, root, Say, icountShift: 5, cancellationToken).ConfigureAwait(false) is not { } guest)
             {
@@ -85,16 +85,7 @@ internal sealed class ReplayFromCheckpointBenchmark : IBenchmark
             Say($"  every replay verified identical to the recording; goal <= {Goal.ToString("0.00", CultureInfo.InvariantCulture)}x: {(ratio <= Goal ? "ok" : "MISSED")}");
             Say(string.Create(CultureInfo.InvariantCulture, $"{ratio:0.00}x of full replay"));
             return 0;
-        }
-        catch (Exception e) when (e is QemuTestKitException or BenchFailedException)
-        {
-            await Console.Error.WriteLineAsync($"bench: {Name}: {e.Message}").ConfigureAwait(false);
-            return 1;
-        }
-        finally
-        {
-            Directory.Delete(root, recursive: true);
-        }
+        }).ConfigureAwait(false);
     }
 
     /// <summary>

@@ -38,7 +38,7 @@ internal sealed class SnapshotStartBenchmark : IBenchmark
 
         void Say(string text) => BenchOutput.Line(Name, text);
         var root = Directory.CreateTempSubdirectory("qtk-bench-snapshot-").FullName;
-        try
+        return await BenchOutput.GuardAsync(Name, root, async () =>
         {
             if (await BenchGuest.PrepareAsync(Name, options, root, Say, icountShift: null, cancellationToken).ConfigureAwait(false) is not { } guest)
             {
@@ -77,16 +77,7 @@ internal sealed class SnapshotStartBenchmark : IBenchmark
             Say($"  goal >= 25x faster than cold boot: {(faster >= 25 ? "ok" : "MISSED")}; goal <= 1.2x raw loadvm: {(ofRaw <= 1.2 ? "ok" : "MISSED")}");
             Say(string.Create(CultureInfo.InvariantCulture, $"{faster:0.0}x faster than cold boot, {ofRaw:0.00}x raw loadvm"));
             return 0;
-        }
-        catch (QemuTestKitException e)
-        {
-            await Console.Error.WriteLineAsync($"bench: {Name}: {e.Message}").ConfigureAwait(false);
-            return 1;
-        }
-        finally
-        {
-            Directory.Delete(root, recursive: true);
-        }
+        }).ConfigureAwait(false);
     }
 
     /// <summary>The value option that bounds every wait (boot, answer), in seconds.</summary>

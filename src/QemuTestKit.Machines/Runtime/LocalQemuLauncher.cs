@@ -52,7 +52,7 @@ public sealed class LocalQemuLauncher : IQemuLauncher
     {
         ArgumentNullException.ThrowIfNull(spec);
         ArgumentNullException.ThrowIfNull(options);
-        var catalog = options.Catalog ?? await new CatalogCache().GetAsync(spec.QemuBinary, cancellationToken).ConfigureAwait(false);
+        var catalog = await CatalogAsync(spec, options, recording: options.Mode != RunMode.Normal, cancellationToken).ConfigureAwait(false);
         options = options with { Catalog = catalog, DeviceTree = options.DeviceTree ?? await new DeviceTreeCache().TryGetAsync(catalog, spec.MachineType, cancellationToken).ConfigureAwait(false) };
         RecordingGuard.CheckReplayable(spec, catalog, options);
         var run = RunDirectory.Create(spec.Name, options.RunRoot);
