@@ -49,6 +49,8 @@ public sealed class BundleCommandTests : IDisposable
         lines.Should().Contain("timings:     recorded for 3.50 s, 2026-03-01 12:00:00Z to 2026-03-01 12:00:03Z");
         lines.Should().Contain(l => l.StartsWith("files:       4, 312.6 KiB", StringComparison.Ordinal));
         lines.Should().Contain(l => l.StartsWith("  state.qcow2", StringComparison.Ordinal) && l.Contains("state-image", StringComparison.Ordinal) && l.EndsWith("293.0 KiB", StringComparison.Ordinal));
+        lines.Should().Contain(l => l.StartsWith("state image: state.qcow2: cannot list its parts: cannot read ", StringComparison.Ordinal)
+            && l.Contains("it is not a qcow2 image", StringComparison.Ordinal), "the sample's state image is random bytes: said in one line, not a stack trace");
         lines.Should().Contain("external:    1");
         lines.Should().Contain(l => l.StartsWith($"  {_temp.File("run")}/vmlinuz  kernel  48.8 KiB  sha256 ", StringComparison.Ordinal) && l.EndsWith("(present)", StringComparison.Ordinal));
     }

@@ -61,6 +61,27 @@ public sealed class ReplayCommandTests(RecordedBundleFixture fixture) : IClassFi
     private static string LastLine(CliResult result) =>
         result.Stdout.Replace("\r", string.Empty, StringComparison.Ordinal).TrimEnd('\n').Split('\n')[^1];
 
+    /// <summary>
+    /// <c>bundle info</c> says what the state image's bytes are (issue 14): the start snapshot's and each checkpoint's
+    /// machine state, with the sizes qemu-img reports, and the rest.
+    /// </summary>
+    [Fact]
+    public async Task Bundle_info_lists_the_state_images_parts_with_the_sizes_qemu_img_reports()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var result = await CliRunner.RunAsync(["bundle", "info", fixture.Bundle], fixture.CacheDir, Within, cancellationToken: ct);
+
+        result.ExitCode.Should().Be(0, result.ToString());
+        var line = result.Stdout.Split('\n').Single(l => l.StartsWith("state image: ", StringComparison.Ordinal));
+        var parts = System.Text.RegularExpressions.Regex.Match(line,
+            @"^state image: state\.qcow2, [0-9.]+ MiB: start 'ready' (?<ready>[0-9.]+) MiB, checkpoint 'after-one' (?<checkpoint>[0-9.]+) MiB, the rest [0-9.]+ (KiB|MiB)$");
+        parts.Success.Should().BeTrue(line);
+        var snapshots = (await new QemuTestKit.Introspection.Images.QemuImg().InfoAsync(Path.Combine(fixture.Bundle, "state.qcow2"), cancellationToken: ct)).Snapshots!;
+        double MiB(string name) => Math.Round(snapshots.Single(s => s.Name == name).VmStateSize / 1048576.0, 1);
+        double.Parse(parts.Groups["ready"].Value, System.Globalization.CultureInfo.InvariantCulture).Should().Be(MiB("ready"));
+        double.Parse(parts.Groups["checkpoint"].Value, System.Globalization.CultureInfo.InvariantCulture).Should().Be(MiB("after-one"));
+    }
+
     [Fact]
     public async Task A_bundle_replays_identically_from_its_start()
     {

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using QemuTestKit.Introspection.Images;
 using QemuTestKit.Machines.Bundles;
 
 namespace QemuTestKit.Cli.Output;
@@ -66,6 +67,11 @@ internal static class BundleSummary
             Line($"  {f.Path.PadRight(pathWidth)}  {f.Role.PadRight(roleWidth)}  {Size(f.Size).PadLeft(sizeWidth)}");
         }
 
+        if (StateImageParts(bundle) is { } parts)
+        {
+            Line(parts);
+        }
+
         Line(string.Create(inv, $"external:    {m.ExternalFiles.Count}"));
         foreach (var e in m.ExternalFiles)
         {
@@ -74,6 +80,34 @@ internal static class BundleSummary
         }
 
         return text.ToString();
+    }
+
+    /// <summary>
+    /// What the state image holds, part by part: each snapshot's machine state (the start snapshot, each checkpoint) as
+    /// its qcow2 snapshot table says, and the rest (the image's clusters and tables). Null when the bundle has none.
+    /// </summary>
+    private static string? StateImageParts(ReplayBundle bundle)
+    {
+        if (bundle.Manifest.Files.FirstOrDefault(f => f.Role == BundleRoles.StateImage) is not { } file)
+        {
+            return null;
+        }
+
+        IReadOnlyList<ImageSnapshot> snapshots;
+        try
+        {
+            snapshots = Qcow2SnapshotTable.Read(bundle.PathOf(file.Path));
+        }
+        catch (QemuImageException e)
+        {
+            return $"state image: {file.Path}: cannot list its parts: {e.Message}";
+        }
+
+        var checkpoints = bundle.Manifest.Checkpoints.Select(c => c.Name).ToHashSet(StringComparer.Ordinal);
+        var parts = snapshots.Select(s => (s.Name == bundle.Manifest.StartSnapshot ? "start" : checkpoints.Contains(s.Name) ? "checkpoint" : "snapshot")
+            + $" '{s.Name}' {Size(s.VmStateSize)}").ToList();
+        parts.Add("the rest " + Size(Math.Max(0, file.Size - snapshots.Sum(s => s.VmStateSize))));
+        return $"state image: {file.Path}, {Size(file.Size)}: {string.Join(", ", parts)}";
     }
 
     /// <summary>The last line of <c>bundle verify</c>.</summary>
