@@ -24,6 +24,34 @@ public static class Qcow2Header
         return RandomAccess.Read(file, magic, 0) == magic.Length && magic.SequenceEqual(Magic);
     }
 
+    /// <summary>
+    /// Whether the header marks the image neither dirty (refcounts to rebuild: lazy refcounts left by a QEMU that did not
+    /// close it) nor corrupt (QEMU found its metadata inconsistent and refuses to write it).
+    /// </summary>
+    /// <exception cref="QemuImageException">The file is not a qcow2 image.</exception>
+    public static bool IsClean(string imagePath)
+    {
+        try
+        {
+            using var file = File.OpenHandle(imagePath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+            var header = new byte[Version2Length + 8];
+            var read = RandomAccess.Read(file, header, 0);
+            if (read < Version2Length || !header.AsSpan(0, 4).SequenceEqual(Magic))
+            {
+                throw new QemuImageException($"'{imagePath}' is not a qcow2 image (no qcow2 header)");
+            }
+
+            // Version 2 has no incompatible-feature bits (offset 72), so nothing there can say dirty or corrupt.
+            const ulong dirtyOrCorrupt = 0b11;
+            return BinaryPrimitives.ReadUInt32BigEndian(header.AsSpan(4)) < 3
+                || (read == header.Length && (BinaryPrimitives.ReadUInt64BigEndian(header.AsSpan(Version2Length)) & dirtyOrCorrupt) == 0);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new QemuImageException($"cannot read the header of '{imagePath}': {e.Message}", e);
+        }
+    }
+
     /// <summary>The format an overlay names for its backing file (<c>qemu-img create -F</c>); null when it names none.</summary>
     /// <exception cref="QemuImageException">The file is not a qcow2 image, or its header is damaged.</exception>
     public static string? BackingFormat(string imagePath)

@@ -81,13 +81,14 @@ public sealed class LocalReplayHost : IReplayHost
     }
 
     /// <summary>
-    /// The replay copies the state image and overlays (a replay never writes into the bundle), and returns where each
-    /// overlay's base is here: the recorded path in the overlay may not exist on this machine, so the arguments name the
-    /// base instead (<see cref="WithDiskBases"/>), which spares a <c>qemu-img rebase</c> per disk.
+    /// The replay writes to its own state image and overlays (a replay never writes into the bundle): working copies
+    /// kept between replays (<see cref="ReplayImageCache"/>), else private copies. Returns where each overlay's base is
+    /// here: the recorded path in the overlay may not exist on this machine, so the arguments name the base instead
+    /// (<see cref="WithDiskBases"/>), which spares a <c>qemu-img rebase</c> per disk.
     /// </summary>
     private static async Task<List<DiskBase>> CopyRunFilesAsync(ReplayBundle bundle, RunDirectory run, CancellationToken ct)
     {
-        ImageCopy.Copy(bundle.PathOf("state.qcow2"), run.File("state.qcow2"));
+        await ReplayImageCache.ProvideAsync(bundle.PathOf("state.qcow2"), run.File("state.qcow2"), run, cancellationToken: ct).ConfigureAwait(false);
         var spec = bundle.Manifest.Spec;
         var bases = new List<DiskBase>();
         for (var i = 0; i < spec.Disks.Count; i++)
@@ -99,7 +100,7 @@ public sealed class LocalReplayHost : IReplayHost
 
             var id = QemuCommandLine.DiskId(spec.Disks[i], i);
             var overlay = run.File($"{id}.overlay.qcow2");
-            ImageCopy.Copy(bundle.PathOf($"disks/{id}.overlay.qcow2"), overlay);
+            await ReplayImageCache.ProvideAsync(bundle.PathOf($"disks/{id}.overlay.qcow2"), overlay, run, cancellationToken: ct).ConfigureAwait(false);
             var baseRelative = $"disks/{id}.base";
             var basePath = bundle.Manifest.Files.Any(f => f.Path == baseRelative)
                 ? bundle.PathOf(baseRelative)

@@ -57,17 +57,35 @@ public sealed record ReplayUntil
     internal async Task<long> ResolveAsync(ReplayBundle bundle, CancellationToken ct) =>
         Icount ?? await TranscriptMap.IcountAfterAsync(bundle, Offset!.Value, ct).ConfigureAwait(false);
 
+    /// <summary>
+    /// A break this close after where the replay starts is already behind a replay started running by the time QMP can
+    /// set it (QEMU runs its first blocks before it answers: ~22,000 instructions measured), which would cost a second
+    /// start; such a replay starts paused instead.
+    /// </summary>
+    internal const long NearStart = 1_000_000;
+
     /// <summary>Whether the bundle's start snapshot carries an icount (false for ready states saved outside record mode).</summary>
-    internal static async Task<bool> StartSnapshotHasIcountAsync(ReplayBundle bundle, CancellationToken ct)
+    internal static Task<bool> StartSnapshotHasIcountAsync(ReplayBundle bundle, CancellationToken ct) =>
+        Task.FromResult(StartSnapshotIcount(bundle) is not { Saved: true, Icount: null });
+
+    /// <summary>
+    /// The start snapshot's icount from the state image's own snapshot table (read in place: no qemu-img process on the
+    /// way to a replay's start); Saved is false when the bundle starts from a cold boot.
+    /// </summary>
+    private static (bool Saved, long? Icount) StartSnapshotIcount(ReplayBundle bundle)
     {
         if (bundle.Manifest.StartSnapshot is not { } snapshot)
         {
-            return true;
+            return (false, null);
         }
 
-        var snapshots = await new QemuImg().ListSnapshotsAsync(bundle.PathOf("state.qcow2"), cancellationToken: ct).ConfigureAwait(false);
-        return snapshots.FirstOrDefault(s => s.Name == snapshot) is not { Icount: null };
+        var found = Qcow2SnapshotTable.Read(bundle.PathOf("state.qcow2")).FirstOrDefault(s => s.Name == snapshot);
+        return (found is not null, found?.Icount);
     }
+
+    /// <summary>Whether a break at <paramref name="icount"/> lies within <see cref="NearStart"/> instructions of where the replay starts.</summary>
+    internal static bool IsNearStart(ReplayBundle bundle, Checkpoint? checkpoint, long icount) =>
+        (checkpoint?.Icount ?? StartSnapshotIcount(bundle).Icount) is { } start && icount - start < NearStart;
 
     /// <summary>
     /// Sets the break on a replay and lets it run there. A replay QEMU holds paused (<c>-S</c>) has not begun and is

@@ -118,10 +118,12 @@ public static class Replayer
         // pause lasted tens of milliseconds; a stop and cont right after the start did it too; from the ready snapshot
         // too: a clean-machine run stalled a break from ready for 120 s). So everything slow is done before QEMU starts,
         // and a break is set on the running replay without stopping it; a break it has already run past starts it again
-        // paused. Only gdb attaching at the start and old bundles (whose start snapshot has no icount) start paused: with
-        // --until gdb attaches at the break (a paused start of --gdb --until stalled the QEMU 10 image in one CI run).
+        // paused. Only gdb attaching at the start, old bundles (whose start snapshot has no icount) and a break right after the
+        // start (ReplayUntil.NearStart) start paused: with --until gdb attaches at the break (a paused start of --gdb
+        // --until stalled the QEMU 10 image in one CI run).
         var startSnapshotHasIcount = untilIcount is null || await ReplayUntil.StartSnapshotHasIcountAsync(bundle, cancellationToken).ConfigureAwait(false);
-        var paused = (options.Gdb is not null && untilIcount is null) || !startSnapshotHasIcount;
+        var paused = (options.Gdb is not null && untilIcount is null) || !startSnapshotHasIcount
+            || (untilIcount is { } near && ReplayUntil.IsNearStart(bundle, checkpoint, near));
         var prefix = options.ConsoleFromStart && startOffset > 0 ? expected[..(int)startOffset] : null;
         var launch = new ReplayLaunch(checkpoint, paused, options.Gdb, prefix, options.RunRoot);
         var launched = await launcher.LaunchAsync(launch, cancellationToken).ConfigureAwait(false);

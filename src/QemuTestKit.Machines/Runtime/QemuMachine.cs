@@ -543,6 +543,7 @@ public sealed class QemuMachine : IAsyncDisposable
             await console.DisposeAsync().ConfigureAwait(false);
         }
 
+        run.ReleaseHeld();
         if (!keep)
         {
             run.Dispose();

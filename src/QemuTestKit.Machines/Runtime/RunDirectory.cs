@@ -35,6 +35,7 @@ public sealed class RunDirectory : IDisposable
     // A directory without a readable owner file may be one another process is creating right now.
     private static readonly TimeSpan s_ownerlessGrace = TimeSpan.FromMinutes(1);
 
+    private readonly List<IDisposable> _held = [];
     private int _disposed;
 
     private RunDirectory(string root, string path)
@@ -256,6 +257,34 @@ public sealed class RunDirectory : IDisposable
         return removed;
     }
 
+    /// <summary>
+    /// Keeps <paramref name="resource"/> (a lock on a file QEMU uses through this directory) until QEMU is gone: the
+    /// machine's clean-up releases it whether or not the directory is kept, and so does <see cref="Dispose"/>.
+    /// </summary>
+    internal void Hold(IDisposable resource)
+    {
+        lock (_held)
+        {
+            _held.Add(resource);
+        }
+    }
+
+    /// <summary>Releases what <see cref="Hold"/> kept.</summary>
+    internal void ReleaseHeld()
+    {
+        IDisposable[] held;
+        lock (_held)
+        {
+            held = [.. _held];
+            _held.Clear();
+        }
+
+        foreach (var resource in held)
+        {
+            resource.Dispose();
+        }
+    }
+
     /// <summary>Deletes the directory and everything in it.</summary>
     public void Dispose()
     {
@@ -264,6 +293,7 @@ public sealed class RunDirectory : IDisposable
             return;
         }
 
+        ReleaseHeld();
         TryDelete(Path);
     }
 

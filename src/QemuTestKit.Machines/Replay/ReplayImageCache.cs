@@ -1,0 +1,160 @@
+using System.Globalization;
+using QemuTestKit.Introspection.Catalog;
+using QemuTestKit.Introspection.Images;
+using QemuTestKit.Machines.Runtime;
+
+namespace QemuTestKit.Machines.Replay;
+
+/// <summary>
+/// The images a replay writes (the state image, disk overlays), kept between replays of the same bundle file so that a
+/// replay's start does not copy the whole image (hundreds of MB for a bundle with checkpoints; a replay's fixed cost
+/// grew with the bundle). Reusing one is sound because a replay never changes what it loads: <c>loadvm</c> points the
+/// image's active tables at a snapshot and the guest's writes go to new clusters, so every internal snapshot stays as
+/// recorded, and qcow2 orders its metadata writes so that a QEMU killed mid-write leaves only leaked clusters. Before
+/// each use the working copy is checked against the bundle's file (the same snapshot table, a clean header, bounded
+/// growth) and made again when it differs (someone saved a snapshot into it, or QEMU marked it corrupt).
+/// A working copy serves one replay at a time (an exclusive lock held until QEMU is gone); a replay that finds it in
+/// use gets a private copy, as does every replay when the cache is off (<see cref="LimitVariable"/> = 0).
+/// </summary>
+internal static class ReplayImageCache
+{
+    public const string DirectoryName = "replay-images";
+
+    /// <summary>The cache's size limit in MB (default 4096); 0 turns it off. Least recently used copies go first.</summary>
+    public const string LimitVariable = "QEMUTESTKIT_REPLAY_IMAGE_CACHE_MB";
+
+    private const long DefaultLimitMb = 4096;
+    private const string EntrySuffix = ".qcow2";
+    private const string LockSuffix = ".lock";
+
+    /// <summary>
+    /// Puts a writable copy of <paramref name="source"/> at <paramref name="destination"/> for the replay in
+    /// <paramref name="run"/>: a link to the cached working copy, locked for the run, or a private copy. Returns whether
+    /// the cached copy was used. The copy is found by the source's own sha256 (<see cref="FileHashCache"/>: read once
+    /// per version of the file), not the one bundle.json claims, so an unverified bundle never seeds the cache.
+    /// </summary>
+    /// <param name="limitBytes">The cache's size limit; null for <see cref="LimitVariable"/>'s.</param>
+    public static async Task<bool> ProvideAsync(string source, string destination, RunDirectory run, string? cacheDirectory = null,
+        long? limitBytes = null, CancellationToken cancellationToken = default)
+    {
+        var limit = limitBytes ?? LimitBytes();
+        if (limit == 0 || !OperatingSystem.IsLinux())
+        {
+            ImageCopy.Copy(source, destination);
+            return false;
+        }
+
+        var sha256 = await FileHashCache.Sha256Async(source, cacheDirectory, cancellationToken).ConfigureAwait(false);
+        var directory = Path.Combine(cacheDirectory ?? CatalogCache.DefaultDirectory(), DirectoryName);
+        Directory.CreateDirectory(directory);
+        var entry = Path.Combine(directory, sha256.ToLowerInvariant() + EntrySuffix);
+        if (TryLock(entry) is not { } held)
+        {
+            ImageCopy.Copy(source, destination);
+            return false;
+        }
+
+        try
+        {
+            if (!Matches(entry, source))
+            {
+                var temp = string.Create(CultureInfo.InvariantCulture, $"{entry}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
+                try
+                {
+                    ImageCopy.Copy(source, temp);
+                    File.Move(temp, entry, overwrite: true);
+                }
+                catch
+                {
+                    File.Delete(temp);
+                    throw;
+                }
+
+                Evict(directory, limit, keep: entry);
+            }
+
+            // The lock file's time says when the copy was last used: eviction goes by it.
+            File.SetLastWriteTimeUtc(entry + LockSuffix, DateTime.UtcNow);
+            File.CreateSymbolicLink(destination, entry);
+            run.Hold(held);
+            return true;
+        }
+        catch
+        {
+            held.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Whether the working copy still holds what the bundle's image holds, in a state QEMU will open and write.</summary>
+    internal static bool Matches(string entry, string source)
+    {
+        try
+        {
+            return File.Exists(entry)
+                && new FileInfo(entry).Length <= (2 * new FileInfo(source).Length) + (64L << 20)
+                && Qcow2Header.IsClean(entry)
+                && Qcow2SnapshotTable.Read(entry).SequenceEqual(Qcow2SnapshotTable.Read(source));
+        }
+        catch (QemuImageException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>The exclusive lock of a working copy (on Unix, <see cref="FileShare.None"/> is an exclusive <c>flock</c>); null when another replay holds it.</summary>
+    private static FileStream? TryLock(string entry)
+    {
+        try
+        {
+            return new FileStream(entry + LockSuffix, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Deletes the least recently used working copies nobody holds until the cache fits its limit.</summary>
+    private static void Evict(string directory, long limit, string keep)
+    {
+        var entries = new DirectoryInfo(directory).EnumerateFiles("*" + EntrySuffix)
+            .Where(f => f.FullName != keep)
+            .Select(f => (File: f, Used: File.Exists(f.FullName + LockSuffix) ? File.GetLastWriteTimeUtc(f.FullName + LockSuffix) : f.LastWriteTimeUtc))
+            .OrderBy(e => e.Used)
+            .ToList();
+        var total = entries.Sum(e => e.File.Length) + new FileInfo(keep).Length;
+        foreach (var (file, _) in entries)
+        {
+            if (total <= limit)
+            {
+                break;
+            }
+
+            using var held = TryLock(file.FullName);
+            if (held is null)
+            {
+                continue;
+            }
+
+            total -= file.Length;
+            file.Delete();
+        }
+
+        // Copies that a process killed mid-copy left behind.
+        foreach (var stale in new DirectoryInfo(directory).EnumerateFiles("*.tmp").Where(f => f.LastWriteTimeUtc < DateTime.UtcNow.AddHours(-1)))
+        {
+            stale.Delete();
+        }
+    }
+
+    private static long LimitBytes()
+    {
+        var text = Environment.GetEnvironmentVariable(LimitVariable);
+        return string.IsNullOrWhiteSpace(text)
+            ? DefaultLimitMb << 20
+            : long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var mb)
+                ? mb << 20
+                : throw new ReplayException($"{LimitVariable}='{text}' is not a whole number of MB: set it to the replay image cache's size limit in MB, or 0 to turn the cache off");
+    }
+}
