@@ -82,10 +82,15 @@ public sealed record ContainerReplayHost(string? Image = null, Uri? DockerEndpoi
             var mappings = new List<(string Host, string Container)>();
             foreach (var file in manifest.Files)
             {
-                var path = bundle.PathOf(file.Path);
-                // The state image and overlays are the replay's to write: they go to the run directory; every other file
-                // keeps its host path, which is what the expanded arguments name.
-                var target = file.Role is BundleRoles.StateImage or BundleRoles.DiskOverlay ? $"{inside}/{Path.GetFileName(file.Path)}" : path;
+                // The state image and overlays are the replay's to write: they go to the run directory (the state image
+                // restored first when the bundle keeps it packed); every other file keeps its host path, which is what
+                // the expanded arguments name.
+                var (path, target) = file.Role switch
+                {
+                    BundleRoles.StateImage => ((await bundle.StateImageAsync(cancellationToken).ConfigureAwait(false))!, $"{inside}/state.qcow2"),
+                    BundleRoles.DiskOverlay => (bundle.PathOf(file.Path), $"{inside}/{Path.GetFileName(file.Path)}"),
+                    _ => (bundle.PathOf(file.Path), bundle.PathOf(file.Path)),
+                };
                 mappings.Add((path, target));
             }
 

@@ -74,9 +74,14 @@ public sealed class ReplayCommandTests(RecordedBundleFixture fixture) : IClassFi
         result.ExitCode.Should().Be(0, result.ToString());
         var line = result.Stdout.Split('\n').Single(l => l.StartsWith("state image: ", StringComparison.Ordinal));
         var parts = System.Text.RegularExpressions.Regex.Match(line,
-            @"^state image: state\.qcow2, [0-9.]+ MiB: start 'ready' (?<ready>[0-9.]+) MiB, checkpoint 'after-one' (?<checkpoint>[0-9.]+) MiB, the rest [0-9.]+ (KiB|MiB)$");
+            @"^state image: state\.qcow2\.pack, (?<packed>[0-9.]+) MiB \(packed; the image is (?<image>[0-9.]+) MiB\): start 'ready' (?<ready>[0-9.]+) MiB, checkpoint 'after-one' (?<checkpoint>[0-9.]+) MiB, the rest [0-9.]+ (KiB|MiB)$");
         parts.Success.Should().BeTrue(line);
-        var snapshots = (await new QemuTestKit.Introspection.Images.QemuImg().InfoAsync(Path.Combine(fixture.Bundle, "state.qcow2"), cancellationToken: ct)).Snapshots!;
+        await using var bundle = await QemuTestKit.Machines.Bundles.ReplayBundle.OpenAsync(fixture.Bundle, ct);
+        var image = (await bundle.StateImageAsync(ct))!;
+        var snapshots = (await new QemuTestKit.Introspection.Images.QemuImg().InfoAsync(image, cancellationToken: ct)).Snapshots!;
+        double Number(string group) => double.Parse(parts.Groups[group].Value, System.Globalization.CultureInfo.InvariantCulture);
+        Number("image").Should().Be(Math.Round(new FileInfo(image).Length / 1048576.0, 1));
+        Number("packed").Should().BeLessThan(Number("ready"), "the pack holds both snapshots' machine states in less than one of them takes unpacked");
         double MiB(string name) => Math.Round(snapshots.Single(s => s.Name == name).VmStateSize / 1048576.0, 1);
         double.Parse(parts.Groups["ready"].Value, System.Globalization.CultureInfo.InvariantCulture).Should().Be(MiB("ready"));
         double.Parse(parts.Groups["checkpoint"].Value, System.Globalization.CultureInfo.InvariantCulture).Should().Be(MiB("after-one"));
@@ -169,7 +174,7 @@ public sealed class ReplayCommandTests(RecordedBundleFixture fixture) : IClassFi
     public async Task An_edited_snapshot_image_is_a_clear_error()
     {
         var copy = fixture.CopyOfBundle();
-        await using (var state = new FileStream(Path.Combine(copy, "state.qcow2"), FileMode.Open, FileAccess.ReadWrite))
+        await using (var state = new FileStream(Path.Combine(copy, "state.qcow2.pack"), FileMode.Open, FileAccess.ReadWrite))
         {
             state.Seek(state.Length / 2, SeekOrigin.Begin);
             state.WriteByte(0x5a);
@@ -177,7 +182,7 @@ public sealed class ReplayCommandTests(RecordedBundleFixture fixture) : IClassFi
 
         var message = (await ReplayAsync(copy)).ShouldFailCleanly(1, Within);
 
-        message.Should().Contain("state.qcow2").And.Contain("damaged");
+        message.Should().Contain("state.qcow2.pack").And.Contain("damaged");
     }
 
     [Fact]

@@ -24,7 +24,7 @@ internal sealed class BundleSizeBenchmark : IBenchmark
     private const double GoalFurther = 0.3;
 
     /// <summary>The parts a bundle's size is reported in, in this order.</summary>
-    private static readonly string[] Parts = ["state.qcow2", "replay.bin", "boot/", "disk bases", "disk overlays", "console", "other"];
+    private static readonly string[] Parts = ["state image", "replay.bin", "boot/", "disk bases", "disk overlays", "console", "other"];
 
     public string Name => "bundle-size";
 
@@ -81,7 +81,8 @@ internal sealed class BundleSizeBenchmark : IBenchmark
         // The overlays are measured in the bundle, after QEMU shut down: everything it wrote is in them by then.
         var diskDelta = files.Where(f => f.Role == BundleRoles.DiskOverlay).Sum(f => f.Allocated);
         // Each snapshot's vmstate as qemu-img reports it: says whether a checkpoint costs its changes or a whole RAM image.
-        var snapshots = await new QemuImg().ListSnapshotsAsync(Path.Combine(bundle, "state.qcow2"), cancellationToken: ct).ConfigureAwait(false);
+        using var opened = await ReplayBundle.OpenAsync(bundle, ct).ConfigureAwait(false);
+        var snapshots = await new QemuImg().ListSnapshotsAsync((await opened.StateImageAsync(ct).ConfigureAwait(false))!, cancellationToken: ct).ConfigureAwait(false);
         return new Recording(checkpoints, files, ram.Total, ram.Used, diskDelta, snapshots);
     }
 
@@ -101,6 +102,7 @@ internal sealed class BundleSizeBenchmark : IBenchmark
     /// <summary>A file's part: by its role where the role says it (a disk base copied in weighs like the whole disk), else by its path.</summary>
     private static string Part(BundleFile file) => file.Role switch
     {
+        BundleRoles.StateImage => "state image",
         BundleRoles.Transcript or BundleRoles.TranscriptChunks => "console",
         BundleRoles.DiskBase => "disk bases",
         BundleRoles.DiskOverlay => "disk overlays",

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using QemuTestKit.Introspection;
 using QemuTestKit.Introspection.Images;
+using QemuTestKit.Machines.Bundles;
 using QemuTestKit.Machines.CommandLine;
 using QemuTestKit.Machines.Runtime;
 
@@ -60,8 +61,8 @@ internal sealed class ReplayFixedCostBenchmark : IBenchmark
             Say(string.Create(CultureInfo.InvariantCulture, $"bundles: {smallMb:0} MB (no checkpoint), {largeMb:0} MB ({checkpoints} checkpoints)"));
 
             // Where each replay stops is read once, outside the timed runs.
-            var smallUntil = UntilFirstInstruction(small);
-            var largeUntil = UntilFirstInstruction(large);
+            var smallUntil = await UntilFirstInstructionAsync(small, cancellationToken).ConfigureAwait(false);
+            var largeUntil = await UntilFirstInstructionAsync(large, cancellationToken).ConfigureAwait(false);
             var first = new[] { await TimeReplayAsync(cli, small, smallUntil, cancellationToken).ConfigureAwait(false), await TimeReplayAsync(cli, large, largeUntil, cancellationToken).ConfigureAwait(false) };
             Say($"  first replay of each (hashes every file): {BenchOutput.Duration(first[0])} and {BenchOutput.Duration(first[1])}");
             var stats = await Measure.AlternatingAsync(
@@ -112,9 +113,10 @@ internal sealed class ReplayFixedCostBenchmark : IBenchmark
     }
 
     /// <summary>The <c>--until</c> of the first replayed instruction: one past the start snapshot's (the ready state's) count.</summary>
-    private static string UntilFirstInstruction(string bundle)
+    private static async Task<string> UntilFirstInstructionAsync(string bundle, CancellationToken ct)
     {
-        var snapshots = Qcow2SnapshotTable.Read(Path.Combine(bundle, "state.qcow2"));
+        using var opened = await ReplayBundle.OpenAsync(bundle, ct).ConfigureAwait(false);
+        var snapshots = Qcow2SnapshotTable.Read((await opened.StateImageAsync(ct).ConfigureAwait(false))!);
         var start = snapshots.FirstOrDefault(s => s.Name == ReadyState.SnapshotName)?.Icount
             ?? throw new BenchFailedException($"{bundle}: its state image has no '{ReadyState.SnapshotName}' snapshot with an icount");
         return string.Create(CultureInfo.InvariantCulture, $"icount:{start + 1}");

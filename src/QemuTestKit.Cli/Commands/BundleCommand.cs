@@ -37,7 +37,7 @@ internal static class BundleCommand
             await using var opened = await ReplayBundle.OpenAsync(parse.GetValue(bundle)!, options, ct);
             var output = parse.GetValue(json)
                 ? BundleManifestJson.Serialize(opened.Manifest) + "\n"
-                : BundleSummary.Format(opened);
+                : await BundleSummary.FormatAsync(opened, ct);
             await Console.Out.WriteAsync(output);
             return 0;
         });

@@ -10,8 +10,10 @@ internal static class BundleSummary
 {
     private const string Indent = "             ";
 
-    public static string Format(ReplayBundle bundle)
+    public static async Task<string> FormatAsync(ReplayBundle bundle, CancellationToken cancellationToken)
     {
+        // Read before the lines: a packed state image is restored (once, into the cache) to read its snapshot table.
+        var stateImageParts = await StateImagePartsAsync(bundle, cancellationToken).ConfigureAwait(false);
         var m = bundle.Manifest;
         var text = new StringBuilder();
         void Line(string line) => text.Append(line).Append('\n');
@@ -67,7 +69,7 @@ internal static class BundleSummary
             Line($"  {f.Path.PadRight(pathWidth)}  {f.Role.PadRight(roleWidth)}  {Size(f.Size).PadLeft(sizeWidth)}");
         }
 
-        if (StateImageParts(bundle) is { } parts)
+        if (stateImageParts is { } parts)
         {
             Line(parts);
         }
@@ -86,7 +88,7 @@ internal static class BundleSummary
     /// What the state image holds, part by part: each snapshot's machine state (the start snapshot, each checkpoint) as
     /// its qcow2 snapshot table says, and the rest (the image's clusters and tables). Null when the bundle has none.
     /// </summary>
-    private static string? StateImageParts(ReplayBundle bundle)
+    private static async Task<string?> StateImagePartsAsync(ReplayBundle bundle, CancellationToken cancellationToken)
     {
         if (bundle.Manifest.Files.FirstOrDefault(f => f.Role == BundleRoles.StateImage) is not { } file)
         {
@@ -94,11 +96,15 @@ internal static class BundleSummary
         }
 
         IReadOnlyList<ImageSnapshot> snapshots;
+        long imageSize;
+        string image;
         try
         {
-            snapshots = Qcow2SnapshotTable.Read(bundle.PathOf(file.Path));
+            image = (await bundle.StateImageAsync(cancellationToken).ConfigureAwait(false))!;
+            imageSize = new FileInfo(image).Length;
+            snapshots = Qcow2SnapshotTable.Read(image);
         }
-        catch (QemuImageException e)
+        catch (Exception e) when (e is QemuImageException or ReplayBundleException)
         {
             return $"state image: {file.Path}: cannot list its parts: {e.Message}";
         }
@@ -106,8 +112,10 @@ internal static class BundleSummary
         var checkpoints = bundle.Manifest.Checkpoints.Select(c => c.Name).ToHashSet(StringComparer.Ordinal);
         var parts = snapshots.Select(s => (s.Name == bundle.Manifest.StartSnapshot ? "start" : checkpoints.Contains(s.Name) ? "checkpoint" : "snapshot")
             + $" '{s.Name}' {Size(s.VmStateSize)}").ToList();
-        parts.Add("the rest " + Size(Math.Max(0, file.Size - snapshots.Sum(s => s.VmStateSize))));
-        return $"state image: {file.Path}, {Size(file.Size)}: {string.Join(", ", parts)}";
+        parts.Add("the rest " + Size(Math.Max(0, imageSize - snapshots.Sum(s => s.VmStateSize))));
+        // A packed state image is read where it was restored to, not in the bundle.
+        var packed = image == bundle.PathOf(file.Path) ? string.Empty : $" (packed; the image is {Size(imageSize)})";
+        return $"state image: {file.Path}, {Size(file.Size)}{packed}: {string.Join(", ", parts)}";
     }
 
     /// <summary>The last line of <c>bundle verify</c>.</summary>

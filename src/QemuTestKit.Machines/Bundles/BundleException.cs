@@ -38,6 +38,9 @@ public enum ReplayBundleError
     /// <summary>A file the replay needs is neither in the bundle nor at its recorded place.</summary>
     ExternalMissing,
 
+    /// <summary>A file of the bundle is not what its role says (a state pack that fails its own checks).</summary>
+    DamagedFile,
+
     /// <summary>Writing: the target bundle already exists.</summary>
     AlreadyExists,
 

@@ -12,6 +12,9 @@ internal static class BundlePaths
     public const string ZipSuffix = ".qtkreplay.zip";
     public const string TempSuffix = ".tmp";
 
+    /// <summary>Where a bundle keeps its state image, packed (<see cref="StatePack"/>); bundles written before packing keep <c>state.qcow2</c>.</summary>
+    public const string StatePackName = "state.qcow2.pack";
+
     /// <summary>Null when <paramref name="path"/> is a safe bundle path, else why it is not.</summary>
     public static string? Problem(string? path)
     {

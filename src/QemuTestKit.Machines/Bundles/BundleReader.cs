@@ -153,6 +153,34 @@ public sealed class ReplayBundle : IDisposable, IAsyncDisposable
         return current;
     }
 
+    /// <summary>
+    /// The state image as a qcow2 file to read and copy (never to write): the bundle's <c>state.qcow2</c>, or, for a
+    /// bundle that keeps it packed (<c>state.qcow2.pack</c>, <see cref="StatePack"/>), the image restored once into the
+    /// replay image cache (<see cref="ReplayImageCache.UnpackedAsync"/>). Null when the bundle has no state image.
+    /// </summary>
+    /// <exception cref="ReplayBundleException">The pack is damaged.</exception>
+    public async Task<string?> StateImageAsync(CancellationToken cancellationToken = default)
+    {
+        if (PathOfRole(BundleRoles.StateImage) is not { } path)
+        {
+            return null;
+        }
+
+        if (!StatePack.IsPack(path))
+        {
+            return path;
+        }
+
+        try
+        {
+            return await ReplayImageCache.UnpackedAsync(path, cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        catch (InvalidDataException e)
+        {
+            throw new ReplayBundleException(ReplayBundleError.DamagedFile, Source, $"replay bundle '{Source}': {e.Message}", e);
+        }
+    }
+
     /// <summary>The path of the first file of a role (<see cref="BundleRoles"/>), or null when the bundle has none.</summary>
     public string? PathOfRole(string role) =>
         Manifest.Files.FirstOrDefault(f => f.Role == role) is { } file ? PathOf(file.Path) : null;

@@ -46,10 +46,13 @@ internal static class RecordingBundler
         // The bundle says what ran: a spec that declares no architecture gets the binary's target.
         var spec = machine.Spec.WithTargetOf(machine.Catalog);
         var files = machine.Files;
+        // Each checkpoint is a whole vmstate, mostly the pages of the one before it: packed, a bundle holds them once.
+        var pack = run.File(BundlePaths.StatePackName);
+        await StatePack.PackAsync(files.StateImage, pack, ct).ConfigureAwait(false);
         var sources = new List<BundleSource>
         {
             new(files.ReplayLog!, "replay.bin", BundleRoles.ReplayLog, Move: true),
-            new(files.StateImage, "state.qcow2", BundleRoles.StateImage, Move: true),
+            new(pack, BundlePaths.StatePackName, BundleRoles.StateImage, Move: true),
         };
 
         var transcript = run.File("console.log");

@@ -94,6 +94,20 @@ internal static class StatePack
         }
     }
 
+    /// <summary>
+    /// The sha256 (lower-case hex) of the image a pack holds, from its checked header: names the restored image before
+    /// restoring it (the restore checks the image against it).
+    /// </summary>
+    /// <exception cref="InvalidDataException">The pack is not a state pack, is newer, or its header is damaged.</exception>
+    public static string ImageSha256(string packPath)
+    {
+        var full = Path.GetFullPath(packPath);
+        using var handle = File.OpenHandle(full, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        var header = new byte[HeaderSize];
+        var read = RandomAccess.Read(handle, header, 0);
+        return Convert.ToHexString(ReadHeader(full, header.AsSpan(0, read), RandomAccess.GetLength(handle)).Sha256).ToLowerInvariant();
+    }
+
     /// <summary>Whether <paramref name="path"/> starts with the state pack magic (false when there is no such file).</summary>
     public static bool IsPack(string path)
     {

@@ -88,7 +88,8 @@ public sealed class LocalReplayHost : IReplayHost
     /// </summary>
     private static async Task<List<DiskBase>> CopyRunFilesAsync(ReplayBundle bundle, RunDirectory run, CancellationToken ct)
     {
-        await ReplayImageCache.ProvideAsync(bundle.PathOf("state.qcow2"), run.File("state.qcow2"), run, cancellationToken: ct).ConfigureAwait(false);
+        var stateImage = await bundle.StateImageAsync(ct).ConfigureAwait(false) ?? throw new ReplayException($"bundle {bundle.Source} has no state image: the bundle is damaged");
+        await ReplayImageCache.ProvideAsync(stateImage, run.File("state.qcow2"), run, cancellationToken: ct).ConfigureAwait(false);
         var spec = bundle.Manifest.Spec;
         var bases = new List<DiskBase>();
         for (var i = 0; i < spec.Disks.Count; i++)

@@ -65,27 +65,27 @@ public sealed record ReplayUntil
     internal const long NearStart = 1_000_000;
 
     /// <summary>Whether the bundle's start snapshot carries an icount (false for ready states saved outside record mode).</summary>
-    internal static Task<bool> StartSnapshotHasIcountAsync(ReplayBundle bundle, CancellationToken ct) =>
-        Task.FromResult(StartSnapshotIcount(bundle) is not { Saved: true, Icount: null });
+    internal static async Task<bool> StartSnapshotHasIcountAsync(ReplayBundle bundle, CancellationToken ct) =>
+        await StartSnapshotIcountAsync(bundle, ct).ConfigureAwait(false) is not { Saved: true, Icount: null };
 
     /// <summary>
     /// The start snapshot's icount from the state image's own snapshot table (read in place: no qemu-img process on the
     /// way to a replay's start); Saved is false when the bundle starts from a cold boot.
     /// </summary>
-    private static (bool Saved, long? Icount) StartSnapshotIcount(ReplayBundle bundle)
+    private static async Task<(bool Saved, long? Icount)> StartSnapshotIcountAsync(ReplayBundle bundle, CancellationToken ct)
     {
-        if (bundle.Manifest.StartSnapshot is not { } snapshot)
+        if (bundle.Manifest.StartSnapshot is not { } snapshot || await bundle.StateImageAsync(ct).ConfigureAwait(false) is not { } image)
         {
             return (false, null);
         }
 
-        var found = Qcow2SnapshotTable.Read(bundle.PathOf("state.qcow2")).FirstOrDefault(s => s.Name == snapshot);
+        var found = Qcow2SnapshotTable.Read(image).FirstOrDefault(s => s.Name == snapshot);
         return (found is not null, found?.Icount);
     }
 
     /// <summary>Whether a break at <paramref name="icount"/> lies within <see cref="NearStart"/> instructions of where the replay starts.</summary>
-    internal static bool IsNearStart(ReplayBundle bundle, Checkpoint? checkpoint, long icount) =>
-        (checkpoint?.Icount ?? StartSnapshotIcount(bundle).Icount) is { } start && icount - start < NearStart;
+    internal static async Task<bool> IsNearStartAsync(ReplayBundle bundle, Checkpoint? checkpoint, long icount, CancellationToken ct) =>
+        (checkpoint?.Icount ?? (await StartSnapshotIcountAsync(bundle, ct).ConfigureAwait(false)).Icount) is { } start && icount - start < NearStart;
 
     /// <summary>
     /// Sets the break on a replay and lets it run there. A replay QEMU holds paused (<c>-S</c>) has not begun and is

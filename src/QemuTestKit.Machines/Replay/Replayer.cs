@@ -123,7 +123,7 @@ public static class Replayer
         // --until stalled the QEMU 10 image in one CI run).
         var startSnapshotHasIcount = untilIcount is null || await ReplayUntil.StartSnapshotHasIcountAsync(bundle, cancellationToken).ConfigureAwait(false);
         var paused = (options.Gdb is not null && untilIcount is null) || !startSnapshotHasIcount
-            || (untilIcount is { } near && ReplayUntil.IsNearStart(bundle, checkpoint, near));
+            || (untilIcount is { } near && await ReplayUntil.IsNearStartAsync(bundle, checkpoint, near, cancellationToken).ConfigureAwait(false));
         var prefix = options.ConsoleFromStart && startOffset > 0 ? expected[..(int)startOffset] : null;
         var launch = new ReplayLaunch(checkpoint, paused, options.Gdb, prefix, options.RunRoot);
         var launched = await launcher.LaunchAsync(launch, cancellationToken).ConfigureAwait(false);

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Security.Cryptography;
 using QemuTestKit.Introspection.Images;
-using QemuTestKit.Machines.Replay;
+using QemuTestKit.Machines.Bundles;
 using QemuTestKit.Machines.Runtime;
 
 namespace QemuTestKit.Machines.Tests.Replay;

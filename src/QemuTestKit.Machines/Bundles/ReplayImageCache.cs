@@ -3,7 +3,7 @@ using QemuTestKit.Introspection.Catalog;
 using QemuTestKit.Introspection.Images;
 using QemuTestKit.Machines.Runtime;
 
-namespace QemuTestKit.Machines.Replay;
+namespace QemuTestKit.Machines.Bundles;
 
 /// <summary>
 /// The images a replay writes (the state image, disk overlays), kept between replays of the same bundle file so that a
@@ -25,7 +25,30 @@ internal static class ReplayImageCache
 
     private const long DefaultLimitMb = 4096;
     private const string EntrySuffix = ".qcow2";
+    private const string UnpackedSuffix = ".image";
     private const string LockSuffix = ".lock";
+
+    /// <summary>
+    /// The state image a pack holds (<see cref="StatePack"/>), restored once into the cache as
+    /// <c>&lt;sha256&gt;.image</c> and reused from there: the bundle's pristine image, read (snapshot tables) and copied
+    /// (working copies), never written. The name is the image's sha256 from the pack's header, which the restore checks.
+    /// </summary>
+    /// <exception cref="InvalidDataException">The pack is damaged; the message names it.</exception>
+    public static async Task<string> UnpackedAsync(string pack, string? cacheDirectory = null, CancellationToken cancellationToken = default)
+    {
+        var directory = Path.Combine(cacheDirectory ?? CatalogCache.DefaultDirectory(), DirectoryName);
+        Directory.CreateDirectory(directory);
+        var image = Path.Combine(directory, StatePack.ImageSha256(pack) + UnpackedSuffix);
+        if (!File.Exists(image))
+        {
+            // The restore writes a temporary file and renames it: two processes restoring at once both end with the same bytes.
+            await StatePack.UnpackAsync(pack, image, cancellationToken).ConfigureAwait(false);
+            Evict(directory, LimitBytes(), keep: image);
+        }
+
+        File.SetLastWriteTimeUtc(image, DateTime.UtcNow);
+        return image;
+    }
 
     /// <summary>
     /// Puts a writable copy of <paramref name="source"/> at <paramref name="destination"/> for the replay in
@@ -118,8 +141,8 @@ internal static class ReplayImageCache
     /// <summary>Deletes the least recently used working copies nobody holds until the cache fits its limit.</summary>
     private static void Evict(string directory, long limit, string keep)
     {
-        var entries = new DirectoryInfo(directory).EnumerateFiles("*" + EntrySuffix)
-            .Where(f => f.FullName != keep)
+        var entries = new DirectoryInfo(directory).EnumerateFiles()
+            .Where(f => f.FullName != keep && (f.Name.EndsWith(EntrySuffix, StringComparison.Ordinal) || f.Name.EndsWith(UnpackedSuffix, StringComparison.Ordinal)))
             .Select(f => (File: f, Used: File.Exists(f.FullName + LockSuffix) ? File.GetLastWriteTimeUtc(f.FullName + LockSuffix) : f.LastWriteTimeUtc))
             .OrderBy(e => e.Used)
             .ToList();
@@ -155,6 +178,6 @@ internal static class ReplayImageCache
             ? DefaultLimitMb << 20
             : long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var mb)
                 ? mb << 20
-                : throw new ReplayException($"{LimitVariable}='{text}' is not a whole number of MB: set it to the replay image cache's size limit in MB, or 0 to turn the cache off");
+                : throw new RunDirectoryException($"{LimitVariable}='{text}' is not a whole number of MB: set it to the replay image cache's size limit in MB, or 0 to turn the cache off");
     }
 }
