@@ -46,7 +46,9 @@ internal static class ReplayImageCache
             Evict(directory, LimitBytes(), keep: image);
         }
 
-        File.SetLastWriteTimeUtc(image, DateTime.UtcNow);
+        // Use is stamped on a sidecar, as for working copies: a new mtime on the image itself would make FileHashCache
+        // read all of it again at the next replay.
+        Touch(image + LockSuffix);
         return image;
     }
 
@@ -97,7 +99,7 @@ internal static class ReplayImageCache
             }
 
             // The lock file's time says when the copy was last used: eviction goes by it.
-            File.SetLastWriteTimeUtc(entry + LockSuffix, DateTime.UtcNow);
+            Touch(entry + LockSuffix);
             File.CreateSymbolicLink(destination, entry);
             run.Hold(held);
             return true;
@@ -168,6 +170,23 @@ internal static class ReplayImageCache
         foreach (var stale in new DirectoryInfo(directory).EnumerateFiles("*.tmp").Where(f => f.LastWriteTimeUtc < DateTime.UtcNow.AddHours(-1)))
         {
             stale.Delete();
+        }
+    }
+
+    /// <summary>Stamps a use on a sidecar file; best effort (an eviction may hold the sidecar for a moment).</summary>
+    private static void Touch(string stamp)
+    {
+        try
+        {
+            if (!File.Exists(stamp))
+            {
+                File.WriteAllBytes(stamp, []);
+            }
+
+            File.SetLastWriteTimeUtc(stamp, DateTime.UtcNow);
+        }
+        catch (IOException)
+        {
         }
     }
 

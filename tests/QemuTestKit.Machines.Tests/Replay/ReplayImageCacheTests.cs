@@ -130,6 +130,27 @@ public sealed class ReplayImageCacheTests : IDisposable
         new FileInfo(off.File("state.qcow2")).LinkTarget.Should().BeNull();
     }
 
+    [Fact]
+    public async Task A_packed_state_image_is_restored_once_and_later_uses_leave_the_restored_image_as_it_is()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var source = await ImageWithSnapshotsAsync("state.qcow2", ct);
+        var pack = Path.Combine(_root, "state.qcow2.pack");
+        await StatePack.PackAsync(source, pack, ct);
+
+        var image = await ReplayImageCache.UnpackedAsync(pack, Cache, ct);
+        Sha256(image).Should().Be(Sha256(source));
+        var restoredAt = File.GetLastWriteTimeUtc(image);
+        await Task.Delay(20, ct);
+        (await ReplayImageCache.UnpackedAsync(pack, Cache, ct)).Should().Be(image);
+        // Its mtime is part of the identity FileHashCache knows it by: touching it would cost a full read per replay.
+        File.GetLastWriteTimeUtc(image).Should().Be(restoredAt, "a use is stamped beside the image, not on it");
+
+        using var run = RunDirectory.Create("cache", _root);
+        (await ReplayImageCache.ProvideAsync(image, run.File("state.qcow2"), run, Cache, cancellationToken: ct)).Should().BeTrue();
+        File.GetLastWriteTimeUtc(image).Should().Be(restoredAt);
+    }
+
     /// <summary>A qcow2 image with data and two internal snapshots, as a bundle's state image has.</summary>
     private async Task<string> ImageWithSnapshotsAsync(string name, CancellationToken ct, int fill = 0x5a)
     {
