@@ -43,12 +43,16 @@ public sealed class CheckpointBreakStressTests : IDisposable
             var offset = transcript.IndexOf("second-", StringComparison.Ordinal).ToString(CultureInfo.InvariantCulture);
             var result = await CliRunner.RunAsync(["replay", bundle, "--from", RecordedSession.Checkpoint, "--until", "offset:" + offset, "--timeout", "60"], cache,
                 TimeSpan.FromSeconds(120), cancellationToken: ct);
+            await using var opened = await ReplayBundle.OpenAsync(bundle, ct);
+            // How far the break lies after the checkpoint says whether the replay started running or paused (ReplayUntil.NearStart).
+            var checkpoint = opened.Manifest.Checkpoints.Single(c => c.Name == RecordedSession.Checkpoint);
+            var distance = await TranscriptMap.IcountAfterAsync(opened, long.Parse(offset, CultureInfo.InvariantCulture), ct) - checkpoint.Icount;
+            TestContext.Current.TestOutputHelper?.WriteLine($"recording {trial + 1}: the break lies {distance} instructions after the checkpoint");
             if (result.ExitCode != 0)
             {
-                failures.Add($"recording {trial + 1} of {trials}, on the host: {result}");
+                failures.Add($"recording {trial + 1} of {trials}, on the host (the break {distance} instructions after the checkpoint): {result}");
             }
 
-            await using var opened = await ReplayBundle.OpenAsync(bundle, ct);
             try
             {
                 var inImage = await Replayer.ReplayAsync(opened,
