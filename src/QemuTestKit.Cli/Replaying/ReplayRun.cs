@@ -66,7 +66,7 @@ internal sealed class ReplayRun
         var expected = manifest.Transcript.Length - StartOffset(manifest, options.FromCheckpoint);
         _say(inImage
             ? $"replay: starting a container of {image!.Value.Name}"
-            : "replay: starting QEMU (private copies of the state image, then the recorded snapshot)");
+            : "replay: starting QEMU (a working copy of the state image, then the recorded snapshot)");
         ReplayResult result;
         await using (Heartbeat.Start(elapsed => Volatile.Read(ref _console) is { } console
                    ? string.Create(CultureInfo.InvariantCulture, $"replay: {console.Length} of {expected} console bytes replayed ({Heartbeat.Seconds(elapsed)})")

@@ -26,7 +26,7 @@ public interface IReplayLauncher
 
     /// <summary>
     /// Starts QEMU on the bundle's replay arguments as <see cref="ReplayArguments.Finish"/> completes them for
-    /// <paramref name="launch"/>, with private copies of the files QEMU writes (a replay never writes into the bundle).
+    /// <paramref name="launch"/>, with its own copies of the files QEMU writes (a replay never writes into the bundle).
     /// </summary>
     Task<LaunchedReplay> LaunchAsync(ReplayLaunch launch, CancellationToken cancellationToken);
 
