@@ -83,7 +83,7 @@ internal static class ReplayImageCache
         {
             if (!Matches(entry, source))
             {
-                var temp = string.Create(CultureInfo.InvariantCulture, $"{entry}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
+                var temp = BundlePaths.TempSibling(entry);
                 try
                 {
                     ImageCopy.Copy(source, temp);
@@ -91,7 +91,7 @@ internal static class ReplayImageCache
                 }
                 catch
                 {
-                    File.Delete(temp);
+                    ReplayBundleWriter.TryDelete(temp, directory: false);
                     throw;
                 }
 

@@ -60,7 +60,7 @@ internal static class StatePack
     /// <summary>Packs <paramref name="imagePath"/> into a new <paramref name="packPath"/> (replacing one that is there).</summary>
     public static async Task<StatePackResult> PackAsync(string imagePath, string packPath, CancellationToken cancellationToken)
     {
-        var temporary = TemporarySibling(packPath);
+        var temporary = BundlePaths.TempSibling(Path.GetFullPath(packPath));
         try
         {
             var result = await StatePackWriter.WriteAsync(imagePath, temporary, cancellationToken).ConfigureAwait(false);
@@ -69,7 +69,7 @@ internal static class StatePack
         }
         catch
         {
-            TryDelete(temporary);
+            ReplayBundleWriter.TryDelete(temporary, directory: false);
             throw;
         }
     }
@@ -81,7 +81,7 @@ internal static class StatePack
     /// <exception cref="InvalidDataException">The pack is not a state pack, is newer, or is damaged.</exception>
     public static async Task UnpackAsync(string packPath, string imagePath, CancellationToken cancellationToken)
     {
-        var temporary = TemporarySibling(imagePath);
+        var temporary = BundlePaths.TempSibling(Path.GetFullPath(imagePath));
         try
         {
             await StatePackReader.ReadAsync(Path.GetFullPath(packPath), temporary, cancellationToken).ConfigureAwait(false);
@@ -89,7 +89,7 @@ internal static class StatePack
         }
         catch
         {
-            TryDelete(temporary);
+            ReplayBundleWriter.TryDelete(temporary, directory: false);
             throw;
         }
     }
@@ -198,28 +198,6 @@ internal static class StatePack
     internal static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
 
     private static byte[] HeaderCheck(ReadOnlySpan<byte> header) => SHA256.HashData(header[..88])[..8];
-
-    private static string TemporarySibling(string path)
-    {
-        var full = Path.GetFullPath(path);
-        return Path.Combine(Path.GetDirectoryName(full)!, Invariant($".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp"));
-    }
-
-    private static void TryDelete(string path)
-    {
-        try
-        {
-            File.Delete(path);
-        }
-        catch (IOException)
-        {
-            // The original error is the one to report.
-        }
-        catch (UnauthorizedAccessException)
-        {
-            // As above.
-        }
-    }
 }
 
 /// <summary>A checked state pack header.</summary>

@@ -68,13 +68,16 @@ public sealed record ReplayUntil
 
     /// <summary>Whether the bundle's start snapshot carries an icount (false for ready states saved outside record mode).</summary>
     internal static async Task<bool> StartSnapshotHasIcountAsync(ReplayBundle bundle, CancellationToken ct) =>
-        await StartSnapshotIcountAsync(bundle, ct).ConfigureAwait(false) is not { Saved: true, Icount: null };
+        HasIcount(await StartSnapshotIcountAsync(bundle, ct).ConfigureAwait(false));
+
+    /// <summary>Whether a start snapshot read by <see cref="StartSnapshotIcountAsync"/> carries an icount (a cold boot needs none).</summary>
+    internal static bool HasIcount((bool Saved, long? Icount) start) => start is not { Saved: true, Icount: null };
 
     /// <summary>
     /// The start snapshot's icount from the state image's own snapshot table (read in place: no qemu-img process on the
     /// way to a replay's start); Saved is false when the bundle starts from a cold boot.
     /// </summary>
-    private static async Task<(bool Saved, long? Icount)> StartSnapshotIcountAsync(ReplayBundle bundle, CancellationToken ct)
+    internal static async Task<(bool Saved, long? Icount)> StartSnapshotIcountAsync(ReplayBundle bundle, CancellationToken ct)
     {
         if (bundle.Manifest.StartSnapshot is not { } snapshot || await bundle.StateImageAsync(ct).ConfigureAwait(false) is not { } image)
         {
@@ -85,9 +88,12 @@ public sealed record ReplayUntil
         return (found is not null, found?.Icount);
     }
 
-    /// <summary>Whether a break at <paramref name="icount"/> lies within <see cref="NearStart"/> instructions of where the replay starts.</summary>
-    internal static async Task<bool> IsNearStartAsync(ReplayBundle bundle, Checkpoint? checkpoint, long icount, CancellationToken ct) =>
-        (checkpoint?.Icount ?? (await StartSnapshotIcountAsync(bundle, ct).ConfigureAwait(false)).Icount) is { } start && icount - start < NearStart;
+    /// <summary>
+    /// Whether a break at <paramref name="icount"/> lies within <see cref="NearStart"/> instructions of where the replay
+    /// starts: <paramref name="checkpoint"/>, else the start snapshot's icount (<see cref="StartSnapshotIcountAsync"/>).
+    /// </summary>
+    internal static bool IsNearStart(Checkpoint? checkpoint, long? startSnapshotIcount, long icount) =>
+        (checkpoint?.Icount ?? startSnapshotIcount) is { } start && icount - start < NearStart;
 
     /// <summary>
     /// Sets the break on a replay and lets it run there. A replay QEMU holds paused (<c>-S</c>) has not begun and is

@@ -121,9 +121,11 @@ public static class Replayer
         // paused. Only gdb attaching at the start, old bundles (whose start snapshot has no icount) and a break right after the
         // start (ReplayUntil.NearStart) start paused: with --until gdb attaches at the break (a paused start of --gdb
         // --until stalled the QEMU 10 image in one CI run).
-        var startSnapshotHasIcount = untilIcount is null || await ReplayUntil.StartSnapshotHasIcountAsync(bundle, cancellationToken).ConfigureAwait(false);
+        // The start snapshot's table is read once, and only for a break.
+        var start = untilIcount is null ? default : await ReplayUntil.StartSnapshotIcountAsync(bundle, cancellationToken).ConfigureAwait(false);
+        var startSnapshotHasIcount = ReplayUntil.HasIcount(start);
         var paused = (options.Gdb is not null && untilIcount is null) || !startSnapshotHasIcount
-            || (untilIcount is { } near && await ReplayUntil.IsNearStartAsync(bundle, checkpoint, near, cancellationToken).ConfigureAwait(false));
+            || (untilIcount is { } near && ReplayUntil.IsNearStart(checkpoint, start.Icount, near));
         var prefix = options.ConsoleFromStart && startOffset > 0 ? expected[..(int)startOffset] : null;
         var launch = new ReplayLaunch(checkpoint, paused, options.Gdb, prefix, options.RunRoot);
         var launched = await launcher.LaunchAsync(launch, cancellationToken).ConfigureAwait(false);

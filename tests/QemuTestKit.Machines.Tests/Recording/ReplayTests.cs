@@ -172,9 +172,11 @@ public sealed class ReplayTests(RecordedSessionFixture fixture) : IClassFixture<
         var checkpoint = fixture.Checkpoint;
         var target = checkpoint.Icount + 1;
         // A running replay is past this break before QMP can set it: predicted from the checkpoint, not learnt from a first start.
-        (await ReplayUntil.IsNearStartAsync(bundle, checkpoint, target, ct)).Should().BeTrue();
-        (await ReplayUntil.IsNearStartAsync(bundle, checkpoint, checkpoint.Icount + ReplayUntil.NearStart, ct)).Should().BeFalse();
-        (await ReplayUntil.IsNearStartAsync(bundle, null, target, ct)).Should().BeFalse("the recording's start lies far before the checkpoint");
+        var start = await ReplayUntil.StartSnapshotIcountAsync(bundle, ct);
+        start.Icount.Should().NotBeNull().And.BeLessThan(checkpoint.Icount);
+        ReplayUntil.IsNearStart(checkpoint, start.Icount, target).Should().BeTrue();
+        ReplayUntil.IsNearStart(checkpoint, start.Icount, checkpoint.Icount + ReplayUntil.NearStart).Should().BeFalse();
+        ReplayUntil.IsNearStart(null, start.Icount, target).Should().BeFalse("the recording's start lies far before the checkpoint");
 
         await using var session = await Replayer.StartAsync(bundle, new ReplayOptions { FromCheckpoint = checkpoint.Name, Until = ReplayUntil.AtIcount(target) }, ct);
         session.Machine.Arguments.Should().Contain("-S");
