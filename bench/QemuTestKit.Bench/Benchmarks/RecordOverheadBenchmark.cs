@@ -41,11 +41,11 @@ internal sealed class RecordOverheadBenchmark : IBenchmark
 
     public string Name => "record-overhead";
 
-    public string Description => "the same scripted test from the ready snapshot, recorded vs. not recorded (goal: <= 1.2x); options --guest GUEST_JSON, --pace BYTES (override the record-mode input pacing; 0 = unpaced), --nudge (a QMP command every 25 ms in both variants, which wakes QEMU's main loop: a diagnostic for serial input that stalls under icount), --breakdown, --quiet";
+    public string Description => "the same scripted test from the ready snapshot, recorded vs. not recorded (goal: <= 1.2x); options --guest GUEST_JSON, --shift N (icount shift of both variants; default the record default), --pace BYTES (override the record-mode input pacing; 0 = unpaced), --nudge (a QMP command every 25 ms in both variants, which wakes QEMU's main loop: a diagnostic for serial input that stalls under icount), --breakdown, --quiet";
 
     public async Task<int> RunAsync(string[] args, CancellationToken cancellationToken)
     {
-        var options = BenchOptions.Parse(args, valueOptions: [BenchGuest.Option, "--pace"], flagOptions: ["--breakdown", "--nudge", "--quiet"], defaultRuns: 5);
+        var options = BenchOptions.Parse(args, valueOptions: [BenchGuest.Option, "--pace", "--shift"], flagOptions: ["--breakdown", "--nudge", "--quiet"], defaultRuns: 5);
         var nudge = options.Flag("--nudge");
         int? pace = null;
         if (options.Values.TryGetValue("--pace", out var paceText))
@@ -55,12 +55,19 @@ internal sealed class RecordOverheadBenchmark : IBenchmark
                 : throw new BenchUsageException("--pace needs a whole number of bytes (0 = unpaced)");
         }
 
+        var shift = CommandLineOptions.DefaultRecordIcountShift;
+        if (options.Values.TryGetValue("--shift", out var shiftText)
+            && !(int.TryParse(shiftText, NumberStyles.None, CultureInfo.InvariantCulture, out shift) && shift <= 10))
+        {
+            throw new BenchUsageException("--shift needs an icount shift from 0 to 10");
+        }
+
         void Say(string text) => BenchOutput.Line(Name, text);
         Action<string>? progress = options.Flag("--quiet") ? null : text => Say("  " + text);
         var root = Directory.CreateTempSubdirectory("qtk-bench-record-").FullName;
         return await BenchOutput.GuardAsync(Name, root, async () =>
         {
-            if (await BenchGuest.PrepareAsync(Name, options, root, Say, icountShift: 5, cancellationToken).ConfigureAwait(false) is not { } guest)
+            if (await BenchGuest.PrepareAsync(Name, options, root, Say, icountShift: shift, cancellationToken).ConfigureAwait(false) is not { } guest)
             {
                 return 1;
             }
@@ -70,7 +77,7 @@ internal sealed class RecordOverheadBenchmark : IBenchmark
             var normal = guest with
             {
                 Ready = await ReadyState.PrepareAsync(guest.Spec, Path.Combine(root, "state-normal"),
-                    guest.Start with { IcountShift = 5, PrepareForRecording = false }, cancellationToken).ConfigureAwait(false),
+                    guest.Start with { IcountShift = shift, PrepareForRecording = false }, cancellationToken).ConfigureAwait(false),
             };
             Say($"{options.Runs} runs per variant, alternating (+{options.Warmup} warmup); {Script.Length} commands per test" +
                 (pace is { } shown ? $"; record-mode input pace overridden: {(shown == 0 ? "unpaced" : $"{shown} bytes")}" : string.Empty) +

@@ -7,7 +7,7 @@ namespace QemuTestKit.Introspection.Processes;
 /// Starts child processes from one long-lived thread. Linux delivers PR_SET_PDEATHSIG when the *thread* that forked
 /// the child exits, not the process: a child forked from a thread-pool thread would be killed whenever the pool
 /// retires that thread. Forking from a thread that lives as long as the process makes "die with the parent" mean
-/// exactly that.
+/// exactly that. Children start without transparent huge pages (<see cref="HugePageInheritance"/>).
 /// </summary>
 internal static class ProcessSpawner
 {
@@ -33,7 +33,8 @@ internal static class ProcessSpawner
         {
             try
             {
-                var process = Process.Start(info) ?? throw new InvalidOperationException($"could not start {info.FileName}");
+                var process = HugePageInheritance.WithoutHugePages(() => Process.Start(info))
+                    ?? throw new InvalidOperationException($"could not start {info.FileName}");
                 result.SetResult(process);
             }
 #pragma warning disable CA1031 // The failure is handed to the caller, who reports it.
