@@ -11,7 +11,8 @@ namespace QemuTestKit.Bench.Benchmarks;
 /// <summary>
 /// <c>replay-fixed-cost</c>: what a replay costs before it replays anything. Two bundles of the same short recorded
 /// test (one command) on the 256 MiB test guest: a small one, and a large one that also took checkpoints (each holds a
-/// whole vmstate). Each is replayed by the real CLI, <c>qemutestkit replay &lt;bundle&gt; --until icount:N</c> with N
+/// whole vmstate). Each is replayed by the real CLI as users install it (packed from this checkout and installed with
+/// <c>dotnet tool install</c>, ReadyToRun), <c>qemutestkit replay &lt;bundle&gt; --until icount:N</c> with N
 /// one past the start snapshot's count (stop at the first replayed instruction: what comes after it is the recording's
 /// own time), alternating; the time is the CLI process's whole life: dotnet's start, verifying the bundle, preparing
 /// the run directory, QEMU's start and load, the replay's first instruction, the verdict.
@@ -28,7 +29,7 @@ internal sealed class ReplayFixedCostBenchmark : IBenchmark
 
     public string Name => "replay-fixed-cost";
 
-    public string Description => "qemutestkit replay --until <first replayed instruction> of a small and a large bundle of the same recording (goal: <= 0.5 s, same for both); options --guest GUEST_JSON, --checkpoints N (in the large bundle, default 5), --cli PATH (default " + DefaultCli + "), --keep DIR (leave both bundles there, to look into), --quiet";
+    public string Description => "qemutestkit replay --until <first replayed instruction> of a small and a large bundle of the same recording (goal: <= 0.5 s, same for both); options --guest GUEST_JSON, --checkpoints N (in the large bundle, default 5), --cli PATH (default: this checkout's CLI packed and installed as a dotnet tool, ReadyToRun; the build output is " + DefaultCli + "), --keep DIR (leave both bundles there, to look into), --quiet";
 
     public async Task<int> RunAsync(string[] args, CancellationToken cancellationToken)
     {
@@ -36,10 +37,10 @@ internal sealed class ReplayFixedCostBenchmark : IBenchmark
         var checkpoints = int.TryParse(options.Value(CheckpointsOption, "5"), NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n >= 1
             ? n
             : throw new BenchUsageException($"{CheckpointsOption} needs a whole number >= 1");
-        var cli = Path.GetFullPath(options.Value(CliOption, DefaultCli));
-        if (!File.Exists(cli))
+        var given = options.Value(CliOption, string.Empty);
+        if (given.Length > 0 && !File.Exists(given))
         {
-            await Console.Error.WriteLineAsync($"bench: {Name}: the CLI {cli} is not built; run: dotnet build -c Release src/QemuTestKit.Cli (or pass {CliOption})").ConfigureAwait(false);
+            await Console.Error.WriteLineAsync($"bench: {Name}: {CliOption} {given} does not exist (the build output is {DefaultCli})").ConfigureAwait(false);
             return 1;
         }
 
@@ -53,6 +54,9 @@ internal sealed class ReplayFixedCostBenchmark : IBenchmark
             {
                 return 1;
             }
+
+            var cli = given.Length > 0 ? Path.GetFullPath(given) : await InstalledCli.InstallAsync(root, Say, cancellationToken).ConfigureAwait(false);
+            Say($"CLI: {cli}");
 
             var small = await CheckpointedRecording.KeepAsync(guest, Path.Combine(root, "small"), "fixed-cost", 0, null, cancellationToken).ConfigureAwait(false);
             var large = await CheckpointedRecording.KeepAsync(guest, Path.Combine(root, "large"), "fixed-cost", checkpoints, null, cancellationToken).ConfigureAwait(false);

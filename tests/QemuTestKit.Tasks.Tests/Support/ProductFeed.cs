@@ -23,6 +23,12 @@ public sealed class ProductFeed : IAsyncLifetime
         "QemuTestKit.Fixtures.MSTest", "QemuTestKit.Containers", "QemuTestKit.Fixtures.Containers", "QemuTestKit.Cli",
     ];
 
+    /// <summary>The dotnet tool's project: packed as a pointer package and one ReadyToRun package per RID.</summary>
+    public const string CliProject = "QemuTestKit.Cli";
+
+    /// <summary>The RIDs the CLI is packed for.</summary>
+    public static readonly string[] CliRuntimeIdentifiers = ["linux-x64", "linux-arm64"];
+
     private readonly SemaphoreSlim _builds = new(2, 2);
     private readonly SemaphoreSlim _slotOrder = new(1, 1);
     private int _projects;
@@ -98,11 +104,17 @@ public sealed class ProductFeed : IAsyncLifetime
 
         var stopwatch = Stopwatch.StartNew();
         var repository = RepositoryRoot();
-        var packs = PackedProjects.Select(project => Dotnet.RunAsync(
-            ["pack", Path.Combine(repository, "src", project, project + ".csproj"), "--no-build", "-c", Configuration, "-o", Feed,
-                "-nodeReuse:false", "--disable-build-servers", "-tl:off", "-v:m"],
-            repository, Environment, TimeSpan.FromMinutes(5)));
-        var results = await Task.WhenAll(packs);
+        Task<DotnetResult> Pack(string project, bool build, IReadOnlyDictionary<string, string?> environment) => Dotnet.RunAsync(
+            ["pack", Path.Combine(repository, "src", project, project + ".csproj"), .. build ? Array.Empty<string>() : ["--no-build"], "-c", Configuration,
+                "-o", Feed, "-nodeReuse:false", "--disable-build-servers", "-tl:off", "-v:m"],
+            repository, environment, TimeSpan.FromMinutes(5));
+
+        var results = (await Task.WhenAll(PackedProjects.Where(p => p != CliProject).Select(p => Pack(p, build: false, Environment)))).ToList();
+
+        // The CLI's packages are ReadyToRun, one per RID: packing compiles it for each RID, which --no-build cannot do.
+        // It runs after the others (it checks what they read) and restores into the packages folder the solution's
+        // build used, so the projects it references stay up to date instead of being restored and rebuilt.
+        results.Add(await Pack(CliProject, build: true, Environment.Where(e => e.Key != "NUGET_PACKAGES").ToDictionary(StringComparer.Ordinal)));
         foreach (var result in results)
         {
             if (!result.Succeeded)
