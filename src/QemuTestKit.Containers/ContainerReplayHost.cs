@@ -89,7 +89,8 @@ public sealed record ContainerReplayHost(string? Image = null, Uri? DockerEndpoi
                 {
                     BundleRoles.StateImage => ((await bundle.StateImageAsync(cancellationToken).ConfigureAwait(false))!, $"{inside}/state.qcow2"),
                     BundleRoles.DiskOverlay => (bundle.PathOf(file.Path), $"{inside}/{Path.GetFileName(file.Path)}"),
-                    _ => (bundle.PathOf(file.Path), bundle.PathOf(file.Path)),
+                    // A packed disk base is restored first and takes the place its plain copy would have had.
+                    _ => await bundle.ReadableAsync(file, cancellationToken).ConfigureAwait(false),
                 };
                 mappings.Add((path, target));
             }

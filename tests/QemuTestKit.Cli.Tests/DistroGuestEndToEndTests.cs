@@ -65,6 +65,24 @@ public sealed class DistroGuestEndToEndTests(DistroGuestEndToEndTests.SampleRun 
     }
 
     [Fact]
+    public async Task Every_kept_bundle_holds_its_disk_base_packed_not_copied()
+    {
+        var result = await run.Result;
+        result.Bundles.Should().NotBeEmpty(result.Output);
+        foreach (var bundle in result.Bundles)
+        {
+            var manifest = System.Text.Json.Nodes.JsonNode.Parse(await File.ReadAllTextAsync(Path.Combine(bundle, "bundle.json"), TestContext.Current.CancellationToken))!;
+            var baseImage = new FileInfo(manifest["spec"]!["disks"]![0]!["path"]!.GetValue<string>());
+            // The sample's root disk is writable: its 141 MB base packs to about a third (was copied whole).
+            var disks = Path.Combine(bundle, "disks");
+            Directory.GetFiles(disks, "*.base").Should().BeEmpty($"{bundle} copied a disk base instead of packing it");
+            var packed = Directory.GetFiles(disks, "*.base.pack");
+            packed.Should().ContainSingle($"{bundle} holds the root disk's base packed");
+            new FileInfo(packed[0]).Length.Should().BeLessThan(baseImage.Length / 2, $"the packed base of {bundle} should be well under the {baseImage.Length} bytes of {baseImage.FullName}");
+        }
+    }
+
+    [Fact]
     public async Task No_QEMU_outlives_the_sample()
     {
         await run.Result;

@@ -19,7 +19,7 @@ public static class BundleManifestJson
     /// <summary>The largest bundle.json read; a manifest is a few KiB, anything near this is not one.</summary>
     public const int MaxManifestBytes = 64 << 20;
 
-    private const string Recover = "restore the bundle from a good copy or record the run again";
+    internal const string Recover = "restore the bundle from a good copy or record the run again";
 
     /// <summary>bundle.json's text: indented, camelCase, nulls left out, quotes and '+' unescaped (people read it).</summary>
     public static string Serialize(BundleManifest manifest) =>

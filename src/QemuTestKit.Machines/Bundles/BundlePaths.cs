@@ -15,6 +15,25 @@ internal static class BundlePaths
     /// <summary>Where a bundle keeps its state image, packed (<see cref="StatePack"/>); bundles written before packing keep <c>state.qcow2</c>.</summary>
     public const string StatePackName = "state.qcow2.pack";
 
+    /// <summary>What a packed file's bundle path ends with (<see cref="StatePack"/>).</summary>
+    public const string PackSuffix = ".pack";
+
+    /// <summary>
+    /// Where a bundle keeps a disk's base image as a plain copy: a read-only disk's (QEMU opens it in the bundle), a
+    /// writable disk's in bundles written before bases were packed. A writable disk's base is now packed at this path
+    /// plus <see cref="PackSuffix"/>, unless it is too large to copy at all (then it is external).
+    /// </summary>
+    public static string DiskBase(string diskId) => $"disks/{diskId}{DiskBaseSuffix}";
+
+    /// <summary>The disk id of a <see cref="DiskBase"/> path (packed or not).</summary>
+    public static string DiskIdOfBase(string path)
+    {
+        var name = Path.GetFileName(path.EndsWith(PackSuffix, StringComparison.Ordinal) ? path[..^PackSuffix.Length] : path);
+        return name.EndsWith(DiskBaseSuffix, StringComparison.Ordinal) ? name[..^DiskBaseSuffix.Length] : name;
+    }
+
+    private const string DiskBaseSuffix = ".base";
+
     /// <summary>Null when <paramref name="path"/> is a safe bundle path, else why it is not.</summary>
     public static string? Problem(string? path)
     {

@@ -181,6 +181,58 @@ public sealed class ReplayBundle : IDisposable, IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// The base image of the writable disk <paramref name="diskId"/> as a file to read (never to write): restored once
+    /// into the replay image cache when the bundle keeps it packed, the bundle's copy in older bundles, or the external
+    /// file found on this machine.
+    /// </summary>
+    /// <exception cref="ReplayBundleException">The bundle has no such base, the pack is damaged, or an external base is not here.</exception>
+    public async Task<string> DiskBaseAsync(string diskId, CancellationToken cancellationToken = default)
+    {
+        var relative = BundlePaths.DiskBase(diskId);
+        if (Manifest.Files.Any(f => f.Path == relative + BundlePaths.PackSuffix))
+        {
+            try
+            {
+                return await ReplayImageCache.UnpackedAsync(PathOf(relative + BundlePaths.PackSuffix), cancellationToken: cancellationToken).ConfigureAwait(false);
+            }
+            catch (InvalidDataException e)
+            {
+                throw new ReplayBundleException(ReplayBundleError.DamagedFile, Source, $"replay bundle '{Source}': {e.Message}", e);
+            }
+        }
+
+        if (Manifest.Files.Any(f => f.Path == relative))
+        {
+            return PathOf(relative);
+        }
+
+        if (Manifest.ExternalFiles.Any(e => e.BundlePath == relative))
+        {
+            return FileArgument(relative);
+        }
+
+        throw new ReplayBundleException(ReplayBundleError.DamagedFile, Source,
+            $"replay bundle '{Source}' is damaged: it has no base image for disk '{diskId}' ({relative}); {BundleManifestJson.Recover}");
+    }
+
+    /// <summary>
+    /// Where a replay that cannot read a packed disk base (a container's, which sees host paths) finds
+    /// <paramref name="file"/>: a packed base restored (<see cref="DiskBaseAsync"/>) and the path its plain copy would
+    /// have in the bundle; any other file as it is in the bundle, at its own path.
+    /// </summary>
+    public async Task<(string Path, string PlainPath)> ReadableAsync(BundleFile file, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(file);
+        var path = PathOf(file.Path);
+        if (file.Role != BundleRoles.DiskBase || !file.Path.EndsWith(BundlePaths.PackSuffix, StringComparison.Ordinal))
+        {
+            return (path, path);
+        }
+
+        return (await DiskBaseAsync(BundlePaths.DiskIdOfBase(file.Path), cancellationToken).ConfigureAwait(false), PathOf(file.Path[..^BundlePaths.PackSuffix.Length]));
+    }
+
     /// <summary>The path of the first file of a role (<see cref="BundleRoles"/>), or null when the bundle has none.</summary>
     public string? PathOfRole(string role) =>
         Manifest.Files.FirstOrDefault(f => f.Role == role) is { } file ? PathOf(file.Path) : null;

@@ -94,13 +94,28 @@ internal static class RecordingBundler
         {
             var disk = spec.Disks[i];
             var id = QemuCommandLine.DiskId(disk, i);
-            sources.Add(new BundleSource(Path.GetFullPath(disk.Path), $"disks/{id}.base", BundleRoles.DiskBase));
+            var basePath = Path.GetFullPath(disk.Path);
             if (disk.ReadOnly)
             {
-                diskImages.Add($"{{bundle}}/disks/{id}.base");
+                sources.Add(new BundleSource(basePath, BundlePaths.DiskBase(id), BundleRoles.DiskBase));
+                diskImages.Add($"{{bundle}}/{BundlePaths.DiskBase(id)}");
             }
             else
             {
+                // A writable disk's base is read through its overlay, so a replay can restore it first: packed like the
+                // state image (a 141 MB Debian base, its clusters mostly uncompressed, packs to ~45 MB). A base too large
+                // to copy stays external, referenced by its path and sha256 (BundleWriteOptions.MaxCopyBytes).
+                if (new FileInfo(basePath).Length <= BundleWriteOptions.DefaultMaxCopyBytes)
+                {
+                    var packedBase = run.File(id + ".base" + BundlePaths.PackSuffix);
+                    await StatePack.PackAsync(basePath, packedBase, ct).ConfigureAwait(false);
+                    sources.Add(new BundleSource(packedBase, BundlePaths.DiskBase(id) + BundlePaths.PackSuffix, BundleRoles.DiskBase, Move: true));
+                }
+                else
+                {
+                    sources.Add(new BundleSource(basePath, BundlePaths.DiskBase(id), BundleRoles.DiskBase));
+                }
+
                 sources.Add(new BundleSource(files.DiskImages[i], $"disks/{id}.overlay.qcow2", BundleRoles.DiskOverlay, Move: true));
                 diskImages.Add($"{{run}}/{id}.overlay.qcow2");
             }

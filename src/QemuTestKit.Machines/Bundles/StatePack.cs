@@ -16,7 +16,8 @@ internal sealed record StatePackResult(long OriginalLength, long PackedLength, i
 /// Stores a qcow2 state image small and restores it byte for byte. A state image holds several internal snapshots,
 /// each a whole vmstate whose RAM pages are mostly the ones the snapshot before saved, at other byte offsets: the image
 /// is cut into content-defined chunks (<see cref="ContentDefinedChunks"/>), each distinct chunk is stored once, runs of
-/// zero bytes (freed clusters) are stored as their length, and what is stored is compressed as one stream.
+/// zero bytes (freed clusters) are stored as their length, and what is stored is compressed as one stream. A writable
+/// disk's base image is packed the same way (<see cref="BundlePaths.DiskBase"/>): the format holds any file.
 /// </summary>
 /// <remarks>
 /// <para>
