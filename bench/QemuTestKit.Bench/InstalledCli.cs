@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Security;
 
 namespace QemuTestKit.Bench;
@@ -19,7 +18,7 @@ internal static class InstalledCli
         var feed = Directory.CreateDirectory(Path.Combine(root, "cli-feed")).FullName;
         var tool = Path.Combine(root, "cli-tool");
         say($"packing {Project} and installing it as a dotnet tool (what users run)");
-        await RunAsync(["pack", Project, "-c", "Release", "-o", feed, "-nologo", "-v:q", "-tl:off"], Directory.GetCurrentDirectory(), ct).ConfigureAwait(false);
+        await BenchProcess.RunAsync("dotnet", ["pack", Project, "-c", "Release", "-o", feed, "-nologo", "-v:q", "-tl:off"], ct).ConfigureAwait(false);
         var pointer = Directory.GetFiles(feed, PackageId + ".*.nupkg").Select(Path.GetFileNameWithoutExtension)
             .Single(name => char.IsDigit(name![PackageId.Length + 1]))!;
         var version = pointer[(PackageId.Length + 1)..];
@@ -30,25 +29,7 @@ internal static class InstalledCli
             <?xml version="1.0" encoding="utf-8"?>
             <configuration><packageSources><clear /><add key="cli" value="{SecurityElement.Escape(feed)}" /></packageSources></configuration>
             """, ct).ConfigureAwait(false);
-        await RunAsync(["tool", "install", PackageId, "--tool-path", tool, "--version", version, "--configfile", config], root, ct).ConfigureAwait(false);
+        await BenchProcess.RunAsync("dotnet", ["tool", "install", PackageId, "--tool-path", tool, "--version", version, "--configfile", config], ct, root).ConfigureAwait(false);
         return Path.Combine(tool, "qemutestkit");
-    }
-
-    private static async Task RunAsync(IReadOnlyList<string> arguments, string workingDirectory, CancellationToken ct)
-    {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = workingDirectory };
-        foreach (var argument in arguments)
-        {
-            psi.ArgumentList.Add(argument);
-        }
-
-        using var process = Process.Start(psi)!;
-        var stdout = process.StandardOutput.ReadToEndAsync(ct);
-        var stderr = process.StandardError.ReadToEndAsync(ct);
-        await process.WaitForExitAsync(ct).ConfigureAwait(false);
-        if (process.ExitCode != 0)
-        {
-            throw new BenchFailedException($"dotnet {string.Join(' ', arguments)} exited with {process.ExitCode}: {(await stdout.ConfigureAwait(false)).Trim()} {(await stderr.ConfigureAwait(false)).Trim()}");
-        }
     }
 }

@@ -99,23 +99,8 @@ internal sealed class ReplayFixedCostBenchmark : IBenchmark
     }
 
     /// <summary>The CLI's whole life for a replay stopped at its first instruction; it must succeed.</summary>
-    private static async Task ReplayAsync(string cli, string bundle, string until, CancellationToken ct)
-    {
-        var psi = new ProcessStartInfo(cli) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var argument in new[] { "replay", bundle, "--until", until, "--timeout", "120" })
-        {
-            psi.ArgumentList.Add(argument);
-        }
-
-        using var process = Process.Start(psi)!;
-        var stdout = process.StandardOutput.ReadToEndAsync(ct);
-        var stderr = process.StandardError.ReadToEndAsync(ct);
-        await process.WaitForExitAsync(ct).ConfigureAwait(false);
-        if (process.ExitCode != 0)
-        {
-            throw new BenchFailedException($"qemutestkit replay {bundle} --until {until} exited with {process.ExitCode}: {(await stdout.ConfigureAwait(false)).Trim()} {(await stderr.ConfigureAwait(false)).Trim()}");
-        }
-    }
+    private static Task ReplayAsync(string cli, string bundle, string until, CancellationToken ct) =>
+        BenchProcess.RunAsync(cli, ["replay", bundle, "--until", until, "--timeout", "120"], ct);
 
     /// <summary>The <c>--until</c> of the first replayed instruction: one past the start snapshot's (the ready state's) count.</summary>
     private static async Task<(string Until, long StateImageBytes)> UntilFirstInstructionAsync(string bundle, CancellationToken ct)
