@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using QemuTestKit.Machines.Runtime;
 
 namespace QemuTestKit.Machines.Bundles;
 
@@ -187,14 +188,15 @@ public sealed class ReplayBundle : IDisposable, IAsyncDisposable
     /// file found on this machine.
     /// </summary>
     /// <exception cref="ReplayBundleException">The bundle has no such base, the pack is damaged, or an external base is not here.</exception>
-    public async Task<string> DiskBaseAsync(string diskId, CancellationToken cancellationToken = default)
+    /// <param name="holdFor">The replay's run: the restored base stays in the cache until it ends.</param>
+    public async Task<string> DiskBaseAsync(string diskId, RunDirectory? holdFor = null, CancellationToken cancellationToken = default)
     {
         var relative = BundlePaths.DiskBase(diskId);
         if (Manifest.Files.Any(f => f.Path == relative + BundlePaths.PackSuffix))
         {
             try
             {
-                return await ReplayImageCache.UnpackedAsync(PathOf(relative + BundlePaths.PackSuffix), cancellationToken: cancellationToken).ConfigureAwait(false);
+                return await ReplayImageCache.UnpackedAsync(PathOf(relative + BundlePaths.PackSuffix), holdFor: holdFor, cancellationToken: cancellationToken).ConfigureAwait(false);
             }
             catch (InvalidDataException e)
             {
@@ -230,7 +232,7 @@ public sealed class ReplayBundle : IDisposable, IAsyncDisposable
             return (path, path);
         }
 
-        return (await DiskBaseAsync(BundlePaths.DiskIdOfBase(file.Path), cancellationToken).ConfigureAwait(false), PathOf(file.Path[..^BundlePaths.PackSuffix.Length]));
+        return (await DiskBaseAsync(BundlePaths.DiskIdOfBase(file.Path), cancellationToken: cancellationToken).ConfigureAwait(false), PathOf(file.Path[..^BundlePaths.PackSuffix.Length]));
     }
 
     /// <summary>The path of the first file of a role (<see cref="BundleRoles"/>), or null when the bundle has none.</summary>

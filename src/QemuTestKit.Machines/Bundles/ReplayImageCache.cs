@@ -33,12 +33,23 @@ internal static class ReplayImageCache
     /// <c>&lt;sha256&gt;.image</c> and reused from there: the bundle's pristine image, read (snapshot tables) and copied
     /// (working copies), never written. The name is the image's sha256 from the pack's header, which the restore checks.
     /// </summary>
+    /// <param name="holdFor">
+    /// A run that reads the image for its whole life (a disk base under an overlay, opened by QEMU): it holds a shared
+    /// lock on the image's sidecar from before the image is looked for until the run ends, and an eviction, which
+    /// needs that lock exclusively, leaves the image alone meanwhile.
+    /// </param>
     /// <exception cref="InvalidDataException">The pack is damaged; the message names it.</exception>
-    public static async Task<string> UnpackedAsync(string pack, string? cacheDirectory = null, CancellationToken cancellationToken = default)
+    public static async Task<string> UnpackedAsync(string pack, string? cacheDirectory = null, RunDirectory? holdFor = null,
+        CancellationToken cancellationToken = default)
     {
         var directory = Path.Combine(cacheDirectory ?? CatalogCache.DefaultDirectory(), DirectoryName);
         Directory.CreateDirectory(directory);
         var image = Path.Combine(directory, StatePack.ImageSha256(pack) + UnpackedSuffix);
+        if (holdFor is not null && await SharedLockAsync(image, cancellationToken).ConfigureAwait(false) is { } shared)
+        {
+            holdFor.Hold(shared);
+        }
+
         if (!File.Exists(image))
         {
             // The restore writes a temporary file and renames it: two processes restoring at once both end with the same bytes.
@@ -137,6 +148,30 @@ internal static class ReplayImageCache
         catch (IOException)
         {
             return null;
+        }
+    }
+
+    /// <summary>
+    /// A shared lock on <paramref name="entry"/>'s sidecar (on Unix, a <see cref="FileShare"/> other than None is a
+    /// shared <c>flock</c>). An eviction holds it exclusively only while it deletes, so a few tries get it; null when
+    /// they do not, and the caller goes on unprotected, as before there was a lock.
+    /// </summary>
+    private static async Task<FileStream?> SharedLockAsync(string entry, CancellationToken ct)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            try
+            {
+                return new FileStream(entry + LockSuffix, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.ReadWrite);
+            }
+            catch (IOException) when (attempt < 20)
+            {
+                await Task.Delay(10, ct).ConfigureAwait(false);
+            }
+            catch (IOException)
+            {
+                return null;
+            }
         }
     }
 

@@ -138,17 +138,45 @@ public sealed class ReplayImageCacheTests : IDisposable
         var pack = Path.Combine(_root, "state.qcow2.pack");
         await StatePack.PackAsync(source, pack, ct);
 
-        var image = await ReplayImageCache.UnpackedAsync(pack, Cache, ct);
+        var image = await ReplayImageCache.UnpackedAsync(pack, Cache, cancellationToken: ct);
         Sha256(image).Should().Be(Sha256(source));
         var restoredAt = File.GetLastWriteTimeUtc(image);
         await Task.Delay(20, ct);
-        (await ReplayImageCache.UnpackedAsync(pack, Cache, ct)).Should().Be(image);
+        (await ReplayImageCache.UnpackedAsync(pack, Cache, cancellationToken: ct)).Should().Be(image);
         // Its mtime is part of the identity FileHashCache knows it by: touching it would cost a full read per replay.
         File.GetLastWriteTimeUtc(image).Should().Be(restoredAt, "a use is stamped beside the image, not on it");
 
         using var run = RunDirectory.Create("cache", _root);
         (await ReplayImageCache.ProvideAsync(image, run.File("state.qcow2"), run, Cache, cancellationToken: ct)).Should().BeTrue();
         File.GetLastWriteTimeUtc(image).Should().Be(restoredAt);
+    }
+
+    [Fact]
+    public async Task A_restored_image_a_run_holds_outlives_an_eviction_until_the_run_ends()
+    {
+        // A disk base restored for a replay is read by QEMU for the whole replay, straight from the cache.
+        var ct = TestContext.Current.CancellationToken;
+        var baseImage = await ImageWithSnapshotsAsync("base.qcow2", ct);
+        var pack = Path.Combine(_root, "base.qcow2.pack");
+        await StatePack.PackAsync(baseImage, pack, ct);
+        var other = await ImageWithSnapshotsAsync("other.qcow2", ct, fill: 0x33);
+        using var replay = RunDirectory.Create("cache", _root);
+        var restored = await ReplayImageCache.UnpackedAsync(pack, Cache, replay, ct);
+
+        async Task EvictByAnotherReplayAsync()
+        {
+            using var run = RunDirectory.Create("cache", _root);
+            // A limit the new working copy alone fills: everything else not held goes.
+            await ReplayImageCache.ProvideAsync(other, run.File("state.qcow2"), run, Cache, limitBytes: new FileInfo(other).Length + 1, cancellationToken: ct);
+            File.Delete(Directory.GetFiles(Path.Combine(Cache, ReplayImageCache.DirectoryName), "*.qcow2").Single());
+        }
+
+        await EvictByAnotherReplayAsync();
+        File.Exists(restored).Should().BeTrue("the replay that restored it still holds it");
+
+        replay.ReleaseHeld();
+        await EvictByAnotherReplayAsync();
+        File.Exists(restored).Should().BeFalse("once its replay is over it is an ordinary cache entry (this proves the eviction reaches it)");
     }
 
     /// <summary>A qcow2 image with data and two internal snapshots, as a bundle's state image has.</summary>
