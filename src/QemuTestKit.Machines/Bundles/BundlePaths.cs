@@ -20,17 +20,19 @@ internal static class BundlePaths
 
     /// <summary>
     /// Where a bundle keeps a disk's base image as a plain copy: a read-only disk's (QEMU opens it in the bundle), a
-    /// writable disk's in bundles written before bases were packed. A writable disk's base is now packed at this path
-    /// plus <see cref="PackSuffix"/>, unless it is too large to copy at all (then it is external).
+    /// writable disk's in bundles written before bases were packed. A writable disk's base is now packed
+    /// (<see cref="PackedDiskBase"/>), unless it is too large to copy at all (then it is external).
     /// </summary>
     public static string DiskBase(string diskId) => $"disks/{diskId}{DiskBaseSuffix}";
 
-    /// <summary>The disk id of a <see cref="DiskBase"/> path (packed or not).</summary>
-    public static string DiskIdOfBase(string path)
-    {
-        var name = Path.GetFileName(path.EndsWith(PackSuffix, StringComparison.Ordinal) ? path[..^PackSuffix.Length] : path);
-        return name.EndsWith(DiskBaseSuffix, StringComparison.Ordinal) ? name[..^DiskBaseSuffix.Length] : name;
-    }
+    /// <summary>Where a bundle keeps a writable disk's base packed.</summary>
+    public static string PackedDiskBase(string diskId) => DiskBase(diskId) + PackSuffix;
+
+    /// <summary>Whether <paramref name="path"/> is a packed disk base (<see cref="PackedDiskBase"/>).</summary>
+    public static bool IsPackedDiskBase(string path) => path.EndsWith(DiskBaseSuffix + PackSuffix, StringComparison.Ordinal);
+
+    /// <summary>The disk id of a <see cref="PackedDiskBase"/> path.</summary>
+    public static string DiskIdOfPackedBase(string path) => Path.GetFileName(path)[..^(DiskBaseSuffix + PackSuffix).Length];
 
     private const string DiskBaseSuffix = ".base";
 

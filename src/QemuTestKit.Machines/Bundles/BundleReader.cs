@@ -172,14 +172,7 @@ public sealed class ReplayBundle : IDisposable, IAsyncDisposable
             return path;
         }
 
-        try
-        {
-            return await ReplayImageCache.UnpackedAsync(path, cancellationToken: cancellationToken).ConfigureAwait(false);
-        }
-        catch (InvalidDataException e)
-        {
-            throw new ReplayBundleException(ReplayBundleError.DamagedFile, Source, $"replay bundle '{Source}': {e.Message}", e);
-        }
+        return await UnpackedAsync(path, null, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -191,19 +184,13 @@ public sealed class ReplayBundle : IDisposable, IAsyncDisposable
     /// <param name="holdFor">The replay's run: the restored base stays in the cache until it ends.</param>
     public async Task<string> DiskBaseAsync(string diskId, RunDirectory? holdFor = null, CancellationToken cancellationToken = default)
     {
-        var relative = BundlePaths.DiskBase(diskId);
-        if (Manifest.Files.Any(f => f.Path == relative + BundlePaths.PackSuffix))
+        var packed = BundlePaths.PackedDiskBase(diskId);
+        if (Manifest.Files.Any(f => f.Path == packed))
         {
-            try
-            {
-                return await ReplayImageCache.UnpackedAsync(PathOf(relative + BundlePaths.PackSuffix), holdFor: holdFor, cancellationToken: cancellationToken).ConfigureAwait(false);
-            }
-            catch (InvalidDataException e)
-            {
-                throw new ReplayBundleException(ReplayBundleError.DamagedFile, Source, $"replay bundle '{Source}': {e.Message}", e);
-            }
+            return await UnpackedAsync(PathOf(packed), holdFor, cancellationToken).ConfigureAwait(false);
         }
 
+        var relative = BundlePaths.DiskBase(diskId);
         if (Manifest.Files.Any(f => f.Path == relative))
         {
             return PathOf(relative);
@@ -227,12 +214,26 @@ public sealed class ReplayBundle : IDisposable, IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(file);
         var path = PathOf(file.Path);
-        if (file.Role != BundleRoles.DiskBase || !file.Path.EndsWith(BundlePaths.PackSuffix, StringComparison.Ordinal))
+        if (file.Role != BundleRoles.DiskBase || !BundlePaths.IsPackedDiskBase(file.Path))
         {
             return (path, path);
         }
 
-        return (await DiskBaseAsync(BundlePaths.DiskIdOfBase(file.Path), cancellationToken: cancellationToken).ConfigureAwait(false), PathOf(file.Path[..^BundlePaths.PackSuffix.Length]));
+        return (await DiskBaseAsync(BundlePaths.DiskIdOfPackedBase(file.Path), cancellationToken: cancellationToken).ConfigureAwait(false),
+            PathOf(file.Path[..^BundlePaths.PackSuffix.Length]));
+    }
+
+    /// <summary>A pack of this bundle restored into the replay image cache; a damaged pack is a damaged bundle.</summary>
+    private async Task<string> UnpackedAsync(string pack, RunDirectory? holdFor, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await ReplayImageCache.UnpackedAsync(pack, holdFor: holdFor, cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        catch (InvalidDataException e)
+        {
+            throw new ReplayBundleException(ReplayBundleError.DamagedFile, Source, $"replay bundle '{Source}': {e.Message}", e);
+        }
     }
 
     /// <summary>The path of the first file of a role (<see cref="BundleRoles"/>), or null when the bundle has none.</summary>

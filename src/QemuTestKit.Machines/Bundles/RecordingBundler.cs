@@ -107,9 +107,9 @@ internal static class RecordingBundler
                 // to copy stays external, referenced by its path and sha256 (BundleWriteOptions.MaxCopyBytes).
                 if (new FileInfo(basePath).Length <= BundleWriteOptions.DefaultMaxCopyBytes)
                 {
-                    var packedBase = run.File(id + ".base" + BundlePaths.PackSuffix);
+                    var packedBase = run.File(Path.GetFileName(BundlePaths.PackedDiskBase(id)));
                     await StatePack.PackAsync(basePath, packedBase, ct).ConfigureAwait(false);
-                    sources.Add(new BundleSource(packedBase, BundlePaths.DiskBase(id) + BundlePaths.PackSuffix, BundleRoles.DiskBase, Move: true));
+                    sources.Add(new BundleSource(packedBase, BundlePaths.PackedDiskBase(id), BundleRoles.DiskBase, Move: true));
                 }
                 else
                 {

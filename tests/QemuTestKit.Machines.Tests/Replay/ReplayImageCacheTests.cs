@@ -134,9 +134,7 @@ public sealed class ReplayImageCacheTests : IDisposable
     public async Task A_packed_state_image_is_restored_once_and_later_uses_leave_the_restored_image_as_it_is()
     {
         var ct = TestContext.Current.CancellationToken;
-        var source = await ImageWithSnapshotsAsync("state.qcow2", ct);
-        var pack = Path.Combine(_root, "state.qcow2.pack");
-        await StatePack.PackAsync(source, pack, ct);
+        var (source, pack) = await PackedImageAsync("state.qcow2", ct);
 
         var image = await ReplayImageCache.UnpackedAsync(pack, Cache, cancellationToken: ct);
         Sha256(image).Should().Be(Sha256(source));
@@ -156,9 +154,7 @@ public sealed class ReplayImageCacheTests : IDisposable
     {
         // A disk base restored for a replay is read by QEMU for the whole replay, straight from the cache.
         var ct = TestContext.Current.CancellationToken;
-        var baseImage = await ImageWithSnapshotsAsync("base.qcow2", ct);
-        var pack = Path.Combine(_root, "base.qcow2.pack");
-        await StatePack.PackAsync(baseImage, pack, ct);
+        var (_, pack) = await PackedImageAsync("base.qcow2", ct);
         var other = await ImageWithSnapshotsAsync("other.qcow2", ct, fill: 0x33);
         using var replay = RunDirectory.Create("cache", _root);
         var restored = await ReplayImageCache.UnpackedAsync(pack, Cache, replay, ct);
@@ -177,6 +173,15 @@ public sealed class ReplayImageCacheTests : IDisposable
         replay.ReleaseHeld();
         await EvictByAnotherReplayAsync();
         File.Exists(restored).Should().BeFalse("once its replay is over it is an ordinary cache entry (this proves the eviction reaches it)");
+    }
+
+    /// <summary><see cref="ImageWithSnapshotsAsync"/> and its pack (<see cref="StatePack"/>) beside it.</summary>
+    private async Task<(string Image, string Pack)> PackedImageAsync(string name, CancellationToken ct)
+    {
+        var image = await ImageWithSnapshotsAsync(name, ct);
+        var pack = image + ".pack";
+        await StatePack.PackAsync(image, pack, ct);
+        return (image, pack);
     }
 
     /// <summary>A qcow2 image with data and two internal snapshots, as a bundle's state image has.</summary>
