@@ -49,6 +49,7 @@ public sealed class QemuBuilder : ContainerBuilder<QemuBuilder, QemuContainer, Q
         return builder.WithCreateParameterModifier(parameters =>
         {
             parameters.HostConfig ??= new HostConfig();
+            parameters.HostConfig.Sysctls = new Dictionary<string, string> { [TcpEndpoints.SendBuffers.Key] = TcpEndpoints.SendBuffers.Value };
             parameters.HostConfig.PortBindings = ports.ToDictionary(
                 p => $"{p}/tcp",
                 IList<PortBinding> (p) => [new PortBinding

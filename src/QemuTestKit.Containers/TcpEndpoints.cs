@@ -20,6 +20,18 @@ internal static class TcpEndpoints
     /// </summary>
     public static readonly string Qmp = string.Create(CultureInfo.InvariantCulture, $"tcp:0.0.0.0:{QemuPorts.Qmp},server=on,wait=off,nodelay=on");
 
+    /// <summary>
+    /// The container's TCP send buffers (<c>net.ipv4.tcp_wmem</c>: min, default, max), 4 MiB from the start instead of
+    /// the kernel's 16 KiB. Why: the UART writes one byte per call, each its own segment with <c>nodelay=on</c>, and
+    /// about 16 unacknowledged ones fill 16 KiB. QEMU's write then fails with EAGAIN and the UART retries it from the
+    /// main loop, at a moment a replay cannot reproduce, so the recording diverges ("Missing character write event in
+    /// the replay log"). A recorded <c>seq 1 4000</c> in the 7.2 image failed to replay in 5 of 8 runs with the
+    /// default and in none of 5 with this; the host's own runs write to a regular file (SerialPipe) and never fail.
+    /// QEMU has no option for its sockets' buffers, and this sysctl is per network namespace, so it is set on the
+    /// container (remote engines included).
+    /// </summary>
+    public static readonly KeyValuePair<string, string> SendBuffers = new("net.ipv4.tcp_wmem", "4096 4194304 4194304");
+
     public static IReadOnlyList<string> Rewrite(IReadOnlyList<string> arguments, int serialPorts)
     {
         var run = QemuPorts.RunDirectory;
