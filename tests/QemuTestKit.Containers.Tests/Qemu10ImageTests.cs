@@ -100,31 +100,41 @@ public sealed class Qemu10ImageTests(ContainerGuestFixture fixture) : IClassFixt
 
     /// <summary>
     /// The issue's reverse-stepi on QEMU 10: a ready-state recording made in the image replays there under the one
-    /// replayer with a break at the checkpoint's icount (<c>--until</c>) and a gdb stub published on 127.0.0.1; a real
-    /// gdb on this host steps forward, back, and forward again. Whether the replay then runs to its end is QEMU 10's
-    /// paused-replay stall (it stood paused for gdb): a full-suite run saw it stand still after the detach once in two.
+    /// replayer with a break where the guest had printed its answer (<c>--until</c> at that byte's icount) and a gdb
+    /// stub published on 127.0.0.1; a real gdb on this host steps forward, back, and forward again. The recording has
+    /// no checkpoint: on QEMU 10 a replay can stand still for good where its recording took one (docs/cli.md, "The 7.2
+    /// workarounds on QEMU 10.0"; a break at a checkpoint's icount stalled gdb's first stepi in CI), and that stall is
+    /// QEMU's, not the steps'. Whether the replay then runs to its end is not checked either, for the same reason.
     /// </summary>
     [Fact]
     public async Task Reverse_stepi_works_on_a_ready_state_recording_replayed_in_the_QEMU_10_image()
     {
         var spec = fixture.Spec with { Name = "ct-gdb10" };
         var ready = await ReadyState.PrepareAsync(spec, Path.Combine(fixture.Root, "gdb10-state"), new MachineStartOptions { IcountShift = 5, Launcher = new ContainerQemuLauncher(Image) }, Ct);
+        var answer = new System.Text.RegularExpressions.Regex(@"^42\r?$", System.Text.RegularExpressions.RegexOptions.Multiline);
         string bundle;
-        Checkpoint checkpoint;
         await using (var machine = await ready.StartAsync(spec, new MachineStartOptions { Mode = RunMode.Record, Launcher = new ContainerQemuLauncher(Image) }, Ct))
         {
             // Short lines without a shell session, as the host's reverse-step recording (ReverseDebuggableSessionFixture).
             await machine.SendLineAsync("echo $((6*7))", Ct);
-            await machine.WaitForAsync(new System.Text.RegularExpressions.Regex(@"^42\r?$", System.Text.RegularExpressions.RegexOptions.Multiline),
-                TimeSpan.FromSeconds(120), Ct);
-            checkpoint = await machine.CheckpointAsync("before-debug", Ct);
+            await machine.WaitForAsync(answer, TimeSpan.FromSeconds(120), Ct);
             await machine.SendLineAsync("uptime", Ct);
             await machine.WaitForAsync(new System.Text.RegularExpressions.Regex("load average"), TimeSpan.FromSeconds(120), Ct);
             bundle = await machine.KeepAsBundleAsync(Path.Combine(fixture.Root, "bundles", "gdb10"), new BundleTest("reverse-stepi on QEMU 10"), Ct);
         }
 
+        long icount;
+        await using (var opened = await ReplayBundle.OpenAsync(bundle, Ct))
+        {
+            opened.Manifest.Checkpoints.Should().BeEmpty();
+            var recorded = System.Text.Encoding.UTF8.GetString(await File.ReadAllBytesAsync(opened.TranscriptPath, Ct));
+            var printed = answer.Match(recorded);
+            printed.Success.Should().BeTrue(recorded);
+            icount = await TranscriptMap.IcountAfterAsync(opened, printed.Index + printed.Length, Ct);
+        }
+
         await QemuTestKit.Machines.Tests.Support.ReverseStepCheck.RunAsync(bundle, "gdb",
-            new ReplayOptions { Host = new ContainerReplayHost(), Until = ReplayUntil.AtIcount(checkpoint.Icount) }, "ready", checkpoint.Icount,
+            new ReplayOptions { Host = new ContainerReplayHost(), Until = ReplayUntil.AtIcount(icount) }, "ready", icount,
             endpoint: @"target remote 127\.0\.0\.1:\d+'$", runsToEndAfterDetach: false);
     }
 }
