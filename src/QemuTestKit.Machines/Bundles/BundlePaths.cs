@@ -25,6 +25,9 @@ internal static class BundlePaths
     /// </summary>
     public static string DiskBase(string diskId) => $"disks/{diskId}{DiskBaseSuffix}";
 
+    /// <summary>Where a bundle keeps a writable disk's overlay: what the recorded run wrote over its base.</summary>
+    public static string DiskOverlay(string diskId) => $"disks/{diskId}.overlay.qcow2";
+
     /// <summary>Where a bundle keeps a writable disk's base packed.</summary>
     public static string PackedDiskBase(string diskId) => DiskBase(diskId) + PackSuffix;
 

@@ -116,7 +116,7 @@ internal static class RecordingBundler
                     sources.Add(new BundleSource(basePath, BundlePaths.DiskBase(id), BundleRoles.DiskBase));
                 }
 
-                sources.Add(new BundleSource(files.DiskImages[i], $"disks/{id}.overlay.qcow2", BundleRoles.DiskOverlay, Move: true));
+                sources.Add(new BundleSource(files.DiskImages[i], BundlePaths.DiskOverlay(id), BundleRoles.DiskOverlay, Move: true));
                 diskImages.Add($"{{run}}/{id}.overlay.qcow2");
             }
         }

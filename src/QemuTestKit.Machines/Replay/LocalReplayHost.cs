@@ -101,7 +101,7 @@ public sealed class LocalReplayHost : IReplayHost
 
             var id = QemuCommandLine.DiskId(spec.Disks[i], i);
             var overlay = run.File($"{id}.overlay.qcow2");
-            await ReplayImageCache.ProvideAsync(bundle.PathOf($"disks/{id}.overlay.qcow2"), overlay, run, cancellationToken: ct).ConfigureAwait(false);
+            await ReplayImageCache.ProvideAsync(bundle.PathOf(BundlePaths.DiskOverlay(id)), overlay, run, cancellationToken: ct).ConfigureAwait(false);
             var basePath = await bundle.DiskBaseAsync(id, run, ct).ConfigureAwait(false);
             // The overlay was made with the base's format (-F), so it names it; qemu-img only for overlays that do not.
             var format = spec.Disks[i].Format ?? Qcow2Header.BackingFormat(overlay)
