@@ -375,15 +375,17 @@ public sealed class QmpClient : IAsyncDisposable
             throw new QmpProtocolException($"the QMP peer sent {what}: {Preview(line)}", e);
         }
 
-        if (!_greeting.Task.IsCompleted)
-        {
-            _greeting.TrySetResult(QmpMessageParser.ParseGreeting(message, Preview(line)));
-            return;
-        }
-
+        // An event can come before the greeting: QEMU emits events to a QMP connection it has accepted but whose
+        // greeting its monitor thread has not sent yet (a RESUME at the start of a -loadvm run did, in a clean-clone run).
         if (message.TryGetPropertyValue("event", out var eventName))
         {
             _events.Publish(QmpMessageParser.ParseEvent(message, eventName, Preview(line)));
+            return;
+        }
+
+        if (!_greeting.Task.IsCompleted)
+        {
+            _greeting.TrySetResult(QmpMessageParser.ParseGreeting(message, Preview(line)));
             return;
         }
 

@@ -25,6 +25,23 @@ public sealed class QmpClientConnectTests
     }
 
     [Fact]
+    public async Task An_event_before_the_greeting_is_kept_and_negotiation_goes_on()
+    {
+        // QEMU sends events to a connection it accepted before its monitor thread greets it (RESUME at a -loadvm start).
+        await using var peer = ScriptedQmpPeer.StartUnix(async (c, ct) =>
+        {
+            await c.SendEventAsync("RESUME", null, ct);
+            await c.HandshakeAsync(ct);
+            await c.WaitForClientCloseAsync(ct);
+        });
+
+        await using var client = await ConnectAsync(peer);
+
+        client.Greeting.Version.Should().Be("7.2.0");
+        (await client.WaitForEventAsync("RESUME", TimeSpan.FromSeconds(5), afterSequence: 0, cancellationToken: Ct)).Name.Should().Be("RESUME");
+    }
+
+    [Fact]
     public async Task The_peer_socket_lives_in_a_private_directory_that_is_removed_on_dispose()
     {
         string directory;
