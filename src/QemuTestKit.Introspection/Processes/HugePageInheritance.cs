@@ -8,7 +8,9 @@ namespace QemuTestKit.Introspection.Processes;
 /// zeroes a whole 2 MiB page for every 4 KiB page the snapshot writes: a 256 MiB guest whose snapshot holds 55 MiB
 /// touched every huge page, and on a virtual machine (where first touches of memory are slow) QEMU took 0.4-0.8 s
 /// to answer QMP after <c>-loadvm</c> instead of 0.12-0.17 s with 4 KiB pages. That is the start of every recorded
-/// run and of every replay. Runs whose RAM is a file (<c>GuestMemoryFile</c>) never used huge pages.
+/// run and of every replay. Runs whose RAM is a file (<c>GuestMemoryFile</c>, <c>RamBackingFile</c>) never used huge pages.
+/// Machines differ: on a 2-core VM under nested paging (PVM) each 4 KiB fault was the slow part (the same load took
+/// 0.9 s without huge pages and 0.2-0.6 s with them); <c>RamBackingFile</c> takes both out of snapshot loads (0.4 s there).
 /// </summary>
 /// <remarks>
 /// The flag belongs to the whole process, so it is set only around the start of a child, on the one thread that

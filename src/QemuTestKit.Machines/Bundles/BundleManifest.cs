@@ -38,6 +38,13 @@ public sealed record BundleManifest
 
     public int IcountShift { get; init; } = 5;
 
+    /// <summary>
+    /// The machine type's default RAM id in the recorded build (<c>default-ram-id</c> in query-machines), so a local
+    /// replay can map the RAM from a file (<see cref="Runtime.RamBackingFile"/>) before the build's catalog is read. Null
+    /// in bundles written before it was kept: their replays keep QEMU's own RAM.
+    /// </summary>
+    public string? DefaultRamId { get; init; }
+
     /// <summary>The snapshot the recording started from (<c>-loadvm</c>), or null for a recording from power-on.</summary>
     public string? StartSnapshot { get; init; }
 

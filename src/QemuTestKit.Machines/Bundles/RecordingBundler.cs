@@ -146,6 +146,7 @@ internal static class RecordingBundler
             Spec = spec,
             ReplayArguments = arguments,
             IcountShift = machine.IcountShift ?? CommandLineOptions.DefaultRecordIcountShift,
+            DefaultRamId = machine.Catalog.FindMachine(spec.MachineType)?.DefaultRamId,
             StartSnapshot = machine.StartSnapshot,
             Checkpoints = machine.Checkpoints,
             Transcript = new BundleTranscript("console.log", 0, string.Empty),

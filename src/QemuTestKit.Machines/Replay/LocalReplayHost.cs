@@ -66,7 +66,7 @@ public sealed class LocalReplayHost : IReplayHost
                 var files = new MachineRunFiles(run.QmpSocket, SerialPortsOf(manifest.ReplayArguments, Math.Max(1, manifest.Spec.SerialConsoles), run),
                     run.File("state.qcow2"), []);
                 var machine = await LocalQemuLauncher.LaunchProcessAsync(manifest.Spec, binary, catalog, run, files, arguments,
-                    new MachineStartOptions { Mode = RunMode.Replay, RunRoot = launch.RunRoot, ConsolePrefix = launch.ConsolePrefix },
+                    new MachineStartOptions { Mode = RunMode.Replay, RunRoot = launch.RunRoot, ConsolePrefix = launch.ConsolePrefix, DefaultRamId = manifest.DefaultRamId },
                     cancellationToken).ConfigureAwait(false);
                 return new LaunchedReplay(machine, launch.Gdb?.Endpoint(run.Path));
             }

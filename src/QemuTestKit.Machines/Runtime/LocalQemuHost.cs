@@ -17,11 +17,12 @@ public sealed class LocalQemuHost : IQemuHost
 
     /// <summary>
     /// Starts QEMU in <paramref name="run"/>, its stderr streamed to the run's log. <paramref name="arguments"/> are
-    /// the portable ones a bundle records; what only this host allows is added here (see <see cref="StateDriveIo"/>).
+    /// the portable ones a bundle records; what only this host allows is added here (see <see cref="StateDriveIo"/> and
+    /// <see cref="RamBackingFile"/>, which needs the machine type's <paramref name="defaultRamId"/>).
     /// </summary>
     /// <exception cref="QemuBinaryNotFoundException">The binary does not exist or cannot be executed.</exception>
-    internal static LocalQemuHost Start(string binary, IReadOnlyList<string> arguments, RunDirectory run) =>
-        new(QemuProcess.Start(new QemuProcessStartInfo(binary, StateDriveIo.ForLocalStart(arguments, binary))
+    internal static LocalQemuHost Start(string binary, IReadOnlyList<string> arguments, RunDirectory run, string? defaultRamId) =>
+        new(QemuProcess.Start(new QemuProcessStartInfo(binary, RamBackingFile.ForLocalStart(StateDriveIo.ForLocalStart(arguments, binary), defaultRamId))
         {
             WorkingDirectory = run.Path,
             StderrLogPath = run.StderrLog,

@@ -112,7 +112,9 @@ public sealed class LocalQemuLauncher : IQemuLauncher
                 consoles.Add(MachineRunFiles.IsSerialSocket(port) ? SerialConsole.Listen(port, transcript) : SerialConsole.OpenPipe(port, transcript));
             }
 
-            host = LocalQemuHost.Start(binary, arguments, run);
+            // A replayer's catalog is usually still being read here (it overlaps QEMU's start): its bundle names the RAM id.
+            var catalogNow = options.Catalog ?? (catalogRead.IsCompletedSuccessfully ? catalogRead.Result : null);
+            host = LocalQemuHost.Start(binary, arguments, run, options.DefaultRamId ?? catalogNow?.FindMachine(spec.MachineType)?.DefaultRamId);
             run.WritePid(host.ProcessId);
 
             using var startup = Timeouts.Link(options.StartTimeout, cancellationToken);

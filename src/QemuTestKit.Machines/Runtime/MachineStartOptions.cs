@@ -51,6 +51,9 @@ public sealed record MachineStartOptions
     /// <summary>This run boots a ready state (<see cref="ReadyState.PrepareAsync"/>): with <see cref="SeparateMemoryFile"/>, its RAM is a file of the run.</summary>
     internal bool PreparingReadyState { get; init; }
 
+    /// <summary>The machine type's default RAM id when the catalog is not at hand yet (a replay's, from its bundle); see <see cref="RamBackingFile"/>.</summary>
+    internal string? DefaultRamId { get; init; }
+
     /// <summary>The record/replay log: written in record mode, read in replay mode. Defaults to the run directory.</summary>
     public string? ReplayLog { get; init; }
 

@@ -83,6 +83,42 @@ public sealed class ReplayTests(RecordedSessionFixture fixture) : IClassFixture<
         result.Verdict.Should().Be($"replay: diverged at byte {recorded}: {result.EndedEarly}");
     }
 
+    /// <summary>
+    /// A recorded start from the ready snapshot maps the guest's RAM from the shared sparse file (RamBackingFile): QEMU
+    /// has it mapped, the recorded arguments do not name it, the bundle keeps the RAM id, and its replay maps the file
+    /// too and replays byte for byte. (Replays of the other kind, a recording in QEMU's own RAM replayed from the file
+    /// and the reverse, are what the ready state's preparation and the CLI's replays of older bundles do.)
+    /// </summary>
+    [Fact]
+    public async Task A_recorded_start_maps_its_ram_from_the_sparse_file_and_its_bundle_replays_identically()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var ready = fixture.Ready;
+        string bundlePath;
+        await using (var machine = await ready.Ready.StartAsync(ready.Spec, ready.Options with { Mode = QemuTestKit.Machines.CommandLine.RunMode.Record }, ct))
+        {
+            var maps = await File.ReadAllTextAsync($"/proc/{machine.ProcessId}/maps", ct);
+            maps.Should().Contain("/ram/zero-256M",
+                "QEMU loads the ready snapshot's RAM into a private mapping of the cache's zero file (not on tmpfs here: ~/.cache or QEMUTESTKIT_CACHE_DIR)");
+            machine.Arguments.Should().NotContain(a => a.Contains("memory-backend", StringComparison.Ordinal), "a bundle's arguments stay portable");
+            (await machine.ExecAsync("echo val-$(head -c8 /dev/urandom | od -An -tx1 | tr -d ' \\n')", TimeSpan.FromSeconds(120), ct)).Output
+                .Should().MatchRegex("^val-[0-9a-f]{16}$");
+            bundlePath = await machine.KeepAsBundleAsync(Path.Combine(fixture.Root, "ram-file"), new BundleTest("ram-file"), ct);
+        }
+
+        await using var bundle = await ReplayBundle.OpenAsync(bundlePath, ct);
+        bundle.Manifest.DefaultRamId.Should().Be("pc.ram", "q35's default RAM id, which a replay needs before its catalog is read");
+        await using (var session = await Replayer.StartAsync(bundle, cancellationToken: ct))
+        {
+            (await File.ReadAllTextAsync($"/proc/{session.Machine.ProcessId}/maps", ct)).Should().Contain("/ram/zero-256M");
+        }
+
+        var result = await Replayer.ReplayAsync(bundle, cancellationToken: ct);
+
+        result.Identical.Should().BeTrue($"{result.Verdict}; recorded '{result.Recorded}', replayed '{result.Replayed}'");
+        result.ComparedBytes.Should().Be(bundle.Manifest.Transcript.Length);
+    }
+
     [Fact]
     public async Task Replaying_from_a_checkpoint_replays_exactly_the_recorded_suffix()
     {
