@@ -22,6 +22,9 @@ public sealed class ReverseDebuggableSessionFixture : IAsyncLifetime
 {
     public const string CheckpointName = "before-debug";
 
+    /// <summary>The command typed before the checkpoint; its answer is 42.</summary>
+    public const string Question = "echo $((6*7))";
+
     public string Root { get; } = Directory.CreateTempSubdirectory("qtk-gdb-").FullName;
 
     public string BundlePath { get; private set; } = null!;
@@ -38,7 +41,7 @@ public sealed class ReverseDebuggableSessionFixture : IAsyncLifetime
         await using var machine = await ready.StartAsync(spec, options with { Mode = RunMode.Record }, ct);
         // Short lines, no shell session: each fits the UART's 16-byte FIFO, which recorded serial input can overrun
         // under load (seen here: a cold boot's first synced command lost 16 bytes and left the shell in a quote).
-        await machine.SendLineAsync("echo $((6*7))", ct);
+        await machine.SendLineAsync(Question, ct);
         await machine.WaitForAsync(new Regex(@"^42\r?$", RegexOptions.Multiline), TimeSpan.FromSeconds(120), ct);
         Checkpoint = await machine.CheckpointAsync(CheckpointName, ct);
         await machine.SendLineAsync("uptime", ct);
@@ -68,12 +71,27 @@ public sealed class GdbReplayTests(ReverseDebuggableSessionFixture session) : IC
     /// <summary>
     /// The same from the recording's start (the ready snapshot) with <c>--until</c>: the replay runs to the chosen
     /// instruction count, stops exactly there, waits for gdb, and gdb steps back across instructions QEMU replays from
-    /// the ready snapshot.
+    /// the ready snapshot. The break is where the guest echoed the typed question, before the checkpoint: at the checkpoint's
+    /// own icount gdb's first stepi stood still for good twice in eleven runs on QEMU 7.2 (as on QEMU 10, docs/cli.md),
+    /// the known stall where a recording stopped for a checkpoint, which is QEMU's and not the steps'.
     /// </summary>
     [Fact]
-    public Task Reverse_stepi_works_after_a_replay_from_the_ready_snapshot_stopped_at_an_icount()
-        => ReverseStepCheck.RunAsync(session.BundlePath, "gdb", new ReplayOptions { Until = ReplayUntil.AtIcount(session.Checkpoint.Icount) }, "ready",
-            session.Checkpoint.Icount);
+    public async Task Reverse_stepi_works_after_a_replay_from_the_ready_snapshot_stopped_at_an_icount()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        long icount;
+        await using (var opened = await ReplayBundle.OpenAsync(session.BundlePath, ct))
+        {
+            var recorded = System.Text.Encoding.UTF8.GetString(await File.ReadAllBytesAsync(opened.TranscriptPath, ct));
+            // The echo of the typed command: the answer's own chunk can be stamped while the checkpoint stops the guest.
+            var typed = recorded.IndexOf(ReverseDebuggableSessionFixture.Question, StringComparison.Ordinal);
+            typed.Should().BeGreaterThanOrEqualTo(0, recorded);
+            icount = await TranscriptMap.IcountAfterAsync(opened, typed + ReverseDebuggableSessionFixture.Question.Length, ct);
+        }
+
+        icount.Should().BeLessThan(session.Checkpoint.Icount);
+        await ReverseStepCheck.RunAsync(session.BundlePath, "gdb", new ReplayOptions { Until = ReplayUntil.AtIcount(icount) }, "ready", icount);
+    }
 }
 
 /// <summary>The rules of <see cref="ReverseDebugging"/>, without QEMU.</summary>
