@@ -97,7 +97,7 @@ public sealed record ContainerReplayHost(string? Image = null, Uri? DockerEndpoi
 
             var serialPorts = Math.Max(1, manifest.Spec.SerialConsoles);
             var gdbStub = launch.Gdb is null ? null : string.Create(CultureInfo.InvariantCulture, $"tcp:0.0.0.0:{QemuPorts.Gdb}");
-            var arguments = TcpEndpoints.Rewrite(ReplayArguments.Finish(bundle.ExpandReplayArguments(inside), launch.Checkpoint, gdbStub, launch.Paused), serialPorts);
+            var arguments = TcpEndpoints.Rewrite(ReplayArguments.Finish(bundle.ExpandReplayArguments(inside), launch.Snapshot, gdbStub, launch.Paused), serialPorts);
             var run = RunDirectory.Create("replay", launch.RunRoot);
             var machine = await ContainerLaunch.AttachContainerAsync(manifest.Spec, catalog, endpoint, image, run, arguments, mappings, serialPorts, (qmp, consoles) => new MachineRunFiles(qmp, consoles, run.File("state.qcow2"), []),
                 new MachineStartOptions { Catalog = catalog, Mode = RunMode.Replay, RunRoot = launch.RunRoot, ConsolePrefix = launch.ConsolePrefix },

@@ -38,12 +38,15 @@ public interface IReplayLauncher
 }
 
 /// <summary>One start of a replay.</summary>
-/// <param name="Checkpoint">The checkpoint to load (through <c>rrsnapshot</c>); null for the recording's start.</param>
-/// <param name="Paused">Start held (<c>-S</c>): for gdb to attach, or for a break set before the first instruction.</param>
+/// <param name="Snapshot">
+/// The snapshot to load through <c>rrsnapshot</c>: the checkpoint to replay from, or the start snapshot of a replay
+/// that seeks into a checkpoint (<see cref="ReplayUntil.SeekAsync"/>); null for the recorded <c>-loadvm</c>.
+/// </param>
+/// <param name="Paused">Start held (<c>-S</c>): for gdb to attach, or for a break set (or a seek made) before the first instruction.</param>
 /// <param name="Gdb">The gdb stub to serve, if any.</param>
 /// <param name="ConsolePrefix">What the console's transcript starts with (<see cref="ReplayOptions.ConsoleFromStart"/>).</param>
 /// <param name="RunRoot">Where the run directory goes; null for the default.</param>
-public sealed record ReplayLaunch(Checkpoint? Checkpoint, bool Paused, GdbStub? Gdb, byte[]? ConsolePrefix, string? RunRoot);
+public sealed record ReplayLaunch(string? Snapshot, bool Paused, GdbStub? Gdb, byte[]? ConsolePrefix, string? RunRoot);
 
 /// <summary>A replaying machine, and where its gdb stub answers (<c>host:port</c> or a Unix socket path) when one was asked for.</summary>
 public sealed record LaunchedReplay(QemuMachine Machine, string? GdbEndpoint);

@@ -61,7 +61,7 @@ public sealed class LocalReplayHost : IReplayHost
             try
             {
                 var bases = await CopyRunFilesAsync(bundle, run, cancellationToken).ConfigureAwait(false);
-                var arguments = ReplayArguments.Finish(WithDiskBases(bundle.ExpandReplayArguments(run.Path), bases), launch.Checkpoint,
+                var arguments = ReplayArguments.Finish(WithDiskBases(bundle.ExpandReplayArguments(run.Path), bases), launch.Snapshot,
                     launch.Gdb?.QemuArgument(run), launch.Paused);
                 var files = new MachineRunFiles(run.QmpSocket, SerialPortsOf(manifest.ReplayArguments, Math.Max(1, manifest.Spec.SerialConsoles), run),
                     run.File("state.qcow2"), []);

@@ -1,5 +1,4 @@
 using QemuTestKit.Machines.CommandLine;
-using QemuTestKit.Machines.Runtime;
 
 namespace QemuTestKit.Machines.Replay;
 
@@ -7,14 +6,16 @@ namespace QemuTestKit.Machines.Replay;
 public static class ReplayArguments
 {
     /// <summary>
-    /// From a checkpoint QEMU loads it through <c>rrsnapshot</c> (which also positions the replay log), not
-    /// <c>-loadvm</c>; a gdb stub is served on <paramref name="gdbStub"/> (a <c>-gdb</c> value); <paramref name="paused"/> adds <c>-S</c>.
+    /// A <paramref name="snapshot"/> (a checkpoint, or the start snapshot of a replay that seeks into one) QEMU loads
+    /// through <c>rrsnapshot</c> (which also positions the replay log, and spares the snapshot QEMU would otherwise save
+    /// when gdb attaches), not <c>-loadvm</c>; null keeps the recorded <c>-loadvm</c>. A gdb stub is served on
+    /// <paramref name="gdbStub"/> (a <c>-gdb</c> value); <paramref name="paused"/> adds <c>-S</c>.
     /// </summary>
-    public static List<string> Finish(IReadOnlyList<string> recorded, Checkpoint? checkpoint, string? gdbStub, bool paused)
+    public static List<string> Finish(IReadOnlyList<string> recorded, string? snapshot, string? gdbStub, bool paused)
     {
         ArgumentNullException.ThrowIfNull(recorded);
         var arguments = new List<string>(recorded);
-        if (checkpoint is not null)
+        if (snapshot is not null)
         {
             var loadvm = arguments.IndexOf("-loadvm");
             if (loadvm >= 0)
@@ -28,7 +29,7 @@ public static class ReplayArguments
                 throw new ReplayException("the bundle's replay arguments have no -icount: the bundle is damaged");
             }
 
-            arguments[icount] = QemuOptionValue.Join(arguments[icount], ("rrsnapshot", checkpoint.Name));
+            arguments[icount] = QemuOptionValue.Join(arguments[icount], ("rrsnapshot", snapshot));
         }
 
         if (gdbStub is not null)

@@ -144,6 +144,41 @@ public sealed record ReplayUntil
         return true;
     }
 
+    /// <summary>
+    /// Whether a replay held paused for a break at <paramref name="icount"/> after <paramref name="checkpoint"/> can get
+    /// there by <see cref="SeekAsync"/> from the start snapshot instead of standing paused at the checkpoint: the start
+    /// snapshot carries an icount before the checkpoint's, the break lies past the checkpoint, and QEMU's seek, which
+    /// loads the latest snapshot at or before the break (the first saved of equals), would load this checkpoint.
+    /// </summary>
+    internal static bool CanSeekInto(BundleManifest manifest, Checkpoint checkpoint, (bool Saved, long? Icount) start, long icount) =>
+        start is { Saved: true, Icount: { } startIcount } && startIcount < checkpoint.Icount && icount > checkpoint.Icount
+        && !manifest.Checkpoints.Any(c => c.Name != checkpoint.Name && c.Icount >= checkpoint.Icount && c.Icount <= icount);
+
+    /// <summary>
+    /// Runs a replay held paused at its start snapshot to <paramref name="icount"/> with QEMU's <c>replay-seek</c>, which
+    /// loads the checkpoint before it, sets the break and lets the replay run, in one command.
+    /// </summary>
+    /// <remarks>
+    /// Why not a start paused at the checkpoint itself (<c>rrsnapshot</c> and <c>-S</c>), set the break, continue: while
+    /// a replay stands paused its main loop goes on taking the recorded timer checkpoints of the host clocks, and the
+    /// first ones after a checkpoint were recorded while the recording stood stopped for it, then running again. One of
+    /// those can fire QEMU's icount warp timer (<c>icount_warp_rt</c>), which moves the virtual clock only while the
+    /// machine runs; taken while paused, the clock stays behind the recording's, the guest's timer never expires and the
+    /// replay stalls for good at the checkpoint's icount (QEMU 7.2; 3 of 32 checkpoints of the bundle-size benchmark's
+    /// recordings, each every time). A seek takes that stretch of the log running, as the recording did.
+    /// </remarks>
+    internal static async Task SeekAsync(QemuMachine machine, long icount, CancellationToken ct)
+    {
+        try
+        {
+            await machine.Qmp.ExecuteAsync("replay-seek", new JsonObject { ["icount"] = icount }, cancellationToken: ct).ConfigureAwait(false);
+        }
+        catch (QmpErrorException e)
+        {
+            throw new ReplayException(string.Create(CultureInfo.InvariantCulture, $"QEMU could not seek to icount {icount}: {e.Description}"), e);
+        }
+    }
+
     /// <summary>Whether the replay stands paused at <paramref name="icount"/>, its break.</summary>
     internal static async Task<bool> StoppedAtAsync(QemuMachine machine, long icount, CancellationToken ct)
     {

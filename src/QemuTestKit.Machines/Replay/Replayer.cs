@@ -113,27 +113,40 @@ public static class Replayer
         }
 
         var untilIcount = options.Until is { } until ? await until.ResolveAsync(bundle, cancellationToken).ConfigureAwait(false) : (long?)null;
-        // A replay held paused (-S) must be continued quickly: QEMU 7.2 can stall for good when one loaded from a
-        // snapshot (rrsnapshot) stands paused while its main loop runs (one recording in ~25 here, and only when the
-        // pause lasted tens of milliseconds; a stop and cont right after the start did it too; from the ready snapshot
-        // too: a clean-machine run stalled a break from ready for 120 s). So everything slow is done before QEMU starts,
-        // and a break is set on the running replay without stopping it; a break it has already run past starts it again
-        // paused. Only gdb attaching at the start, old bundles (whose start snapshot has no icount) and a break right after the
-        // start (ReplayUntil.NearStart) start paused: with --until gdb attaches at the break (a paused start of --gdb
-        // --until stalled the QEMU 10 image in one CI run).
-        // The start snapshot's table is read once, and only for a break.
-        var start = untilIcount is null ? default : await ReplayUntil.StartSnapshotIcountAsync(bundle, cancellationToken).ConfigureAwait(false);
+        // A replay stands paused (-S) as little as it can: QEMU goes on taking logged events while it does, and a
+        // replay paused at a checkpoint can stall for good that way (ReplayUntil.SeekAsync says how). So everything
+        // slow is done before QEMU starts, and a break is set on the running replay without stopping it; a break it
+        // has already run past starts it again paused. Only gdb attaching at the start, old bundles (whose start
+        // snapshot has no icount) and a break right after the start (ReplayUntil.NearStart) start paused, and from a
+        // checkpoint those stand paused at the start snapshot and seek into the checkpoint. With --until gdb attaches
+        // at the break (a paused start of --gdb --until stalled the QEMU 10 image in one CI run).
+        // The start snapshot's table is read once, and only for a break or gdb from a checkpoint.
+        var gdbFromCheckpoint = options.Gdb is not null && untilIcount is null && checkpoint is not null;
+        var start = untilIcount is null && !gdbFromCheckpoint ? default : await ReplayUntil.StartSnapshotIcountAsync(bundle, cancellationToken).ConfigureAwait(false);
         var startSnapshotHasIcount = ReplayUntil.HasIcount(start);
         var paused = (options.Gdb is not null && untilIcount is null) || !startSnapshotHasIcount
             || (untilIcount is { } near && ReplayUntil.IsNearStart(checkpoint, start.Icount, near));
+        // A paused replay from a checkpoint stands paused at its start snapshot instead and seeks into the checkpoint
+        // (ReplayUntil.SeekAsync); gdb then attaches one instruction after the checkpoint, where the replay runs.
+        var seek = paused && checkpoint is not null && (untilIcount ?? checkpoint.Icount + 1) is var target
+            && ReplayUntil.CanSeekInto(manifest, checkpoint, start, target);
+        if (seek)
+        {
+            untilIcount ??= checkpoint!.Icount + 1;
+        }
+
         var prefix = options.ConsoleFromStart && startOffset > 0 ? expected[..(int)startOffset] : null;
-        var launch = new ReplayLaunch(checkpoint, paused, options.Gdb, prefix, options.RunRoot);
+        var launch = new ReplayLaunch(seek ? manifest.StartSnapshot : checkpoint?.Name, paused, options.Gdb, prefix, options.RunRoot);
         var launched = await launcher.LaunchAsync(launch, cancellationToken).ConfigureAwait(false);
         if (untilIcount is { } icount)
         {
             try
             {
-                if (!await ReplayUntil.ArmAsync(launched.Machine, icount, from, paused, startSnapshotHasIcount, cancellationToken).ConfigureAwait(false))
+                if (seek)
+                {
+                    await ReplayUntil.SeekAsync(launched.Machine, icount, cancellationToken).ConfigureAwait(false);
+                }
+                else if (!await ReplayUntil.ArmAsync(launched.Machine, icount, from, paused, startSnapshotHasIcount, cancellationToken).ConfigureAwait(false))
                 {
                     await launched.Machine.DisposeAsync().ConfigureAwait(false);
                     launched = await launcher.LaunchAsync(launch with { Paused = true }, cancellationToken).ConfigureAwait(false);

@@ -38,7 +38,15 @@ internal static class GuestMemoryFile
     public static bool Applies(Specs.MachineSpec spec, Introspection.Catalog.QemuCatalog catalog) =>
         catalog.Target is "x86_64" or "i386"
         && !spec.MachineOptions.ContainsKey("memory-backend")
-        && !spec.ExtraArguments.Any(a => a.Contains("memory-backend", StringComparison.Ordinal) || a is "-mem-path" or "-mem-prealloc");
+        && !ChoosesItsOwnMemory(spec.ExtraArguments);
+
+    /// <summary>
+    /// Whether <paramref name="arguments"/> choose the guest's memory themselves (a memory backend, <c>-mem-path</c>,
+    /// <c>-mem-prealloc</c>, or NUMA nodes, whose memory QEMU refuses to combine with <c>-machine memory-backend</c>), so
+    /// that no memory file of ours, shared (this) or private (<see cref="RamBackingFile"/>), may take the default RAM's place.
+    /// </summary>
+    public static bool ChoosesItsOwnMemory(IEnumerable<string> arguments) =>
+        arguments.Any(a => a.Contains("memory-backend", StringComparison.Ordinal) || a is "-mem-path" or "-mem-prealloc" or "-numa");
 
     /// <summary>Turns on <c>x-ignore-shared</c>; before any snapshot of the run is saved or loaded.</summary>
     public static Task IgnoreSharedMemoryAsync(QmpClient qmp, CancellationToken cancellationToken) =>

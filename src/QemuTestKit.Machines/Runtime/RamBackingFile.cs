@@ -45,7 +45,7 @@ internal static class RamBackingFile
     /// </summary>
     public static IReadOnlyList<string> ForLocalStart(IReadOnlyList<string> arguments, string? defaultRamId, string? directory = null)
     {
-        if (defaultRamId is null || !LoadsSnapshot(arguments) || !ChoosesNoMemory(arguments)
+        if (defaultRamId is null || !LoadsSnapshot(arguments) || GuestMemoryFile.ChoosesItsOwnMemory(arguments)
             || Index(arguments, "-machine") is not (>= 0 and var machine) || Index(arguments, "-m") is not (>= 0 and var memory)
             || MiB(arguments[memory + 1]) is not { } mib)
         {
@@ -83,9 +83,6 @@ internal static class RamBackingFile
         return icount >= 0 && arguments[icount + 1].Contains("rr=replay", StringComparison.Ordinal)
             && arguments[icount + 1].Contains("rrsnapshot=", StringComparison.Ordinal);
     }
-
-    private static bool ChoosesNoMemory(IReadOnlyList<string> arguments) =>
-        !arguments.Any(a => a.Contains("memory-backend", StringComparison.Ordinal) || a is "-mem-path" or "-mem-prealloc" or "-numa");
 
     /// <summary>The index of the one occurrence of <paramref name="option"/> that has a value after it, else -1.</summary>
     private static int Index(IReadOnlyList<string> arguments, string option)
@@ -135,12 +132,20 @@ internal static class RamBackingFile
             }
 
             var staging = $"{file}.{Guid.NewGuid():N}.tmp";
-            using (var stream = new FileStream(staging, FileMode.CreateNew, FileAccess.Write))
+            try
             {
-                stream.SetLength(length);
+                using (var stream = new FileStream(staging, FileMode.CreateNew, FileAccess.Write))
+                {
+                    stream.SetLength(length);
+                }
+
+                File.Move(staging, file, overwrite: true);
+            }
+            finally
+            {
+                File.Delete(staging); // Gone after the move; left by a failed one, where it would pile up with every start.
             }
 
-            File.Move(staging, file, overwrite: true);
             return file;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)

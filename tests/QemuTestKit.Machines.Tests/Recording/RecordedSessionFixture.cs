@@ -39,6 +39,17 @@ public sealed class RecordedSessionFixture : IAsyncLifetime
         BundlePath = await machine.KeepAsBundleAsync(Path.Combine(Root, "session"), new BundleTest("RecordedSessionFixture"), ct);
     }
 
+    /// <summary>
+    /// Records a run of its own from the ready state, lets <paramref name="during"/> work on the live machine, and keeps
+    /// the run as the bundle <paramref name="name"/> under <see cref="Root"/>.
+    /// </summary>
+    public async Task<string> RecordAndKeepAsync(string name, Func<QemuMachine, CancellationToken, Task> during, CancellationToken ct)
+    {
+        await using var machine = await _ready.Ready.StartAsync(_ready.Spec, _ready.Options with { Mode = RunMode.Record }, ct);
+        await during(machine, ct);
+        return await machine.KeepAsBundleAsync(Path.Combine(Root, name), new BundleTest(name), ct);
+    }
+
     public async ValueTask DisposeAsync()
     {
         await _ready.DisposeAsync();

@@ -19,9 +19,10 @@ public sealed class GuestMemoryFileTests(X86CatalogFixture fixture) : IClassFixt
         GuestMemoryFile.Applies(Spec, fixture.Catalog with { Target = target }).Should().BeFalse();
 
     [Fact]
-    public void A_spec_with_its_own_memory_backend_or_mem_path_keeps_it()
+    public void A_spec_with_its_own_memory_backend_mem_path_or_numa_nodes_keeps_it()
     {
         GuestMemoryFile.Applies(Spec with { MachineOptions = new Dictionary<string, string> { ["memory-backend"] = "mine" } }, fixture.Catalog).Should().BeFalse();
         GuestMemoryFile.Applies(Spec with { ExtraArguments = ["-mem-path", "/dev/hugepages"] }, fixture.Catalog).Should().BeFalse();
+        GuestMemoryFile.Applies(Spec with { ExtraArguments = ["-numa", "node,nodeid=0"] }, fixture.Catalog).Should().BeFalse();
     }
 }

@@ -82,5 +82,16 @@ public sealed class RamBackingFileTests : IDisposable
         }
     }
 
+    [Fact]
+    public void A_file_that_cannot_be_put_in_place_keeps_qemus_ram_and_leaves_no_temporary_file_behind()
+    {
+        Directory.CreateDirectory(Path.Combine(_directory, "zero-256M")); // Where the file goes: the rename onto it fails.
+
+        RamBackingFile.ForLocalStart(Start("-loadvm", "ready"), "pc.ram", _directory).Should().Equal(Start("-loadvm", "ready"));
+
+        Directory.EnumerateFileSystemEntries(_directory).Select(Path.GetFileName).Should().Equal(["zero-256M"],
+            "a failed start must not leave a staging file that every further start would add to");
+    }
+
     public void Dispose() => Directory.Delete(_directory, recursive: true);
 }
