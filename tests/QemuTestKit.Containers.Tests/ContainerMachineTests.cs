@@ -164,6 +164,14 @@ public sealed class ContainerMachineTests(ContainerGuestFixture fixture) : IClas
         fromCheckpoint.From.Should().Be("after-random");
         fromCheckpoint.ComparedBytes.Should().BeLessThan(full.ComparedBytes);
 
+        // Held for a break one instruction after the checkpoint: paused at the start snapshot, the replay seeks into the
+        // checkpoint (ReplayUntil.SeekAsync) where it ran, never standing paused at the checkpoint itself.
+        var checkpoint = opened.Manifest.Checkpoints.Single();
+        var justAfter = await Replayer.ReplayAsync(opened,
+            new ReplayOptions { Host = replayHost, FromCheckpoint = checkpoint.Name, Until = ReplayUntil.AtIcount(checkpoint.Icount + 1) }, Ct);
+        justAfter.Identical.Should().BeTrue(justAfter.Verdict);
+        justAfter.StoppedAtIcount.Should().Be(checkpoint.Icount + 1);
+
         if (place == QemuBuilder.DefaultImage)
         {
             // The container removed under the replay (docker rm, a pruning job): one line that says so, not Docker.DotNet's exception.

@@ -127,30 +127,34 @@ public static class Replayer
         var paused = (options.Gdb is not null && untilIcount is null) || !startSnapshotHasIcount
             || (untilIcount is { } near && ReplayUntil.IsNearStart(checkpoint, start.Icount, near));
         // A paused replay from a checkpoint stands paused at its start snapshot instead and seeks into the checkpoint
-        // (ReplayUntil.SeekAsync); gdb then attaches one instruction after the checkpoint, where the replay runs.
-        var seek = paused && checkpoint is not null && (untilIcount ?? checkpoint.Icount + 1) is var target
-            && ReplayUntil.CanSeekInto(manifest, checkpoint, start, target);
-        if (seek)
+        // (ReplayUntil.SeekAsync), a first start as much as a second one after a running start ran past its break; gdb
+        // without --until then attaches one instruction after the checkpoint, where the replay runs.
+        var hold = untilIcount ?? (gdbFromCheckpoint ? checkpoint!.Icount + 1 : null);
+        bool Seeks(bool pausedStart) => pausedStart && checkpoint is not null && hold is { } target && ReplayUntil.CanSeekInto(manifest, checkpoint, start, target);
+        if (Seeks(paused))
         {
-            untilIcount ??= checkpoint!.Icount + 1;
+            untilIcount = hold;
         }
 
         var prefix = options.ConsoleFromStart && startOffset > 0 ? expected[..(int)startOffset] : null;
-        var launch = new ReplayLaunch(seek ? manifest.StartSnapshot : checkpoint?.Name, paused, options.Gdb, prefix, options.RunRoot);
-        var launched = await launcher.LaunchAsync(launch, cancellationToken).ConfigureAwait(false);
+        ReplayLaunch Launch(bool pausedStart) =>
+            new(Seeks(pausedStart) ? manifest.StartSnapshot : checkpoint?.Name, pausedStart, options.Gdb, prefix, options.RunRoot);
+        var launched = await launcher.LaunchAsync(Launch(paused), cancellationToken).ConfigureAwait(false);
         if (untilIcount is { } icount)
         {
             try
             {
-                if (seek)
+                if (Seeks(paused))
                 {
                     await ReplayUntil.SeekAsync(launched.Machine, icount, cancellationToken).ConfigureAwait(false);
                 }
                 else if (!await ReplayUntil.ArmAsync(launched.Machine, icount, from, paused, startSnapshotHasIcount, cancellationToken).ConfigureAwait(false))
                 {
                     await launched.Machine.DisposeAsync().ConfigureAwait(false);
-                    launched = await launcher.LaunchAsync(launch with { Paused = true }, cancellationToken).ConfigureAwait(false);
-                    await ReplayUntil.ArmAsync(launched.Machine, icount, from, paused: true, startSnapshotHasIcount, cancellationToken).ConfigureAwait(false);
+                    launched = await launcher.LaunchAsync(Launch(pausedStart: true), cancellationToken).ConfigureAwait(false);
+                    await (Seeks(pausedStart: true)
+                        ? ReplayUntil.SeekAsync(launched.Machine, icount, cancellationToken)
+                        : ReplayUntil.ArmAsync(launched.Machine, icount, from, paused: true, startSnapshotHasIcount, cancellationToken)).ConfigureAwait(false);
                 }
             }
             catch
