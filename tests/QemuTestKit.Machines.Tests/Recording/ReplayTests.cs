@@ -230,6 +230,10 @@ public sealed class ReplayTests(RecordedSessionFixture fixture) : IClassFixture<
                 (await machine.ExecAsync($"echo step-{i}", TimeSpan.FromSeconds(120), ct)).Output.Should().Be($"step-{i}");
                 await machine.CheckpointAsync($"c{i}", ct);
             }
+
+            // The last checkpoint too gets instructions after it: a recording kept right after one can end before the
+            // guest runs again, and then no replay reaches one instruction past it (QEMU replays the quit and exits).
+            (await machine.ExecAsync("echo done", TimeSpan.FromSeconds(120), ct)).Output.Should().Be("done");
         }, ct);
         await using var bundle = await ReplayBundle.OpenAsync(bundlePath, ct);
         bundle.Manifest.Checkpoints.Should().HaveCount(8);
