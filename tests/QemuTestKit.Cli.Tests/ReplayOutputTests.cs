@@ -39,11 +39,13 @@ public sealed class ReplayOutputTests(RecordedBundleFixture fixture) : IClassFix
         json["transcript"]!.GetValue<string>().Should().Be(saved);
         json["transcriptBytes"]!.GetValue<long>().Should().Be(recorded.Length);
         json.ContainsKey("divergedAt").Should().BeFalse("null fields are left out");
+        json["relayedCheckpoints"]!.AsArray().Select(n => n!.GetValue<string>()).Should().Equal(["after-one"], "the replay went on from the checkpoint it passed");
         var progress = Lines(result.Stderr);
         progress[0].Should().StartWith($"replaying {fixture.Bundle}: machine cli-replay");
         progress.Should().Contain(l => l.StartsWith("replay: verifying the bundle's ", StringComparison.Ordinal))
             .And.Contain(l => l.StartsWith("replay: starting QEMU", StringComparison.Ordinal))
-            .And.Contain($"replay: QEMU is replaying from ready, {recorded.Length} recorded console bytes to compare");
+            .And.Contain($"replay: QEMU is replaying from ready, {recorded.Length} recorded console bytes to compare")
+            .And.Contain("replay: went on from checkpoint after-one (loaded one instruction before it, as the recording saved it)");
         progress[^1].Should().Be(json["verdict"]!.GetValue<string>());
         (await File.ReadAllBytesAsync(saved, Ct)).Should().Equal(recorded, "an identical replay printed exactly the recorded console");
         Directory.GetFiles(_temp.Path).Should().Equal([saved], "the temporary file was renamed, not left behind");

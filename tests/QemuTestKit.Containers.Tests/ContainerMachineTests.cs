@@ -154,6 +154,7 @@ public sealed class ContainerMachineTests(ContainerGuestFixture fixture) : IClas
         var full = await Replayer.ReplayAsync(opened, new ReplayOptions { Host = replayHost }, Ct);
         full.Identical.Should().BeTrue(full.Verdict);
         full.From.Should().Be(ReadyState.SnapshotName);
+        full.RelayedCheckpoints.Should().Equal(["after-random"], "a replay goes on from each checkpoint it passes as the recording saved it");
         if (image is not null)
         {
             full.Binary.Should().StartWith($"image {image.Name} (");

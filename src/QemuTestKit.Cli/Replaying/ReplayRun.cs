@@ -97,12 +97,17 @@ internal sealed class ReplayRun
             _say(string.Create(CultureInfo.InvariantCulture, $"replay: transcript saved to {transcriptPath} ({bytes.Length} bytes)"));
         }
 
+        if (result.RelayedCheckpoints.Count > 0)
+        {
+            _say($"replay: went on from checkpoint {string.Join(", ", result.RelayedCheckpoints)} (loaded one instruction before it, as the recording saved it)");
+        }
+
         _say(result.Verdict);
         if (_request.Json)
         {
             await JsonOutput.WriteAsync(new ReplayReport(opened.Source, manifest.Spec.Name, manifest.Qemu.Version, result.From, options.Until?.ToString(), inImage ? "image" : "host",
                 image?.Name, result.Identical, result.Verdict, result.ComparedBytes, result.DivergedAt, result.Recorded, result.Replayed, result.StoppedAtIcount,
-                Math.Round(result.Elapsed.TotalSeconds, 3), inImage ? null : result.Binary, transcriptPath, saved), CliJsonContext.Default.ReplayReport);
+                Math.Round(result.Elapsed.TotalSeconds, 3), inImage ? null : result.Binary, transcriptPath, saved, result.RelayedCheckpoints), CliJsonContext.Default.ReplayReport);
         }
 
         return result.Identical ? 0 : CliErrors.Failure;

@@ -178,13 +178,9 @@ internal static class ReplayImageCache
     /// <summary>Deletes the least recently used working copies nobody holds until the cache fits its limit.</summary>
     private static void Evict(string directory, long limit, string keep)
     {
-        var entries = new DirectoryInfo(directory).EnumerateFiles()
-            .Where(f => f.FullName != keep && (f.Name.EndsWith(EntrySuffix, StringComparison.Ordinal) || f.Name.EndsWith(UnpackedSuffix, StringComparison.Ordinal)))
-            .Select(f => (File: f, Used: File.Exists(f.FullName + LockSuffix) ? File.GetLastWriteTimeUtc(f.FullName + LockSuffix) : f.LastWriteTimeUtc))
-            .OrderBy(e => e.Used)
-            .ToList();
-        var total = entries.Sum(e => e.File.Length) + new FileInfo(keep).Length;
-        foreach (var (file, _) in entries)
+        var entries = Entries(new DirectoryInfo(directory).EnumerateFiles(), keep);
+        var total = entries.Sum(e => e.Length) + new FileInfo(keep).Length;
+        foreach (var (file, _, length) in entries)
         {
             if (total <= limit)
             {
@@ -197,7 +193,7 @@ internal static class ReplayImageCache
                 continue;
             }
 
-            total -= file.Length;
+            total -= length;
             file.Delete();
         }
 
@@ -206,6 +202,33 @@ internal static class ReplayImageCache
         {
             stale.Delete();
         }
+    }
+
+    /// <summary>
+    /// The cache's working copies other than <paramref name="keep"/>, least recently used first, with their sizes. Other
+    /// processes share the cache and evict too: a copy deleted between the listing and its size is left out, not an error.
+    /// </summary>
+    internal static List<(FileInfo File, DateTime Used, long Length)> Entries(IEnumerable<FileInfo> files, string keep)
+    {
+        var entries = new List<(FileInfo File, DateTime Used, long Length)>();
+        foreach (var file in files)
+        {
+            if (file.FullName == keep || !(file.Name.EndsWith(EntrySuffix, StringComparison.Ordinal) || file.Name.EndsWith(UnpackedSuffix, StringComparison.Ordinal)))
+            {
+                continue;
+            }
+
+            try
+            {
+                var stamp = file.FullName + LockSuffix;
+                entries.Add((file, File.Exists(stamp) ? File.GetLastWriteTimeUtc(stamp) : file.LastWriteTimeUtc, file.Length));
+            }
+            catch (FileNotFoundException)
+            {
+            }
+        }
+
+        return [.. entries.OrderBy(e => e.Used)];
     }
 
     /// <summary>Stamps a use on a sidecar file; best effort (an eviction may hold the sidecar for a moment).</summary>

@@ -31,5 +31,19 @@ public sealed record ReplaySession(
     /// <summary>What started it, to confirm that its end says something about the recording.</summary>
     internal IReplayLauncher? Launcher { get; init; }
 
-    public ValueTask DisposeAsync() => Machine.DisposeAsync();
+    /// <summary>What carries the replay across the recording's later checkpoints (<see cref="CheckpointRelay"/>), if anything does.</summary>
+    internal CheckpointRelay? Relay { get; init; }
+
+    /// <summary>The checkpoints the replay went on from so far, in order (<see cref="ReplayResult.RelayedCheckpoints"/>).</summary>
+    public IReadOnlyList<string> RelayedCheckpoints => Relay?.Relayed ?? [];
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Relay is not null)
+        {
+            await Relay.DisposeAsync().ConfigureAwait(false);
+        }
+
+        await Machine.DisposeAsync().ConfigureAwait(false);
+    }
 }

@@ -72,7 +72,7 @@ public static class Replayer
                     await session.Launcher!.ConfirmEndAsync(machine, cancellationToken).ConfigureAwait(false);
                 }
 
-                return atBreak with { From = session.From, Elapsed = stopwatch.Elapsed, Binary = session.Binary, Startup = startup };
+                return atBreak with { From = session.From, Elapsed = stopwatch.Elapsed, Binary = session.Binary, Startup = startup, RelayedCheckpoints = session.RelayedCheckpoints };
             }
 
             options.Progress?.Invoke(string.Create(CultureInfo.InvariantCulture,
@@ -88,7 +88,7 @@ public static class Replayer
         var outcome = await FollowAsync(machine, session.ExpectedTranscript, session.StartOffset, options, stopAt: null, cancellationToken).ConfigureAwait(false);
         await session.Launcher!.ConfirmEndAsync(machine, cancellationToken).ConfigureAwait(false);
 
-        return outcome with { From = session.From, Elapsed = stopwatch.Elapsed, Binary = session.Binary, Startup = startup };
+        return outcome with { From = session.From, Elapsed = stopwatch.Elapsed, Binary = session.Binary, Startup = startup, RelayedCheckpoints = session.RelayedCheckpoints };
     }
 
     /// <summary>
@@ -122,7 +122,13 @@ public static class Replayer
         // at the break (a paused start of --gdb --until stalled the QEMU 10 image in one CI run).
         // The start snapshot's table is read once, and only for a break or gdb from a checkpoint.
         var gdbFromCheckpoint = options.Gdb is not null && untilIcount is null && checkpoint is not null;
-        var start = untilIcount is null && !gdbFromCheckpoint ? default : await ReplayUntil.StartSnapshotIcountAsync(bundle, cancellationToken).ConfigureAwait(false);
+        // A replay without gdb that will pass later checkpoints goes on from each (CheckpointRelay), where the machine can
+        // be replayed from a checkpoint at all; the relay needs the start snapshot's icount to be the replay's.
+        var passesCheckpoints = options.Gdb is null && ReplayLimits.FromCheckpoint(manifest.Spec) is null
+            && manifest.Checkpoints.Any(c => c.Icount - 1 > (checkpoint?.Icount ?? 0));
+        var start = untilIcount is null && !gdbFromCheckpoint && !passesCheckpoints
+            ? default
+            : await ReplayUntil.StartSnapshotIcountAsync(bundle, cancellationToken).ConfigureAwait(false);
         var startSnapshotHasIcount = ReplayUntil.HasIcount(start);
         var paused = (options.Gdb is not null && untilIcount is null) || !startSnapshotHasIcount
             || (untilIcount is { } near && ReplayUntil.IsNearStart(checkpoint, start.Icount, near));
@@ -139,22 +145,29 @@ public static class Replayer
         var prefix = options.ConsoleFromStart && startOffset > 0 ? expected[..(int)startOffset] : null;
         ReplayLaunch Launch(bool pausedStart) =>
             new(Seeks(pausedStart) ? manifest.StartSnapshot : checkpoint?.Name, pausedStart, options.Gdb, prefix, options.RunRoot);
+        // Holds the launched replay at the break: a seek into the checkpoint, or a break armed on the running (or paused)
+        // replay; false when a running replay has already run past it.
+        async Task<bool> HoldAsync(QemuMachine machine, long icount, bool pausedStart)
+        {
+            if (!Seeks(pausedStart))
+            {
+                return await ReplayUntil.ArmAsync(machine, icount, from, pausedStart, startSnapshotHasIcount, cancellationToken).ConfigureAwait(false);
+            }
+
+            await ReplayUntil.SeekAsync(machine, icount, cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+
         var launched = await launcher.LaunchAsync(Launch(paused), cancellationToken).ConfigureAwait(false);
         if (untilIcount is { } icount)
         {
             try
             {
-                if (Seeks(paused))
-                {
-                    await ReplayUntil.SeekAsync(launched.Machine, icount, cancellationToken).ConfigureAwait(false);
-                }
-                else if (!await ReplayUntil.ArmAsync(launched.Machine, icount, from, paused, startSnapshotHasIcount, cancellationToken).ConfigureAwait(false))
+                if (!await HoldAsync(launched.Machine, icount, paused).ConfigureAwait(false))
                 {
                     await launched.Machine.DisposeAsync().ConfigureAwait(false);
                     launched = await launcher.LaunchAsync(Launch(pausedStart: true), cancellationToken).ConfigureAwait(false);
-                    await (Seeks(pausedStart: true)
-                        ? ReplayUntil.SeekAsync(launched.Machine, icount, cancellationToken)
-                        : ReplayUntil.ArmAsync(launched.Machine, icount, from, paused: true, startSnapshotHasIcount, cancellationToken)).ConfigureAwait(false);
+                    await HoldAsync(launched.Machine, icount, pausedStart: true).ConfigureAwait(false);
                 }
             }
             catch
@@ -165,14 +178,19 @@ public static class Replayer
         }
 
         var machine = launched.Machine;
+        var consoleOffset = prefix is null ? startOffset : 0;
+        var relay = passesCheckpoints && startSnapshotHasIcount
+            ? CheckpointRelay.Start(machine, manifest, CheckpointRelay.PointsAfter(manifest, checkpoint?.Icount ?? start.Icount ?? 0, untilIcount), untilIcount, consoleOffset)
+            : null;
         // Whoever drives the session may only read the console, and then nothing polls QMP: under icount QEMU's main loop
         // can sleep with output pending (a full replay read this way took 15.8 s against the CLI's 10.6 s, and one under
         // load stalled), so a wait that sees nothing for a moment wakes it.
         machine.NudgeWhileWaiting(QuietBeforeNudge);
-        return new ReplaySession(machine, checkpoint, from, startOffset, expected, launcher.Build, untilIcount, ConsoleOffset: prefix is null ? startOffset : 0)
+        return new ReplaySession(machine, checkpoint, from, startOffset, expected, launcher.Build, untilIcount, ConsoleOffset: consoleOffset)
         {
             GdbEndpoint = launched.GdbEndpoint,
             Launcher = launcher,
+            Relay = relay,
         };
     }
 
@@ -418,6 +436,12 @@ public sealed record ReplayResult(
 {
     /// <summary>How long it took to get QEMU replaying (binary check, copies of the state image and overlays, start, snapshot load).</summary>
     public TimeSpan Startup { get; init; }
+
+    /// <summary>
+    /// The later checkpoints the replay went on from, in order: one instruction before each it loaded the checkpoint, so
+    /// what follows replays from the state the recording saved there (why: <see cref="CheckpointRelay"/>).
+    /// </summary>
+    public IReadOnlyList<string> RelayedCheckpoints { get; init; } = [];
 
     /// <summary>The icount the replay stopped at (<see cref="ReplayOptions.Until"/>), when it ended there.</summary>
     public long? StoppedAtIcount { get; init; }

@@ -67,6 +67,7 @@ public sealed class DiskAndNetworkReplayTests
             var result = await Replayer.ReplayAsync(bundle, cancellationToken: ct);
 
             result.Identical.Should().BeTrue($"{result.Verdict}: recorded '{result.Recorded}', replayed '{result.Replayed}'");
+            result.RelayedCheckpoints.Should().BeEmpty("loading a checkpoint of a machine with a NIC stalls its replay (ReplayLimits.FromCheckpoint)");
             Encoding.UTF8.GetString(await File.ReadAllBytesAsync(bundle.TranscriptPath, ct)).Should().Contain(payload);
             Convert.ToHexString(SHA256.HashData(await File.ReadAllBytesAsync(moved, ct))).Should().Be(baseHash, "base images are never written");
 

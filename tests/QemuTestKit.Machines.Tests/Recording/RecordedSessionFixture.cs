@@ -53,6 +53,16 @@ public sealed class RecordedSessionFixture : IAsyncLifetime
     public async ValueTask DisposeAsync()
     {
         await _ready.DisposeAsync();
-        Directory.Delete(Root, recursive: true);
+        // QTK_KEEP_RECORDINGS=DIR keeps the recordings for a look at a replay that failed (a stall is rare and not
+        // reproducible on demand; its bundle is what explains it).
+        if (Environment.GetEnvironmentVariable("QTK_KEEP_RECORDINGS") is { Length: > 0 } keep)
+        {
+            Directory.CreateDirectory(keep);
+            Directory.Move(Root, Path.Combine(keep, Path.GetFileName(Root)));
+        }
+        else
+        {
+            Directory.Delete(Root, recursive: true);
+        }
     }
 }

@@ -29,6 +29,7 @@ public sealed class ReplayTests(RecordedSessionFixture fixture) : IClassFixture<
             result.Identical.Should().BeTrue($"replay {i + 1}: {result.Verdict}; recorded '{result.Recorded}', replayed '{result.Replayed}'");
             result.ComparedBytes.Should().Be(recorded.Length);
             result.Verdict.Should().Be($"replay: identical ({recorded.Length} bytes from ready)");
+            result.RelayedCheckpoints.Should().Equal(["after-two"], "a replay goes on from each checkpoint it passes as the recording saved it");
         }
     }
 
@@ -242,6 +243,24 @@ public sealed class ReplayTests(RecordedSessionFixture fixture) : IClassFixture<
         {
             await BreaksRightAfterAsync(bundle, checkpoint, ct);
         }
+
+        // Replays that pass later checkpoints go on from each as the recording saved it (CheckpointRelay), and still stop
+        // where asked: past a checkpoint, and at a checkpoint's own icount.
+        var full = await Replayer.ReplayAsync(bundle, cancellationToken: ct);
+        full.Identical.Should().BeTrue(full.Verdict);
+        full.RelayedCheckpoints.Should().Equal(bundle.Manifest.Checkpoints.Select(c => c.Name));
+
+        var c = bundle.Manifest.Checkpoints.ToDictionary(c => c.Name);
+        var pastC5 = await Replayer.ReplayAsync(bundle, new ReplayOptions { FromCheckpoint = "c2", Until = ReplayUntil.AtIcount(c["c5"].Icount + 1) }, ct);
+        pastC5.Identical.Should().BeTrue(pastC5.Verdict);
+        pastC5.StoppedAtIcount.Should().Be(c["c5"].Icount + 1);
+        pastC5.RelayedCheckpoints.Should().Equal("c3", "c4", "c5");
+
+        var atC4 = await Replayer.ReplayAsync(bundle, new ReplayOptions { FromCheckpoint = "c2", Until = ReplayUntil.AtIcount(c["c4"].Icount) }, ct);
+        atC4.Identical.Should().BeTrue(atC4.Verdict);
+        atC4.StoppedAtIcount.Should().Be(c["c4"].Icount);
+        atC4.ComparedBytes.Should().Be(c["c4"].TranscriptOffset - c["c2"].TranscriptOffset);
+        atC4.RelayedCheckpoints.Should().Equal("c3");
     }
 
     /// <summary>A replay from <paramref name="checkpoint"/> with a break one instruction after it: held paused at the start snapshot, it seeks there and stops.</summary>

@@ -130,6 +130,28 @@ public sealed class ReplayImageCacheTests : IDisposable
         new FileInfo(off.File("state.qcow2")).LinkTarget.Should().BeNull();
     }
 
+    /// <summary>
+    /// Test runs and replays in other processes share the cache and evict from it: a working copy another process deletes
+    /// between this eviction's listing and its size is left out (it stopped a benchmark with FileNotFoundException).
+    /// </summary>
+    [Fact]
+    public void A_working_copy_another_process_deletes_during_an_eviction_is_left_out()
+    {
+        var directory = Directory.CreateDirectory(Path.Combine(_root, "shared-cache")).FullName;
+        foreach (var name in new[] { "a.qcow2", "b.qcow2", "c.image", "d.qcow2.lock" })
+        {
+            File.WriteAllBytes(Path.Combine(directory, name), new byte[name.Length]);
+        }
+
+        // Listed, not yet looked at (a FileInfo reads the file's status on first use, as a listing's may).
+        var listed = Directory.GetFiles(directory).Select(f => new FileInfo(f)).ToList();
+        File.Delete(Path.Combine(directory, "a.qcow2"));
+
+        var entries = ReplayImageCache.Entries(listed, keep: Path.Combine(directory, "c.image"));
+
+        entries.Select(e => (e.File.Name, e.Length)).Should().BeEquivalentTo([("b.qcow2", 7L)]);
+    }
+
     [Fact]
     public async Task A_packed_state_image_is_restored_once_and_later_uses_leave_the_restored_image_as_it_is()
     {

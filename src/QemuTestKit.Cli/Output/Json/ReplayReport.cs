@@ -7,6 +7,7 @@ namespace QemuTestKit.Cli.Output.Json;
 /// <param name="ComparedBytes">Console bytes compared (equal up to the divergence, if any).</param>
 /// <param name="DivergedAt">The transcript offset of the first differing byte.</param>
 /// <param name="Transcript">The file --save-transcript wrote.</param>
+/// <param name="RelayedCheckpoints">The later checkpoints the replay went on from (loaded one instruction before each).</param>
 internal sealed record ReplayReport(
     string Bundle,
     string Machine,
@@ -25,4 +26,5 @@ internal sealed record ReplayReport(
     double ElapsedSeconds,
     string? Binary,
     string? Transcript,
-    long? TranscriptBytes);
+    long? TranscriptBytes,
+    IReadOnlyList<string> RelayedCheckpoints);
