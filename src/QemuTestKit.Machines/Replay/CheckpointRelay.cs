@@ -29,12 +29,15 @@ internal sealed class CheckpointRelay : IAsyncDisposable
     private readonly IReadOnlyList<long> _checkpointIcounts;
     private readonly long? _until;
     private readonly long _consoleOffset;
+    private readonly Action<string>? _progress;
     private readonly List<string> _relayed = [];
     private readonly CancellationTokenSource _stop = new();
     private Task _running = Task.CompletedTask;
 
-    private CheckpointRelay(QemuMachine machine, IReadOnlyList<Checkpoint> points, IReadOnlyList<long> checkpointIcounts, long? until, long consoleOffset)
+    private CheckpointRelay(QemuMachine machine, IReadOnlyList<Checkpoint> points, IReadOnlyList<long> checkpointIcounts, long? until, long consoleOffset,
+        Action<string>? progress)
     {
+        _progress = progress;
         _machine = machine;
         _points = points;
         _checkpointIcounts = checkpointIcounts;
@@ -67,14 +70,16 @@ internal sealed class CheckpointRelay : IAsyncDisposable
 
     /// <summary>Starts carrying <paramref name="machine"/>, a running replay, across <paramref name="points"/>; null when there are none.</summary>
     /// <param name="consoleOffset">The recording's transcript offset of the replaying console's first byte.</param>
-    internal static CheckpointRelay? Start(QemuMachine machine, BundleManifest manifest, IReadOnlyList<Checkpoint> points, long? until, long consoleOffset)
+    /// <param name="progress">Where a relay that gave up says so.</param>
+    internal static CheckpointRelay? Start(QemuMachine machine, BundleManifest manifest, IReadOnlyList<Checkpoint> points, long? until, long consoleOffset,
+        Action<string>? progress)
     {
         if (points.Count == 0)
         {
             return null;
         }
 
-        var relay = new CheckpointRelay(machine, points, [.. manifest.Checkpoints.Select(c => c.Icount).Distinct().Order()], until, consoleOffset);
+        var relay = new CheckpointRelay(machine, points, [.. manifest.Checkpoints.Select(c => c.Icount).Distinct().Order()], until, consoleOffset, progress);
         relay._running = Task.Run(() => relay.RunAsync(relay._stop.Token));
         return relay;
     }
@@ -133,9 +138,11 @@ internal sealed class CheckpointRelay : IAsyncDisposable
         {
             // The replay ended (or was stopped) before the next checkpoint: nothing left to carry.
         }
-        catch (Exception e) when (e is QmpException or ReplayException)
+        catch (Exception e) when (e is not OperationCanceledException)
         {
-            // A relay QEMU refused leaves a plain replay: the break asked for, and running.
+            // A relay that failed (QEMU refused the seek, the console went away) leaves a plain replay: the break asked
+            // for, and running; the replay's own end then says how it went.
+            _progress?.Invoke($"replay: could not go on from the next checkpoint ({e.Message}); the replay runs on from its own state");
             await GoOnAsPlainReplayAsync().ConfigureAwait(false);
         }
     }

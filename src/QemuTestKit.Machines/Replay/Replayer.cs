@@ -120,18 +120,17 @@ public static class Replayer
         // snapshot has no icount) and a break right after the start (ReplayUntil.NearStart) start paused, and from a
         // checkpoint those stand paused at the start snapshot and seek into the checkpoint. With --until gdb attaches
         // at the break (a paused start of --gdb --until stalled the QEMU 10 image in one CI run).
-        // The start snapshot's table is read once, and only for a break or gdb from a checkpoint.
+        // The start snapshot's table is read once, and only for a break, gdb from a checkpoint, or checkpoints to pass.
         var gdbFromCheckpoint = options.Gdb is not null && untilIcount is null && checkpoint is not null;
+        var holds = untilIcount is not null || gdbFromCheckpoint;
         // A replay without gdb that will pass later checkpoints goes on from each (CheckpointRelay), where the machine can
         // be replayed from a checkpoint at all; the relay needs the start snapshot's icount to be the replay's.
         var passesCheckpoints = options.Gdb is null && ReplayLimits.FromCheckpoint(manifest.Spec) is null
             && manifest.Checkpoints.Any(c => c.Icount - 1 > (checkpoint?.Icount ?? 0));
-        var start = untilIcount is null && !gdbFromCheckpoint && !passesCheckpoints
-            ? default
-            : await ReplayUntil.StartSnapshotIcountAsync(bundle, cancellationToken).ConfigureAwait(false);
+        var start = holds || passesCheckpoints ? await ReplayUntil.StartSnapshotIcountAsync(bundle, cancellationToken).ConfigureAwait(false) : default;
         var startSnapshotHasIcount = ReplayUntil.HasIcount(start);
-        var paused = (options.Gdb is not null && untilIcount is null) || !startSnapshotHasIcount
-            || (untilIcount is { } near && ReplayUntil.IsNearStart(checkpoint, start.Icount, near));
+        var paused = StartsPaused(gdbAtStart: options.Gdb is not null && untilIcount is null, holds, startSnapshotHasIcount,
+            untilIcount is { } near && ReplayUntil.IsNearStart(checkpoint, start.Icount, near));
         // A paused replay from a checkpoint stands paused at its start snapshot instead and seeks into the checkpoint
         // (ReplayUntil.SeekAsync), a first start as much as a second one after a running start ran past its break; gdb
         // without --until then attaches one instruction after the checkpoint, where the replay runs.
@@ -180,7 +179,7 @@ public static class Replayer
         var machine = launched.Machine;
         var consoleOffset = prefix is null ? startOffset : 0;
         var relay = passesCheckpoints && startSnapshotHasIcount
-            ? CheckpointRelay.Start(machine, manifest, CheckpointRelay.PointsAfter(manifest, checkpoint?.Icount ?? start.Icount ?? 0, untilIcount), untilIcount, consoleOffset)
+            ? CheckpointRelay.Start(machine, manifest, CheckpointRelay.PointsAfter(manifest, checkpoint?.Icount ?? start.Icount ?? 0, untilIcount), untilIcount, consoleOffset, options.Progress)
             : null;
         // Whoever drives the session may only read the console, and then nothing polls QMP: under icount QEMU's main loop
         // can sleep with output pending (a full replay read this way took 15.8 s against the CLI's 10.6 s, and one under
@@ -193,6 +192,14 @@ public static class Replayer
             Relay = relay,
         };
     }
+
+    /// <summary>
+    /// Whether a replay starts paused (<c>-S</c>): gdb attaching at its start, a hold (a break, gdb from a checkpoint) on a
+    /// bundle whose start snapshot has no icount (ReplayUntil.ArmAsync), or a break right after the start. A replay with
+    /// nothing to hold runs from its start whatever its start snapshot holds; nothing would continue it.
+    /// </summary>
+    internal static bool StartsPaused(bool gdbAtStart, bool holds, bool startSnapshotHasIcount, bool breakNearStart) =>
+        gdbAtStart || (holds && !startSnapshotHasIcount) || breakNearStart;
 
     /// <summary>The checkpoint a replay starts from: null for the start (no name, or the start snapshot's).</summary>
     /// <exception cref="ReplayException">No such checkpoint, or the machine cannot be replayed from one (<see cref="ReplayLimits.FromCheckpoint"/>).</exception>

@@ -31,3 +31,16 @@ public sealed class CheckpointRelayTests
         CheckpointRelay.TargetAfter(Icounts, icount, until).Should().Be(expected);
     }
 }
+
+public sealed class ReplayStartTests
+{
+    [Theory]
+    [InlineData(false, false, false, false, false)] // a full replay of an older bundle (no icount in its start snapshot) runs: nothing would continue it
+    [InlineData(false, false, true, false, false)]
+    [InlineData(false, true, false, false, true)]   // a break on such a bundle: held paused, then armed and continued
+    [InlineData(false, true, true, false, false)]   // a break: set on the running replay
+    [InlineData(true, false, true, false, true)]    // gdb attaches at the start
+    [InlineData(false, true, true, true, true)]     // a break right after the start
+    public void A_replay_starts_paused_only_where_something_holds_it(bool gdbAtStart, bool holds, bool startSnapshotHasIcount, bool breakNearStart, bool paused)
+        => Replayer.StartsPaused(gdbAtStart, holds, startSnapshotHasIcount, breakNearStart).Should().Be(paused);
+}
