@@ -68,12 +68,16 @@ internal sealed class CheckpointRelay : IAsyncDisposable
             .Select(g => g.First())
             .OrderBy(c => c.Icount)];
 
-    /// <summary>Starts carrying <paramref name="machine"/>, a running replay, across <paramref name="points"/>; null when there are none.</summary>
+    /// <summary>
+    /// Starts carrying <paramref name="machine"/>, a running replay from <paramref name="startIcount"/>, across the checkpoints
+    /// it passes (<see cref="PointsAfter"/>); null when there are none.
+    /// </summary>
     /// <param name="consoleOffset">The recording's transcript offset of the replaying console's first byte.</param>
     /// <param name="progress">Where a relay that gave up says so.</param>
-    internal static CheckpointRelay? Start(QemuMachine machine, BundleManifest manifest, IReadOnlyList<Checkpoint> points, long? until, long consoleOffset,
+    internal static CheckpointRelay? Start(QemuMachine machine, BundleManifest manifest, long startIcount, long? until, long consoleOffset,
         Action<string>? progress)
     {
+        var points = PointsAfter(manifest, startIcount, until);
         if (points.Count == 0)
         {
             return null;

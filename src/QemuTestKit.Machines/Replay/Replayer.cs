@@ -72,7 +72,7 @@ public static class Replayer
                     await session.Launcher!.ConfirmEndAsync(machine, cancellationToken).ConfigureAwait(false);
                 }
 
-                return atBreak with { From = session.From, Elapsed = stopwatch.Elapsed, Binary = session.Binary, Startup = startup, RelayedCheckpoints = session.RelayedCheckpoints };
+                return Finished(atBreak);
             }
 
             options.Progress?.Invoke(string.Create(CultureInfo.InvariantCulture,
@@ -88,7 +88,12 @@ public static class Replayer
         var outcome = await FollowAsync(machine, session.ExpectedTranscript, session.StartOffset, options, stopAt: null, cancellationToken).ConfigureAwait(false);
         await session.Launcher!.ConfirmEndAsync(machine, cancellationToken).ConfigureAwait(false);
 
-        return outcome with { From = session.From, Elapsed = stopwatch.Elapsed, Binary = session.Binary, Startup = startup, RelayedCheckpoints = session.RelayedCheckpoints };
+        return Finished(outcome);
+
+        ReplayResult Finished(ReplayResult result) => result with
+        {
+            From = session.From, Elapsed = stopwatch.Elapsed, Binary = session.Binary, Startup = startup, RelayedCheckpoints = session.RelayedCheckpoints,
+        };
     }
 
     /// <summary>
@@ -126,7 +131,7 @@ public static class Replayer
         // A replay without gdb that will pass later checkpoints goes on from each (CheckpointRelay), where the machine can
         // be replayed from a checkpoint at all; the relay needs the start snapshot's icount to be the replay's.
         var passesCheckpoints = options.Gdb is null && ReplayLimits.FromCheckpoint(manifest.Spec) is null
-            && manifest.Checkpoints.Any(c => c.Icount - 1 > (checkpoint?.Icount ?? 0));
+            && CheckpointRelay.PointsAfter(manifest, checkpoint?.Icount ?? 0, untilIcount).Count > 0;
         var start = holds || passesCheckpoints ? await ReplayUntil.StartSnapshotIcountAsync(bundle, cancellationToken).ConfigureAwait(false) : default;
         var startSnapshotHasIcount = ReplayUntil.HasIcount(start);
         var paused = StartsPaused(gdbAtStart: options.Gdb is not null && untilIcount is null, holds, startSnapshotHasIcount,
@@ -179,7 +184,7 @@ public static class Replayer
         var machine = launched.Machine;
         var consoleOffset = prefix is null ? startOffset : 0;
         var relay = passesCheckpoints && startSnapshotHasIcount
-            ? CheckpointRelay.Start(machine, manifest, CheckpointRelay.PointsAfter(manifest, checkpoint?.Icount ?? start.Icount ?? 0, untilIcount), untilIcount, consoleOffset, options.Progress)
+            ? CheckpointRelay.Start(machine, manifest, checkpoint?.Icount ?? start.Icount ?? 0, untilIcount, consoleOffset, options.Progress)
             : null;
         // Whoever drives the session may only read the console, and then nothing polls QMP: under icount QEMU's main loop
         // can sleep with output pending (a full replay read this way took 15.8 s against the CLI's 10.6 s, and one under
